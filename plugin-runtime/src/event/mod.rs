@@ -1,0 +1,1 @@
+//! Event codec: filled in by the codec work.

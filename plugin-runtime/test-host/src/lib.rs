@@ -1,0 +1,1 @@
+//! Test host: filled in by the test-host work.
