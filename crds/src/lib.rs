@@ -1,1 +1,109 @@
-//! Placeholder: filled by a later issue.
+//! The `FluentBitPlugin` API, group `fbplugin.dev`, version `v1alpha1` (short name `fbp`).
+//!
+//! One `FluentBitPlugin` is one plugin file (a `.so` built with plugin-runtime) inside an OCI
+//! image pinned by digest, how Fluent Bit runs it (one config section per instance), and the
+//! Fluent Bit DaemonSet in the same namespace that loads it.
+//!
+//! ```yaml
+//! apiVersion: fbplugin.dev/v1alpha1
+//! kind: FluentBitPlugin
+//! metadata:
+//!   name: out-jsonl
+//!   namespace: logging
+//! spec:
+//!   type: output
+//!   pluginName: jsonl_file
+//!   artifact:
+//!     image: ghcr.io/fbplugin/out-jsonl@sha256:<64 hex>
+//!     path: /plugins/libout_jsonl.so
+//!     sha256: <64 hex of the .so>           # optional, checked before the copy
+//!     imagePullPolicy: IfNotPresent          # optional
+//!     imagePullSecrets: [{name: regcred}]    # optional
+//!   instances:
+//!     - match: "app.*"                       # outputs: match or matchRegex
+//!       alias: jsonl_app
+//!       workers: 1
+//!       retryLimit: no_limits                # or a count >= 1, or no_retries
+//!       logLevel: info
+//!       properties:                          # ordered, repeated names allowed
+//!         - {name: path, value: /var/log/out/app.jsonl}
+//!         - {name: format, value: jsonl}
+//!   target:
+//!     daemonSet: fluent-bit
+//!     container: fluent-bit                  # default
+//!     configPath: /fluent-bit/etc/conf/fluent-bit.conf   # default
+//! ```
+//!
+//! Inputs set `tag` instead of `match`, and may set `memBufLimit` and `storageType`; outputs
+//! may set `workers`, `retryLimit` and `storageTotalLimitSize`; customs only `alias` and
+//! `logLevel`. Values may contain `${VAR}` only with `allowEnvExpansion: true` on the instance.
+//!
+//! Validation happens twice: CEL rules in the CRD ([`cel`]) refuse bad objects at
+//! `kubectl apply` time on clusters with CEL, and the operator applies the same rules
+//! ([`rules`]) on every reconcile, because CEL can be missing (Kubernetes 1.20, or the CRD
+//! installed without rules via [`crd_yaml`] with [`Cel::Strip`]).
+//!
+//! Status conditions and their reasons are documented in [`status`].
+//!
+//! Adding a kind later (a WASM `filter`): a new [`PluginType`] value plus an optional,
+//! type-specific spec section; existing objects stay valid and older operators report the
+//! unknown kind as invalid instead of failing to decode it.
+
+pub mod cel;
+pub mod rules;
+mod spec;
+pub mod status;
+
+pub use spec::{
+    Artifact, DEFAULT_CONFIG_PATH, DEFAULT_CONTAINER, FluentBitPlugin, FluentBitPluginSpec,
+    Instance, LogLevel, PluginType, Property, PullPolicy, RetryLimit, SecretReference, StorageType,
+    Target,
+};
+pub use status::{Condition, ConditionUpdate, FluentBitPluginStatus, RolloutCounts, StatusProblem};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// File name of the generated CRD, committed in `crds/`.
+pub const CRD_FILE_NAME: &str = "fluentbitplugins.fbplugin.dev.yaml";
+
+/// Whether the generated CRD keeps its CEL rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cel {
+    /// Keep `x-kubernetes-validations` (Kubernetes 1.25+).
+    Keep,
+    /// Remove them, for clusters without CEL (Kubernetes 1.20-1.24); the operator still
+    /// validates every object.
+    Strip,
+}
+
+/// The CustomResourceDefinition, with CEL rules.
+pub fn crd() -> CustomResourceDefinition {
+    FluentBitPlugin::crd()
+}
+
+/// The CRD as YAML, with a header saying how it was made.
+pub fn crd_yaml(cel: Cel) -> Result<String, serde_norway::Error> {
+    let mut value =
+        serde_json::to_value(crd()).map_err(<serde_norway::Error as serde::ser::Error>::custom)?;
+    if cel == Cel::Strip {
+        strip_cel(&mut value);
+    }
+    let body = serde_norway::to_string(&value)?;
+    Ok(format!(
+        "# Generated from the fbplugin-crds types by `cargo run -p fbplugin-crds --bin crdgen`.\n\
+         # Do not edit by hand.\n{body}"
+    ))
+}
+
+/// Removes every `x-kubernetes-validations` entry from a schema, recursively.
+pub fn strip_cel(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("x-kubernetes-validations");
+            map.values_mut().for_each(strip_cel);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_cel),
+        _ => {}
+    }
+}

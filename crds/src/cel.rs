@@ -1,0 +1,155 @@
+//! The CEL (`x-kubernetes-validations`) rules of the CRD, built from the tables in
+//! [`crate::rules`] so the API server and the operator refuse the same things.
+//!
+//! Rules stay cheap for the API server's cost estimator: every string and list they touch has
+//! a `maxLength`/`maxItems`, and per-item rules sit on the item, not on the parent.
+
+use kube::core::Rule;
+
+use crate::rules::{RESERVED_KEYS, RESERVED_PREFIXES};
+
+fn cel_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// `properties[*].name` is not a key Fluent Bit consumes itself.
+pub fn property_not_reserved() -> Rule {
+    Rule::new(format!(
+        "!(self.name.lowerAscii() in {}) && !{}.exists(p, self.name.lowerAscii().startsWith(p))",
+        cel_list(RESERVED_KEYS),
+        cel_list(RESERVED_PREFIXES)
+    ))
+    .message(
+        "this key is consumed by Fluent Bit itself and never reaches the plugin: use the typed \
+         instance field (tag, match, matchRegex, alias, workers, retryLimit, storageType, \
+         storageTotalLimitSize, memBufLimit, logLevel; pluginName for name) or rename the \
+         plugin's key (host, port, listen, ipv6, tls*, net.*, oauth2*)",
+    )
+}
+
+/// `properties[*].name` has no whitespace or control characters.
+pub fn property_key_no_whitespace() -> Rule {
+    Rule::new(r"!self.name.matches('[\\s\\p{Z}\\x00-\\x1f\\x7f\\x{80}-\\x{9f}]')")
+        .message("a property name must not contain whitespace or control characters")
+}
+
+/// `properties[*].name` does not start a section, comment or directive.
+pub fn property_key_no_marker() -> Rule {
+    Rule::new(r"!self.name.matches('^[\\[#@]')")
+        .message("a property name must not start with '[', '#' or '@'")
+}
+
+/// A single-line value without control characters (tab allowed).
+pub fn value_one_line(field: &str) -> Rule {
+    Rule::new(format!(
+        r"!{field}.matches('[\\x00-\\x08\\x0a-\\x1f\\x7f\\x{{80}}-\\x{{9f}}]')"
+    ))
+    .message("the value must be one line: no CR, LF, NUL or other control characters")
+}
+
+/// No leading or trailing whitespace (Fluent Bit would trim it silently).
+pub fn value_trimmed(field: &str) -> Rule {
+    Rule::new(format!(r"!{field}.matches('^[\\s\\v]|[\\s\\v]$')"))
+        .message("the value must not start or end with whitespace (Fluent Bit trims it)")
+}
+
+/// No `${` in any value of the instance unless `allowEnvExpansion` is true.
+pub fn instance_env_expansion() -> Rule {
+    Rule::new(
+        "(has(self.allowEnvExpansion) && self.allowEnvExpansion) || \
+         ((!has(self.properties) || self.properties.all(p, !p.value.contains('${'))) && \
+         (!has(self.tag) || !self.tag.contains('${')) && \
+         (!has(self.match) || !self.match.contains('${')) && \
+         (!has(self.matchRegex) || !self.matchRegex.contains('${')))",
+    )
+    .message(
+        "'${' makes Fluent Bit expand an environment variable (an unset one becomes empty): \
+         set allowEnvExpansion: true on this instance if that is intended",
+    )
+}
+
+/// `match` and `matchRegex` are exclusive.
+pub fn instance_one_match() -> Rule {
+    Rule::new("!(has(self.match) && has(self.matchRegex))")
+        .message("set either match or matchRegex, not both")
+}
+
+/// Outputs route by `match`/`matchRegex` on every instance.
+pub fn spec_output_needs_match() -> Rule {
+    Rule::new("self.type != 'output' || self.instances.all(i, has(i.match) || has(i.matchRegex))")
+        .message("every instance of an output needs match or matchRegex")
+}
+
+/// Only inputs carry `tag`.
+pub fn spec_tag_only_on_inputs() -> Rule {
+    Rule::new("self.type == 'input' || self.instances.all(i, !has(i.tag))")
+        .message("tag is only for inputs: outputs route with match or matchRegex")
+}
+
+/// Only outputs carry `match`/`matchRegex`.
+pub fn spec_match_only_on_outputs() -> Rule {
+    Rule::new("self.type == 'output' || self.instances.all(i, !has(i.match) && !has(i.matchRegex))")
+        .message("match and matchRegex are only for outputs: inputs set tag")
+}
+
+/// Output-only engine settings.
+pub fn spec_output_only_fields() -> Rule {
+    Rule::new(
+        "self.type == 'output' || self.instances.all(i, !has(i.workers) && \
+         !has(i.retryLimit) && !has(i.storageTotalLimitSize))",
+    )
+    .message("workers, retryLimit and storageTotalLimitSize apply to outputs only")
+}
+
+/// Input-only engine settings.
+pub fn spec_input_only_fields() -> Rule {
+    Rule::new(
+        "self.type == 'input' || self.instances.all(i, !has(i.memBufLimit) && !has(i.storageType))",
+    )
+    .message("memBufLimit and storageType apply to inputs only")
+}
+
+/// `retryLimit` is a count of at least 1 or one of the keywords.
+pub fn retry_limit() -> Rule {
+    Rule::new(
+        "string(self) in ['no_limits', 'no_retries'] || string(self).matches('^[1-9][0-9]{0,8}$')",
+    )
+    .message("retryLimit must be a count of at least 1, no_limits or no_retries")
+}
+
+/// `artifact.image` is pinned by digest.
+pub fn image_digest() -> Rule {
+    Rule::new(r"self.matches('^[^\\s@]+@sha256:[0-9a-f]{64}$')").message(
+        "image must be pinned by digest: repository@sha256:<64 lowercase hex>; a tag alone \
+         is refused",
+    )
+}
+
+/// `artifact.sha256` is 64 lowercase hex characters.
+pub fn sha256_hex() -> Rule {
+    Rule::new("self.matches('^[0-9a-f]{64}$')")
+        .message("sha256 must be 64 lowercase hexadecimal characters (the output of sha256sum)")
+}
+
+/// `artifact.path` is absolute and made of safe characters.
+pub fn path_safe() -> Rule {
+    Rule::new("self.matches('^(/[A-Za-z0-9._-]+)+$') && !self.matches('/[.][.]?(/|$)')")
+        .message("path must be absolute, made of A-Z a-z 0-9 . _ - /, without '.' or '..' segments")
+}
+
+/// `artifact.path`'s file name does not start with `flb-`.
+pub fn path_not_native() -> Rule {
+    Rule::new("!self.matches('/flb-[^/]*$')").message(
+        "the file name must not start with 'flb-': Fluent Bit would load it as a native C \
+         plugin, not through the proxy",
+    )
+}
+
+/// `metadata.name` fits the init container name `fbplugin-<name>`.
+pub fn object_name() -> Rule {
+    Rule::new("self.metadata.name.size() <= 54 && !self.metadata.name.contains('.')").message(
+        "metadata.name must be at most 54 characters without dots: the init container is \
+         named fbplugin-<name>",
+    )
+}

@@ -1,0 +1,356 @@
+//! `FluentBitPlugin.spec`: what to load, how to run it, and where.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::status::FluentBitPluginStatus;
+
+/// A Fluent Bit plugin shipped as a file inside an OCI image, loaded into the Fluent Bit
+/// DaemonSet named in `target`, and run as one config section per instance.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "fbplugin.dev",
+    version = "v1alpha1",
+    kind = "FluentBitPlugin",
+    plural = "fluentbitplugins",
+    shortname = "fbp",
+    category = "fbplugin",
+    namespaced,
+    status = "FluentBitPluginStatus",
+    validation = crate::cel::object_name(),
+    doc = "A Fluent Bit plugin (a file in an OCI image) loaded into a Fluent Bit DaemonSet of the same namespace.",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
+    printcolumn(name = "DaemonSet", type_ = "string", json_path = ".spec.target.daemonSet"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Rollout", type_ = "string", json_path = ".status.progress", description = "pods updated / pods desired"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = crate::cel::spec_output_needs_match())]
+#[x_kube(validation = crate::cel::spec_tag_only_on_inputs())]
+#[x_kube(validation = crate::cel::spec_match_only_on_outputs())]
+#[x_kube(validation = crate::cel::spec_output_only_fields())]
+#[x_kube(validation = crate::cel::spec_input_only_fields())]
+#[serde(rename_all = "camelCase")]
+pub struct FluentBitPluginSpec {
+    /// The kind of plugin: `input`, `output` or `custom` (a shared object built with
+    /// plugin-runtime, loaded through Fluent Bit's proxy). Decides the section written
+    /// (`[INPUT]`, `[OUTPUT]`, `[CUSTOM]`) and which instance fields apply.
+    #[serde(rename = "type")]
+    pub plugin_type: PluginType,
+
+    /// Where the plugin file comes from.
+    pub artifact: Artifact,
+
+    /// The name the plugin registers with Fluent Bit: the value written after `Name` in each
+    /// section. 1-63 characters of A-Z a-z 0-9 _ -.
+    #[schemars(length(min = 1, max = 63))]
+    pub plugin_name: String,
+
+    /// One config section per instance, rendered in this order.
+    #[schemars(length(min = 1, max = 16))]
+    pub instances: Vec<Instance>,
+
+    /// The Fluent Bit DaemonSet (in this namespace) that loads the plugin.
+    pub target: Target,
+}
+
+/// The kind of plugin. New kinds (such as a WASM `filter`) are added as new values with their
+/// own optional spec section, so existing objects stay valid.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginType {
+    /// Produces records: rendered as `[INPUT]`, routed by `tag`.
+    Input,
+    /// Consumes records: rendered as `[OUTPUT]`, routed by `match` or `matchRegex`.
+    Output,
+    /// Runs beside the pipeline without records: rendered as `[CUSTOM]`.
+    Custom,
+    /// A kind this operator version does not know (written by a newer API version). Refused by
+    /// validation instead of failing to decode the whole object.
+    #[serde(other)]
+    #[schemars(skip)]
+    Unsupported,
+}
+
+impl PluginType {
+    /// The value as written in the spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginType::Input => "input",
+            PluginType::Output => "output",
+            PluginType::Custom => "custom",
+            PluginType::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// The plugin file inside an OCI image. The image is run as an init container that checks and
+/// copies the file, so it must contain `/bin/sh`, `sha256sum`, `cp` and `mkdir` (busybox or
+/// any distribution base works; a `scratch` image does not).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// The image, pinned by digest: `registry/repository@sha256:<64 lowercase hex>`
+    /// (`repository:tag@sha256:...` is accepted; the digest wins). A tag alone is refused.
+    #[schemars(length(max = 512))]
+    #[x_kube(validation = crate::cel::image_digest())]
+    pub image: String,
+
+    /// Absolute path of the plugin file inside the image, e.g. `/plugins/libout_jsonl.so`.
+    /// Only A-Z a-z 0-9 . _ - /; the file name must not start with `flb-`.
+    #[schemars(length(min = 2, max = 1024))]
+    #[x_kube(validation = crate::cel::path_safe())]
+    #[x_kube(validation = crate::cel::path_not_native())]
+    pub path: String,
+
+    /// Optional sha256 of the file (64 lowercase hex, as printed by `sha256sum`). When set, the
+    /// init container refuses to copy a file with another digest and the pod does not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = crate::cel::sha256_hex())]
+    pub sha256: Option<String>,
+
+    /// Pull policy of the init container. Default `IfNotPresent` (the image is pinned by
+    /// digest, so a cached copy is the same image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+
+    /// Secrets (in this namespace) for pulling the image; added to the DaemonSet's pod
+    /// template next to any it already has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub image_pull_secrets: Vec<SecretReference>,
+}
+
+/// When the kubelet pulls the image.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull on every pod start.
+    Always,
+    /// Pull only when the node does not have the image.
+    #[default]
+    IfNotPresent,
+    /// Never pull; the image must be on the node.
+    Never,
+}
+
+impl PullPolicy {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// A Secret in the plugin's namespace.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+pub struct SecretReference {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// One config section running the plugin.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = crate::cel::instance_env_expansion())]
+#[x_kube(validation = crate::cel::instance_one_match())]
+pub struct Instance {
+    /// Inputs only: the tag given to the records this instance produces (`Tag`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = crate::cel::value_one_line("self"))]
+    #[x_kube(validation = crate::cel::value_trimmed("self"))]
+    pub tag: Option<String>,
+
+    /// Outputs only: the tag pattern (with `*` wildcards) this instance receives (`Match`).
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = crate::cel::value_one_line("self"))]
+    #[x_kube(validation = crate::cel::value_trimmed("self"))]
+    pub match_: Option<String>,
+
+    /// Outputs only: a regular expression over tags (`Match_Regex`); exclusive with `match`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = crate::cel::value_one_line("self"))]
+    #[x_kube(validation = crate::cel::value_trimmed("self"))]
+    pub match_regex: Option<String>,
+
+    /// A stable instance name for metrics and logs (`Alias`); 1-63 of A-Z a-z 0-9 _ . -,
+    /// unique among all plugins of the DaemonSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"))]
+    pub alias: Option<String>,
+
+    /// Outputs only: worker threads flushing this instance (`Workers`). The plugin's flush
+    /// callback must be safe to run concurrently when this is above 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 64))]
+    pub workers: Option<u32>,
+
+    /// Outputs only: how often a failed flush is retried (`Retry_Limit`): a count of at least
+    /// 1, `no_limits` (retry forever) or `no_retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = crate::cel::retry_limit())]
+    pub retry_limit: Option<RetryLimit>,
+
+    /// Inputs only: where chunks are buffered (`storage.type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageType>,
+
+    /// Outputs only: cap on the filesystem chunks queued for this output
+    /// (`storage.total_limit_size`), e.g. `500M`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([kKmMgG][bB]?)?$"))]
+    pub storage_total_limit_size: Option<String>,
+
+    /// Inputs only: pause the input when its memory buffer exceeds this (`Mem_Buf_Limit`),
+    /// e.g. `5M`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([kKmMgG][bB]?)?$"))]
+    pub mem_buf_limit: Option<String>,
+
+    /// Log level of this instance (`Log_Level`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevel>,
+
+    /// The plugin's own settings, written in this order as `name value` lines. Repeated names
+    /// are allowed (some plugins read a key several times). Keys Fluent Bit consumes itself
+    /// (tag, match, workers, host, port, tls.*, net.*, ...) are refused: use the typed fields
+    /// above, or a different key in the plugin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(merge_strategy = ListMerge::Atomic)]
+    pub properties: Vec<Property>,
+
+    /// Let values contain `${VAR}` references that Fluent Bit expands from its environment
+    /// when it loads the config. Off by default: an unset variable silently becomes empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_env_expansion: bool,
+}
+
+/// One `name value` line of a plugin section.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = crate::cel::property_not_reserved())]
+#[x_kube(validation = crate::cel::property_key_no_whitespace())]
+#[x_kube(validation = crate::cel::property_key_no_marker())]
+#[x_kube(validation = crate::cel::value_one_line("self.value"))]
+#[x_kube(validation = crate::cel::value_trimmed("self.value"))]
+pub struct Property {
+    /// The key, as the plugin reads it (matched case-insensitively by Fluent Bit). No
+    /// whitespace; must not start with `[`, `#` or `@`.
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    /// The value: one line, not empty, no leading or trailing whitespace, no `${` unless the
+    /// instance sets `allowEnvExpansion`.
+    #[schemars(length(min = 1, max = 4096))]
+    pub value: String,
+}
+
+/// `Retry_Limit`: a count of at least 1, `no_limits` (retry forever) or `no_retries`.
+/// Serialized as an int-or-string. Decoding accepts any integer or string so that a bad value
+/// is reported on the status (by the operator's validation) instead of failing to decode the
+/// whole object on clusters without CEL.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum RetryLimit {
+    /// Retry at most this many times (valid when at least 1).
+    Count(i64),
+    /// Valid when `no_limits` or `no_retries`.
+    Keyword(String),
+}
+
+impl JsonSchema for RetryLimit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RetryLimit".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
+    }
+}
+
+/// `storage.type` of an input.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageType {
+    /// Chunks in memory only.
+    Memory,
+    /// Chunks also written to the filesystem (needs `storage.path` in `[SERVICE]`).
+    Filesystem,
+    /// Memory ring buffer that drops the oldest chunks when full.
+    Memrb,
+}
+
+/// `Log_Level` of an instance.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// No logs.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// The default.
+    Info,
+    /// Verbose.
+    Debug,
+    /// Very verbose (needs a Fluent Bit built with trace).
+    Trace,
+}
+
+/// The Fluent Bit DaemonSet that loads the plugin.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// Name of the DaemonSet, in the plugin's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub daemon_set: String,
+
+    /// The Fluent Bit container in its pod template. Default `fluent-bit`. All plugins of one
+    /// DaemonSet must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub container: Option<String>,
+
+    /// The main config file Fluent Bit reads in that container. The operator mounts the
+    /// rendered config over this path. Default `/fluent-bit/etc/conf/fluent-bit.conf` (the
+    /// official fluent-bit Helm chart). All plugins of one DaemonSet must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1024))]
+    pub config_path: Option<String>,
+}
+
+/// Default Fluent Bit container name.
+pub const DEFAULT_CONTAINER: &str = "fluent-bit";
+/// Default main config path (where the official fluent-bit Helm chart mounts it).
+pub const DEFAULT_CONFIG_PATH: &str = "/fluent-bit/etc/conf/fluent-bit.conf";
+
+impl Target {
+    /// The container name, defaulted.
+    pub fn container_name(&self) -> &str {
+        self.container.as_deref().unwrap_or(DEFAULT_CONTAINER)
+    }
+
+    /// The main config path, defaulted.
+    pub fn config_path(&self) -> &str {
+        self.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH)
+    }
+}
+
+impl Artifact {
+    /// The pull policy, defaulted.
+    pub fn pull_policy(&self) -> PullPolicy {
+        self.image_pull_policy.unwrap_or_default()
+    }
+}
