@@ -261,7 +261,7 @@ pub struct Property {
 pub enum RetryLimit {
     /// Retry at most this many times (valid when at least 1).
     Count(i64),
-    /// Valid when `no_limits` or `no_retries`.
+    /// Valid when `no_limits`, `no_retries` or a count written as a string.
     Keyword(String),
 }
 

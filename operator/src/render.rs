@@ -1,0 +1,317 @@
+//! The plugins of one DaemonSet → `plugins.conf`, `fluent-bit.conf` and a content hash.
+//!
+//! Pure and deterministic: plugins are sorted by (namespace, name), every line is written the
+//! same way, and the same input gives the same bytes. The rendered `fluent-bit.conf` is the
+//! DaemonSet's own config text verbatim, then an appended `[SERVICE]` section with
+//! `Plugins_File` (repeated `[SERVICE]` sections merge), then one section per instance.
+//!
+//! One deviation from a fixed indent: Fluent Bit fixes the indent string of a file at its first
+//! indented line, and treats exactly twice that indent as group content. The appended sections
+//! therefore reuse the base config's indent (four spaces when it has none); a fixed four
+//! spaces after a two-space base config would be read as group lines and fail to load.
+
+use fbplugin_crds::{FluentBitPlugin, Instance, LogLevel, PluginType, RetryLimit, StorageType};
+use sha2::{Digest, Sha256};
+
+use crate::validate::{self, Problem, Reason};
+
+/// Where the Fluent Bit container sees the plugin files (read-only emptyDir).
+pub const PLUGIN_DIR: &str = "/fluent-bit/plugins";
+/// Where the Fluent Bit container sees the rendered ConfigMap (read-only).
+pub const CONFIG_DIR: &str = "/fluent-bit/etc/fbplugin";
+/// ConfigMap key and file name of the rendered plugin list.
+pub const PLUGINS_CONF: &str = "plugins.conf";
+/// ConfigMap key and file name of the rendered main config.
+pub const FLUENT_BIT_CONF: &str = "fluent-bit.conf";
+
+/// The rendered files of one DaemonSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// `[PLUGINS]` with one `Path` per plugin file.
+    pub plugins_conf: String,
+    /// The base config plus the operator's sections.
+    pub fluent_bit_conf: String,
+    /// Lowercase hex sha256 of both files and every artifact (image, path, sha256, pull
+    /// policy, pull secrets): any change rolls the pods.
+    pub hash: String,
+}
+
+/// What happened to one plugin of the DaemonSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginOutcome {
+    /// Everything found wrong (own rules, conflicts, base config); report on its status.
+    pub problems: Vec<Problem>,
+    /// Whether the plugin is in the rendered files (no blocking problem).
+    pub included: bool,
+}
+
+/// The result for one DaemonSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSetRender {
+    /// The files, or `None` when no plugin is included: apply the empty intent (which gives the
+    /// DaemonSet back its own config) and delete the ConfigMap.
+    pub rendered: Option<Rendered>,
+    /// Index-aligned with the `plugins` given to [`render_daemonset`].
+    pub outcomes: Vec<PluginOutcome>,
+}
+
+impl DaemonSetRender {
+    /// The included plugins, sorted by (namespace, name): what the workload intent needs.
+    pub fn included<'a>(&self, plugins: &[&'a FluentBitPlugin]) -> Vec<&'a FluentBitPlugin> {
+        let mut included: Vec<&FluentBitPlugin> = plugins
+            .iter()
+            .zip(&self.outcomes)
+            .filter(|(_, o)| o.included)
+            .map(|(p, _)| *p)
+            .collect();
+        included.sort_by_key(|p| sort_key(p));
+        included
+    }
+}
+
+/// Validates, cross-checks and renders every plugin that targets one DaemonSet.
+///
+/// `base_config` is the text of the DaemonSet's own main config (the file at
+/// `spec.target.configPath`, e.g. the `fluent-bit.conf` key of the Helm chart's ConfigMap).
+/// Invalid plugins are left out and reported; the others render.
+pub fn render_daemonset(base_config: &str, plugins: &[&FluentBitPlugin]) -> DaemonSetRender {
+    let mut outcomes: Vec<PluginOutcome> = plugins
+        .iter()
+        .map(|p| PluginOutcome {
+            problems: validate::validate(p),
+            included: false,
+        })
+        .collect();
+    // Conflicts only among individually valid plugins: an invalid one is out anyway.
+    let valid: Vec<usize> = (0..plugins.len())
+        .filter(|&i| outcomes[i].problems.is_empty())
+        .collect();
+    let candidates: Vec<&FluentBitPlugin> = valid.iter().map(|&i| plugins[i]).collect();
+    for (&i, problems) in valid.iter().zip(validate::conflicts(&candidates)) {
+        outcomes[i].problems.extend(problems);
+    }
+    if let Some(line) = plugins_file_line(base_config) {
+        for outcome in outcomes.iter_mut() {
+            outcome.problems.push(Problem::new(
+                "spec.target",
+                Reason::BaseConfigSetsPluginsFile,
+                format!(
+                    "the DaemonSet's own config sets Plugins_File (line {line}); the operator's \
+                     Plugins_File would replace it. Move its [PLUGINS] paths into \
+                     FluentBitPlugins or remove that line"
+                ),
+            ));
+        }
+    }
+    for outcome in outcomes.iter_mut() {
+        outcome.included = outcome.problems.iter().all(|p| !p.blocking);
+    }
+    let mut result = DaemonSetRender {
+        rendered: None,
+        outcomes,
+    };
+    let included = result.included(plugins);
+    if !included.is_empty() {
+        result.rendered = Some(render(base_config, &included));
+    }
+    result
+}
+
+fn sort_key(p: &FluentBitPlugin) -> (&str, &str) {
+    (
+        p.metadata.namespace.as_deref().unwrap_or_default(),
+        p.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Where Fluent Bit loads a plugin's file from: `<PLUGIN_DIR>/<object name>/<file name>`.
+/// The directory keeps two plugins with the same file name apart.
+pub fn plugin_file_path(plugin: &FluentBitPlugin) -> String {
+    format!(
+        "{PLUGIN_DIR}/{}/{}",
+        plugin.metadata.name.as_deref().unwrap_or_default(),
+        fbplugin_crds::rules::file_name(&plugin.spec.artifact.path)
+    )
+}
+
+/// Renders already validated plugins (sorted by (namespace, name)). Prefer
+/// [`render_daemonset`], which validates first.
+pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
+    let mut plugins_conf =
+        String::from("# Generated by the fbplugin operator. Do not edit.\n[PLUGINS]\n");
+    for plugin in plugins {
+        line(&mut plugins_conf, "    ", "Path", &plugin_file_path(plugin));
+    }
+
+    let indent = base_indent(base_config);
+    let mut conf = String::with_capacity(base_config.len() + 256 * plugins.len());
+    conf.push_str(base_config);
+    if !conf.is_empty() && !conf.ends_with('\n') {
+        conf.push('\n');
+    }
+    conf.push_str("\n# Appended by the fbplugin operator. Do not edit.\n[SERVICE]\n");
+    line(
+        &mut conf,
+        indent,
+        "Plugins_File",
+        &format!("{CONFIG_DIR}/{PLUGINS_CONF}"),
+    );
+    for plugin in plugins {
+        let spec = &plugin.spec;
+        let section = match spec.plugin_type {
+            PluginType::Input => "INPUT",
+            PluginType::Output => "OUTPUT",
+            // Validation refuses Unsupported; render it as CUSTOM rather than panic.
+            PluginType::Custom | PluginType::Unsupported => "CUSTOM",
+        };
+        for (i, instance) in spec.instances.iter().enumerate() {
+            conf.push_str(&format!(
+                "\n# {}/{} instance {i}\n[{section}]\n",
+                plugin.metadata.namespace.as_deref().unwrap_or("default"),
+                plugin.metadata.name.as_deref().unwrap_or_default(),
+            ));
+            line(&mut conf, indent, "Name", &spec.plugin_name);
+            instance_lines(&mut conf, indent, instance);
+        }
+    }
+
+    let mut hasher = Sha256::new();
+    for (name, content) in [(PLUGINS_CONF, &plugins_conf), (FLUENT_BIT_CONF, &conf)] {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(content.as_bytes());
+        hasher.update([0]);
+    }
+    for plugin in plugins {
+        let a = &plugin.spec.artifact;
+        for field in [
+            a.image.as_str(),
+            a.path.as_str(),
+            a.sha256.as_deref().unwrap_or_default(),
+            a.pull_policy().as_str(),
+        ] {
+            hasher.update(field.as_bytes());
+            hasher.update([0]);
+        }
+        for secret in &a.image_pull_secrets {
+            hasher.update(secret.name.as_bytes());
+            hasher.update([0]);
+        }
+    }
+    Rendered {
+        plugins_conf,
+        fluent_bit_conf: conf,
+        hash: hex(&hasher.finalize()),
+    }
+}
+
+fn instance_lines(conf: &mut String, indent: &str, inst: &Instance) {
+    let opt = |conf: &mut String, key: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            line(conf, indent, key, v);
+        }
+    };
+    opt(conf, "Tag", &inst.tag);
+    opt(conf, "Match", &inst.match_);
+    opt(conf, "Match_Regex", &inst.match_regex);
+    opt(conf, "Alias", &inst.alias);
+    if let Some(workers) = inst.workers {
+        line(conf, indent, "Workers", &workers.to_string());
+    }
+    match &inst.retry_limit {
+        Some(RetryLimit::Count(n)) => line(conf, indent, "Retry_Limit", &n.to_string()),
+        Some(RetryLimit::Keyword(k)) => line(conf, indent, "Retry_Limit", k),
+        None => {}
+    }
+    if let Some(storage) = inst.storage_type {
+        let value = match storage {
+            StorageType::Memory => "memory",
+            StorageType::Filesystem => "filesystem",
+            StorageType::Memrb => "memrb",
+        };
+        line(conf, indent, "storage.type", value);
+    }
+    opt(
+        conf,
+        "storage.total_limit_size",
+        &inst.storage_total_limit_size,
+    );
+    opt(conf, "Mem_Buf_Limit", &inst.mem_buf_limit);
+    if let Some(level) = inst.log_level {
+        let value = match level {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        };
+        line(conf, indent, "Log_Level", value);
+    }
+    for prop in &inst.properties {
+        line(conf, indent, &prop.name, &prop.value);
+    }
+}
+
+fn line(out: &mut String, indent: &str, key: &str, value: &str) {
+    out.push_str(indent);
+    out.push_str(key);
+    out.push(' ');
+    out.push_str(value);
+    out.push('\n');
+}
+
+/// The indent string Fluent Bit fixed for this file: the leading whitespace of its first
+/// indented, non-comment line; four spaces when there is none.
+pub fn base_indent(base_config: &str) -> &str {
+    base_config
+        .lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .find_map(|l| {
+            let content = l.trim_start_matches([' ', '\t']);
+            let indent = &l[..l.len() - content.len()];
+            (!indent.is_empty() && !content.is_empty() && !content.starts_with('#'))
+                .then_some(indent)
+        })
+        .unwrap_or("    ")
+}
+
+/// The 1-based line of the base config that sets `Plugins_File`, if any.
+pub fn plugins_file_line(base_config: &str) -> Option<usize> {
+    base_config.lines().enumerate().find_map(|(n, l)| {
+        let key = l.trim_start().split([' ', '\t']).next().unwrap_or_default();
+        key.eq_ignore_ascii_case("plugins_file").then_some(n + 1)
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indent_follows_the_base_config() {
+        assert_eq!(base_indent("[SERVICE]\n  Flush 1\n"), "  ");
+        assert_eq!(base_indent("[SERVICE]\n\tFlush 1\n"), "\t");
+        assert_eq!(base_indent("# c\n[SERVICE]\n    # x\n  Flush 1\n"), "  ");
+        assert_eq!(base_indent(""), "    ");
+    }
+
+    #[test]
+    fn finds_plugins_file_case_insensitively() {
+        assert_eq!(
+            plugins_file_line("[SERVICE]\n    plugins_FILE /x\n"),
+            Some(2)
+        );
+        assert_eq!(plugins_file_line("[SERVICE]\n    Parsers_File /x\n"), None);
+    }
+}
