@@ -1,1 +1,74 @@
-//! Event codec: filled in by the codec work.
+//! The msgpack event codec: reading records in an output's flush, writing them in an input's
+//! collect callback, and turning them into JSON.
+//!
+//! Reading borrows from the flush data and allocates nothing. Each record is validated once
+//! as the iterator reaches it (lengths, nesting depth, timestamp); after that every view of
+//! it ([`Map`], [`Array`], [`Value`]) is walked without error handling. Strings are handed
+//! out as [`Str`], raw bytes that the caller may check for UTF-8 or not.
+//!
+//! Decoding a flush:
+//!
+//! ```
+//! use plugin_runtime::event::{Events, Value};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // What Fluent Bit's `dummy` input produces: [[EventTime, {}], {"message": "hello"}].
+//! let data = b"\x92\x92\xd7\x00\x65\x53\xf1\x00\x00\x00\x00\x05\x80\x81\xa7message\xa5hello";
+//! for event in Events::new(data) {
+//!     let event = event?;
+//!     for (key, value) in event.body() {
+//!         if let (Value::Str(k), Value::Str(v)) = (key, value) {
+//!             println!("{} {k}={v}", event.time());
+//!         }
+//!     }
+//!     assert_eq!(event.body().get("message").and_then(|v| v.as_str()), Some("hello"));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Writing records in a collect callback, reusing one buffer:
+//!
+//! ```
+//! use plugin_runtime::event::{Encoder, EventTime, Events};
+//!
+//! let mut buf = Vec::new();
+//! let mut enc = Encoder::new(&mut buf);
+//! enc.record(EventTime::now())
+//!     .str("message", "disk almost full")
+//!     .uint("free_bytes", 1 << 20)
+//!     .map("host", |m| {
+//!         m.str("name", "node-1").str("zone", "eu-west-1a");
+//!     });
+//! assert_eq!(enc.records(), 1);
+//! assert_eq!(Events::count_records(&buf), Ok(1));
+//! ```
+//!
+//! Group start and end markers (OpenTelemetry inputs) are skipped by [`Events`] unless asked
+//! for with [`Events::with_group_markers`]. [`JsonFormat`] writes records as JSON lines; the
+//! [`json`] module has the pieces for other JSON layouts.
+
+mod decode;
+mod encode;
+mod error;
+pub mod json;
+mod serde_impl;
+mod skip;
+mod time;
+mod value;
+mod wire;
+
+pub use decode::{Event, EventKind, Events, Shape};
+pub use encode::{ArrayBuilder, EncodeError, Encoder, MapBuilder, RecordBuilder};
+pub use error::{DecodeError, DecodeErrorKind, Found};
+pub use json::{
+    JsonFormat, TimeFormat, write_base64, write_map, write_str, write_time, write_value,
+};
+pub use serde_impl::{DeserializeError, ValueDeserializer};
+pub use skip::skim;
+pub use time::EventTime;
+pub use value::{Array, ArrayIter, Map, MapIter, Str, Value};
+
+/// Deepest nesting of arrays and maps the decoder accepts, counting the record array as
+/// level 1. Deeper data is rejected so that nothing walking a decoded record (including
+/// serde, which recurses) can exhaust the 64 KiB stack Fluent Bit runs flushes on.
+pub const MAX_DEPTH: usize = 64;
