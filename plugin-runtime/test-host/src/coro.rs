@@ -1,0 +1,135 @@
+//! Runs a flush the way Fluent Bit does: on a small separate stack (a libco coroutine there,
+//! `makecontext`/`swapcontext` here) on the calling thread, and measures how much of it was used.
+//!
+//! The mapping is the budget plus generous headroom plus a guard page, painted with a pattern:
+//! a flush that goes past the budget still completes here and is reported as an error instead
+//! of silently corrupting the heap as it would in Fluent Bit.
+
+use std::cell::Cell;
+
+use crate::error::HostError;
+
+const PAINT: u64 = 0xC0FF_EE15_DEAD_F1B0;
+const HEADROOM: usize = 1 << 20;
+
+pub(crate) struct CoroStack {
+    base: *mut u8,
+    len: usize,
+    page: usize,
+    /// Lowest byte offset (from `base + page`) the last run may have dirtied.
+    dirty_from: usize,
+    pub(crate) budget: usize,
+}
+
+// SAFETY: the mapping is owned by this value and only used by the thread that holds it.
+unsafe impl Send for CoroStack {}
+
+impl CoroStack {
+    pub(crate) fn new(budget: usize) -> Result<Self, HostError> {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let usable = (budget + HEADROOM).div_ceil(page) * page;
+        let len = usable + page;
+        // SAFETY: anonymous private mapping; checked for MAP_FAILED below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(HostError::Os(format!(
+                "cannot map a {len}-byte flush stack: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        // SAFETY: the first page of our own mapping becomes the guard page.
+        unsafe { libc::mprotect(base, page, libc::PROT_NONE) };
+        Ok(Self {
+            base: base.cast(),
+            len,
+            page,
+            dirty_from: 0,
+            budget,
+        })
+    }
+
+    fn usable(&mut self) -> &mut [u64] {
+        // SAFETY: [base+page, base+len) is our read/write mapping, page aligned.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.add(self.page).cast::<u64>(),
+                (self.len - self.page) / 8,
+            )
+        }
+    }
+
+    /// Runs `f` on this stack and returns how many bytes of it were used.
+    pub(crate) fn run(&mut self, f: &mut dyn FnMut()) -> usize {
+        let from = self.dirty_from / 8;
+        self.usable()[from..].fill(PAINT);
+
+        // SAFETY: ucontext_t is plain data that getcontext fills in.
+        let mut caller: Box<libc::ucontext_t> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: as above.
+        let mut coro: Box<libc::ucontext_t> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: getcontext initialises coro; makecontext gets our mapping as its stack and
+        // returns to `caller` through uc_link when the entry function returns; swapcontext
+        // saves the current context in `caller`. The closure pointer stays valid because we
+        // block here until the coroutine finishes.
+        unsafe {
+            libc::getcontext(&mut *coro);
+            coro.uc_stack.ss_sp = self.base.add(self.page).cast();
+            coro.uc_stack.ss_size = self.len - self.page;
+            coro.uc_link = &mut *caller;
+            let fat: *mut (dyn FnMut() + '_) = f;
+            let fat: *mut (dyn FnMut() + 'static) = std::mem::transmute(fat);
+            CURRENT.with(|c| c.set(Some(fat)));
+            libc::makecontext(&mut *coro, entry, 0);
+            libc::swapcontext(&mut *caller, &*coro);
+        }
+        CURRENT.with(|c| c.set(None));
+
+        let (lowest, total) = {
+            let words = self.usable();
+            (
+                words
+                    .iter()
+                    .position(|&w| w != PAINT)
+                    .unwrap_or(words.len()),
+                words.len(),
+            )
+        };
+        self.dirty_from = lowest * 8;
+        (total - lowest) * 8
+    }
+}
+
+impl Drop for CoroStack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping created in new().
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<*mut dyn FnMut()>> = const { Cell::new(None) };
+}
+
+extern "C" fn entry() {
+    if let Some(f) = CURRENT.with(Cell::get) {
+        // A panic must not unwind off the top of a makecontext stack.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: set by run() just before switching here; run() is blocked until we return.
+            unsafe { (*f)() }
+        }));
+        if r.is_err() {
+            eprintln!("[plugin-test-host] panic inside a flush coroutine; aborting");
+            std::process::abort();
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The output path, driven through the raw output probe.
+
+mod common;
+
+use common::{Journal, chunk, fresh};
+use plugin_test_host::{FlushCode, Host, HostError};
+
+#[test]
+fn two_instances_get_separate_contexts_and_the_shared_struct_is_poisoned() {
+    let path = fresh("raw-probe-output");
+    let journal = Journal::open(&path);
+    let host = Host::load(&path).unwrap();
+    assert_eq!(host.plugin_name(), "raw_probe_out");
+    let a = host.output().property("id", "A").init().unwrap();
+    let b = host.output().property("ID", "B").init().unwrap();
+    assert_eq!((a.name(), b.name()), ("raw_probe_out.0", "raw_probe_out.1"));
+    assert_ne!(a.remote_context(), 0);
+    assert_ne!(a.remote_context(), b.remote_context());
+
+    assert_eq!(a.flush("t.a", &chunk("x")).unwrap().code, FlushCode::Ok);
+    assert_eq!(b.flush("t.b", &chunk("y")).unwrap().code, FlushCode::Ok);
+    let logs: Vec<String> = host.logs().into_iter().map(|l| l.message).collect();
+    assert!(
+        logs.iter().any(|l| l.starts_with("flush id=A tag=t.a")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.starts_with("flush id=B tag=t.b")),
+        "{logs:?}"
+    );
+    let poison = format!("shared_ctx=0x{:x}", plugin_test_host::POISON);
+    assert!(
+        logs.iter()
+            .filter(|l| l.starts_with("flush"))
+            .all(|l| l.contains(&poison)),
+        "{logs:?}"
+    );
+
+    host.shutdown();
+    let ev = journal.events();
+    let tail: Vec<&str> = ev
+        .iter()
+        .map(String::as_str)
+        .skip_while(|e| !e.starts_with("output_pre_exit"))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "output_pre_exit(0)",
+            "exit id=A flushes=1 max_concurrent=1",
+            "output_pre_exit(0)",
+            "exit id=B flushes=1 max_concurrent=1",
+            "unregister"
+        ]
+    );
+    assert_eq!(&ev[..2], ["pre_register(0)", "register mode="]);
+}
+
+#[test]
+fn init_exit_and_flush_run_on_flb_pipeline_without_workers() {
+    let path = fresh("raw-probe-output");
+    let journal = Journal::open(&path);
+    let host = Host::load(&path).unwrap();
+    let out = host.output().property("id", "P").init().unwrap();
+    let r = out.flush("t", &chunk("x")).unwrap();
+    assert_eq!(r.thread, "flb-pipeline");
+    out.exit().unwrap();
+    for l in journal.lines() {
+        if l.starts_with("init")
+            || l.starts_with("flush")
+            || l.starts_with("exit")
+            || l.starts_with("output_p")
+        {
+            assert!(l.ends_with("@flb-pipeline"), "{l}");
+        }
+    }
+    assert!(host.logs().iter().all(|l| l.thread == "flb-pipeline"));
+}
+
+#[test]
+fn core_keys_are_hidden_empty_values_read_null_first_match_wins() {
+    let path = fresh("raw-probe-output");
+    let host = Host::load(&path).unwrap();
+    let out = host
+        .output()
+        .property("Match", "app.*")
+        .property("workers", "1")
+        .property("Host", "example.org")
+        .property("net.keepalive", "on")
+        .property("tls.verify", "off")
+        .property("retry_limit", "3")
+        .property("color", "")
+        .property("size", "first")
+        .property("SIZE", "second")
+        .property(
+            "dump",
+            "match,workers,host,net.keepalive,tls.verify,retry_limit,color,size,Size,missing",
+        )
+        .init()
+        .unwrap();
+    let logs: Vec<String> = host.logs().into_iter().map(|l| l.message).collect();
+    for expected in [
+        "prop match=NULL",
+        "prop workers=NULL",
+        "prop host=NULL",
+        "prop net.keepalive=NULL",
+        "prop tls.verify=NULL",
+        "prop retry_limit=NULL",
+        "prop color=NULL",
+        "prop size=first",
+        "prop Size=first",
+        "prop missing=NULL",
+    ] {
+        assert!(
+            logs.iter().any(|l| l == expected),
+            "missing {expected:?} in {logs:?}"
+        );
+    }
+    assert_eq!(out.core_property("match"), Some("app.*"));
+    assert_eq!(out.core_property("WORKERS"), Some("1"));
+    assert_eq!(out.workers(), 1);
+}
+
+#[test]
+fn flush_codes_map_like_proxy_cb_flush() {
+    let path = fresh("raw-probe-output");
+    let host = Host::load(&path).unwrap();
+    for (ret, code) in [
+        ("1", FlushCode::Ok),
+        ("0", FlushCode::Error),
+        ("2", FlushCode::Retry),
+        ("9", FlushCode::Error),
+        ("-1", FlushCode::Error),
+    ] {
+        let out = host.output().property("flush_return", ret).init().unwrap();
+        let r = out.flush("t", &chunk("x")).unwrap();
+        assert_eq!((r.raw.to_string().as_str(), r.code), (ret, code));
+    }
+}
+
+#[test]
+fn workers_flush_concurrently_on_their_own_threads() {
+    let path = fresh("raw-probe-output");
+    let host = Host::load(&path).unwrap();
+    let out = host
+        .output()
+        .property("id", "W")
+        .property("workers", "3")
+        .property("flush_sleep_ms", "150")
+        .init()
+        .unwrap();
+    let data = chunk("x");
+    let chunks: Vec<(&str, &[u8])> = (0..3).map(|_| ("t", data.as_slice())).collect();
+    let start = std::time::Instant::now();
+    let reports = out.flush_concurrent(&chunks).unwrap();
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(400),
+        "{:?}",
+        start.elapsed()
+    );
+    let mut threads: Vec<_> = reports.iter().map(|r| r.thread.clone()).collect();
+    threads.sort();
+    assert_eq!(
+        threads,
+        [
+            "flb-out-raw_probe_out.0-w0",
+            "flb-out-raw_probe_out.0-w1",
+            "flb-out-raw_probe_out.0-w2"
+        ]
+    );
+    out.exit().unwrap();
+    assert!(
+        host.logs()
+            .iter()
+            .any(|l| l.message == "exit id=W flushes=3 max_concurrent=3"),
+        "{:?}",
+        host.logs()
+    );
+}
+
+#[test]
+fn stack_use_is_measured_and_over_budget_fails_loudly() {
+    let path = fresh("raw-probe-output");
+    let host = Host::load(&path).unwrap();
+    let small = host.output().init().unwrap();
+    let r = small.flush("t", &chunk("x")).unwrap();
+    assert!(r.stack_used > 0 && r.stack_used < 32 * 1024, "{r:?}");
+
+    let hog = host.output().property("stack_kib", "100").init().unwrap();
+    match hog.flush("t", &chunk("x")) {
+        Err(HostError::StackBudgetExceeded { used, budget, .. }) => {
+            assert_eq!(budget, 64 * 1024);
+            assert!(used > 100 * 1024, "{used}");
+        }
+        other => panic!("expected a stack budget error, got {other:?}"),
+    }
+
+    let roomy = Host::builder(&path)
+        .coro_stack_size(256 * 1024)
+        .load()
+        .unwrap();
+    let ok = roomy.output().property("stack_kib", "100").init().unwrap();
+    assert!(ok.flush("t", &chunk("x")).unwrap().stack_used > 100 * 1024);
+}
+
+#[test]
+fn failing_init_reports_the_code_and_the_plugin_log() {
+    let path = fresh("raw-probe-output");
+    let journal = Journal::open(&path);
+    let host = Host::load(&path).unwrap();
+    let err = host
+        .output()
+        .property("id", "F")
+        .property("fail_init", "0")
+        .init()
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("raw_probe_out.0: FLBPluginInit returned 0"),
+        "{text}"
+    );
+    assert!(text.contains("init failing on purpose id=F"), "{text}");
+    host.shutdown();
+    assert!(
+        !journal.events().iter().any(|e| e.starts_with("exit")),
+        "no ExitCtx after a failed Init"
+    );
+    assert_eq!(
+        journal.events().last().map(String::as_str),
+        Some("unregister")
+    );
+}
+
+#[test]
+fn log_level_property_filters_through_log_check() {
+    let path = fresh("raw-probe-output");
+    let host = Host::load(&path).unwrap();
+    let quiet = host
+        .output()
+        .property("id", "Q")
+        .property("log_level", "error")
+        .init()
+        .unwrap();
+    quiet.flush("t", &chunk("x")).unwrap();
+    assert!(host.logs().is_empty(), "{:?}", host.logs());
+    let err = host
+        .output()
+        .property("log_level", "loud")
+        .init()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("log_level"), "{err}");
+}
+
+#[test]
+fn metrics_are_recorded_per_instance_and_labels() {
+    let path = fresh("raw-probe-output");
+    let host = Host::load(&path).unwrap();
+    let a = host.output().property("id", "A").init().unwrap();
+    let b = host.output().property("id", "B").init().unwrap();
+    let data = chunk("hello");
+    a.flush("t", &data).unwrap();
+    a.flush("t", &data).unwrap();
+    b.flush("t", &data).unwrap();
+    assert_eq!(
+        a.metric("fluentbit_plugin_raw_probe_flushes_total", &["A"]),
+        Some(2.0)
+    );
+    assert_eq!(
+        b.metric("fluentbit_plugin_raw_probe_flushes_total", &["B"]),
+        Some(1.0)
+    );
+    assert_eq!(
+        a.metric("fluentbit_plugin_raw_probe_flushes_total", &["B"]),
+        None
+    );
+    assert_eq!(
+        a.metric("fluentbit_plugin_raw_probe_last_bytes", &[]),
+        Some(data.len() as f64)
+    );
+    assert!(host.violations().is_empty(), "{:?}", host.violations());
+}
+
+#[test]
+fn host_without_metrics_returns_null_cmt() {
+    let path = fresh("raw-probe-output");
+    let host = Host::builder(&path).metrics(false).load().unwrap();
+    let out = host.output().init().unwrap();
+    out.flush("t", &chunk("x")).unwrap();
+    assert!(host.logs().iter().any(|l| l.message == "metrics off"));
+    assert_eq!(
+        out.metric("fluentbit_plugin_raw_probe_flushes_total", &[""]),
+        None
+    );
+}
+
+#[test]
+fn plugin_threads_are_joined_when_exit_returns() {
+    let path = fresh("raw-probe-output");
+    let journal = Journal::open(&path);
+    let host = Host::load(&path).unwrap();
+    let out = host.output().property("spawn_thread", "on").init().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !journal.events().iter().any(|e| e == "bg started") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bg thread never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let count = || {
+        plugin_test_host::live_thread_names()
+            .iter()
+            .filter(|n| *n == "raw-probe-bg")
+            .count()
+    };
+    assert!(count() >= 1);
+    let before = count();
+    out.exit().unwrap();
+    assert_eq!(count(), before - 1);
+}
+
+#[test]
+fn tag_and_data_are_passed_through() {
+    let path = fresh("raw-probe-output");
+    let journal = Journal::open(&path);
+    let host = Host::load(&path).unwrap();
+    let out = host.output().property("id", "T").init().unwrap();
+    let data = chunk("payload");
+    out.flush("kube.var.log", &data).unwrap();
+    let expected = format!("flush id=T tag=kube.var.log size={} first=0x92", data.len());
+    assert!(
+        journal.events().contains(&expected),
+        "{:?}",
+        journal.events()
+    );
+    assert!(matches!(
+        out.flush("t", &[]),
+        Err(HostError::Contract { .. })
+    ));
+}
