@@ -8,6 +8,7 @@
 //! - [`rollout`]: DaemonSet status + pods → Progressing / Ready / Degraded.
 //!
 //! [`offline`] chains them for `operator render` (no cluster needed).
+pub mod offline;
 pub mod render;
 pub mod rollout;
 pub mod validate;

@@ -149,7 +149,10 @@ pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
     if !conf.is_empty() && !conf.ends_with('\n') {
         conf.push('\n');
     }
-    conf.push_str("\n# Appended by the fbplugin operator. Do not edit.\n[SERVICE]\n");
+    if !conf.is_empty() {
+        conf.push('\n');
+    }
+    conf.push_str("# Appended by the fbplugin operator. Do not edit.\n[SERVICE]\n");
     line(
         &mut conf,
         indent,

@@ -7,6 +7,7 @@ mod conflicts;
 mod instance;
 
 pub use conflicts::conflicts;
+pub(crate) use conflicts::object_key;
 
 use fbplugin_crds::rules::{self, PathError};
 use fbplugin_crds::{

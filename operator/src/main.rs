@@ -1,0 +1,109 @@
+//! The `operator` binary: `render` (offline) and `crd`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fbplugin_crds::{Cel, crd_yaml};
+use operator::offline;
+
+/// Reconciles FluentBitPlugin resources into Fluent Bit DaemonSets.
+#[derive(Parser)]
+#[command(name = "operator", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render the ConfigMaps and DaemonSet apply intents for CR files, without a cluster.
+    /// Exits 1 when a CR is invalid (the valid ones are still printed).
+    Render {
+        /// FluentBitPlugin YAML files or directories (searched for *.yaml / *.yml).
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// The target DaemonSet's YAML (for the ConfigMap's owner uid and a container check).
+        #[arg(long)]
+        daemonset: Option<PathBuf>,
+        /// The DaemonSet's own main config (its fluent-bit.conf); empty when not given.
+        #[arg(long)]
+        base_config: Option<PathBuf>,
+    },
+    /// Print the FluentBitPlugin CRD.
+    Crd {
+        /// Without CEL validation rules, for Kubernetes before 1.25 (e.g. 1.20).
+        #[arg(long)]
+        no_cel: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Render {
+            files,
+            daemonset,
+            base_config,
+        } => render(&files, daemonset.as_deref(), base_config.as_deref()),
+        Command::Crd { no_cel } => match crd_yaml(if no_cel { Cel::Strip } else { Cel::Keep }) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("operator: cannot serialize the CRD: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn render(
+    files: &[PathBuf],
+    daemonset: Option<&std::path::Path>,
+    base_config: Option<&std::path::Path>,
+) -> ExitCode {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let inputs = (|| -> Result<_, String> {
+        let sources = offline::load_plugins(files).map_err(|e| e.to_string())?;
+        if sources.is_empty() {
+            return Err("no FluentBitPlugin documents found in the given files".into());
+        }
+        let ds = match daemonset {
+            Some(path) => Some(
+                offline::parse_daemonset(&path.display().to_string(), &read(path)?)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let base = base_config.map(read).transpose()?.unwrap_or_default();
+        Ok((sources, ds, base))
+    })();
+    let (sources, ds, base) = match inputs {
+        Ok(inputs) => inputs,
+        Err(err) => {
+            eprintln!("operator render: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match offline::render(&sources, ds.as_ref(), &base) {
+        Ok(output) => {
+            print!("{}", output.manifests);
+            for message in &output.messages {
+                eprintln!("{message}");
+            }
+            if output.failed {
+                eprintln!("operator render: invalid FluentBitPlugins were left out (see above)");
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(err) => {
+            eprintln!("operator render: cannot write YAML: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Plugins + hash → server-side-apply intents for the DaemonSet and its ConfigMap.
+//!
+//! # How Fluent Bit is pointed at the rendered config
+//!
+//! The operator mounts the rendered `fluent-bit.conf` with `subPath` on top of the main config
+//! file the container already reads (`spec.target.configPath`, default
+//! `/fluent-bit/etc/conf/fluent-bit.conf`, where the official fluent-bit Helm chart puts it),
+//! and the whole rendered ConfigMap (with `plugins.conf`) at `/fluent-bit/etc/fbplugin/`. The
+//! rendered `fluent-bit.conf` is the DaemonSet's own config plus the plugin sections, so:
+//! - the container's command and args are never changed;
+//! - a fresh install without plugins runs its own config unchanged (no crash loop);
+//! - deleting the last plugin applies [`empty_daemonset_intent`], which drops every field the
+//!   operator owns, and the DaemonSet reads its own config again;
+//! - the official chart's DaemonSet works unchanged; only RBAC is needed.
+//!
+//! The subPath mount does not follow ConfigMap updates; it does not need to, because every
+//! change changes the `fbplugin.dev/config-hash` pod-template annotation and rolls the pods.
+//!
+//! # What the intents contain
+//!
+//! Only the fields the operator sets (never a whole `k8s-openapi` object: Kubernetes 1.20
+//! rejects unknown fields in apply patches): `metadata.name/namespace`, and in
+//! `spec.template`: the hash annotation, one init container per plugin, the volumes
+//! `fbplugin-plugins` (emptyDir) and `fbplugin-config` (the ConfigMap), three volume mounts on
+//! the Fluent Bit container, and the plugins' pull secrets. List items are keyed by `name`
+//! (containers, initContainers, volumes, imagePullSecrets) or `mountPath` (volumeMounts), so
+//! server-side apply merges them with what Helm owns. The selector, images and args are never
+//! in an intent. Apply with field manager [`FIELD_MANAGER`].
+
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use serde_json::{Value, json};
+
+use crate::render::{CONFIG_DIR, FLUENT_BIT_CONF, PLUGIN_DIR, Rendered, plugin_file_path};
+use crate::validate::COPY_MOUNT;
+
+/// The server-side-apply field manager.
+pub const FIELD_MANAGER: &str = "fbplugin-operator";
+/// Pod-template annotation carrying [`Rendered::hash`].
+pub const HASH_ANNOTATION: &str = "fbplugin.dev/config-hash";
+/// The emptyDir holding the plugin files.
+pub const PLUGINS_VOLUME: &str = "fbplugin-plugins";
+/// The volume of the rendered ConfigMap.
+pub const CONFIG_VOLUME: &str = "fbplugin-config";
+/// Label on the ConfigMap naming its DaemonSet.
+pub const DAEMONSET_LABEL: &str = "fbplugin.dev/daemonset";
+/// Prefix of the init container names (`fbplugin-<object name>`).
+pub const INIT_PREFIX: &str = "fbplugin-";
+
+/// The init containers' script. Inputs come from the environment only (SRC, DST, optional
+/// SHA256), so nothing from the spec is ever parsed by the shell.
+pub const COPY_SCRIPT: &str = r#"set -eu
+fail() { echo "fbplugin: $*" >&2; exit 1; }
+[ -f "$SRC" ] || fail "plugin file $SRC not found in the image: check spec.artifact.path"
+if [ -n "${SHA256:-}" ]; then
+  if ! echo "$SHA256  $SRC" | sha256sum -c - >/dev/null 2>&1; then
+    actual=$(sha256sum "$SRC"); actual=${actual%% *}
+    fail "sha256 mismatch for $SRC: the file has $actual, spec.artifact.sha256 is $SHA256"
+  fi
+fi
+mkdir -p "${DST%/*}"
+cp "$SRC" "$DST.tmp"
+mv "$DST.tmp" "$DST"
+echo "fbplugin: copied $SRC to $DST"
+"#;
+
+/// The ConfigMap holding the rendered files: `<daemonset>-fbplugin`.
+pub fn configmap_name(daemonset: &str) -> String {
+    format!("{daemonset}-fbplugin")
+}
+
+/// The init container name of a plugin.
+pub fn init_container_name(plugin: &FluentBitPlugin) -> String {
+    format!(
+        "{INIT_PREFIX}{}",
+        plugin.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The DaemonSet a ConfigMap belongs to (for its ownerReference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// DaemonSet name.
+    pub name: String,
+    /// DaemonSet uid.
+    pub uid: String,
+}
+
+/// The ConfigMap intent. `owner` (the DaemonSet, with its uid) makes Kubernetes delete the
+/// ConfigMap with the DaemonSet; `None` only for offline rendering.
+pub fn configmap_intent(
+    daemonset: &str,
+    namespace: &str,
+    owner: Option<&Owner>,
+    rendered: &Rendered,
+) -> Value {
+    let mut metadata = json!({
+        "name": configmap_name(daemonset),
+        "namespace": namespace,
+        "labels": {
+            "app.kubernetes.io/managed-by": FIELD_MANAGER,
+            DAEMONSET_LABEL: daemonset,
+        },
+        "annotations": { HASH_ANNOTATION: rendered.hash },
+    });
+    if let Some(owner) = owner {
+        metadata["ownerReferences"] = json!([{
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "name": owner.name,
+            "uid": owner.uid,
+        }]);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "data": {
+            "plugins.conf": rendered.plugins_conf,
+            "fluent-bit.conf": rendered.fluent_bit_conf,
+        },
+    })
+}
+
+/// The intent that releases every field the operator owns on the DaemonSet.
+pub fn empty_daemonset_intent(daemonset: &str, namespace: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": { "name": daemonset, "namespace": namespace },
+    })
+}
+
+/// The DaemonSet intent for the included plugins (init containers in (namespace, name)
+/// order), the Fluent Bit container and main config path from their `spec.target`, and the
+/// rendered hash. With no plugins it is [`empty_daemonset_intent`].
+pub fn daemonset_intent(
+    daemonset: &str,
+    namespace: &str,
+    plugins: &[&FluentBitPlugin],
+    hash: &str,
+) -> Value {
+    let mut plugins = plugins.to_vec();
+    plugins.sort_by_key(|p| (p.metadata.namespace.clone(), p.metadata.name.clone()));
+    let Some(first) = plugins.first() else {
+        return empty_daemonset_intent(daemonset, namespace);
+    };
+    let target = &first.spec.target;
+    let init_containers: Vec<Value> = plugins.iter().map(|p| init_container(p)).collect();
+    let mut secrets: Vec<&str> = plugins
+        .iter()
+        .flat_map(|p| {
+            p.spec
+                .artifact
+                .image_pull_secrets
+                .iter()
+                .map(|s| s.name.as_str())
+        })
+        .collect();
+    secrets.sort_unstable();
+    secrets.dedup();
+    let mut pod_spec = json!({
+        "initContainers": init_containers,
+        "containers": [{
+            "name": target.container_name(),
+            "volumeMounts": [
+                {
+                    "name": CONFIG_VOLUME,
+                    "mountPath": target.config_path(),
+                    "subPath": FLUENT_BIT_CONF,
+                    "readOnly": true,
+                },
+                { "name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": true },
+                { "name": PLUGINS_VOLUME, "mountPath": PLUGIN_DIR, "readOnly": true },
+            ],
+        }],
+        "volumes": [
+            { "name": CONFIG_VOLUME, "configMap": { "name": configmap_name(daemonset) } },
+            { "name": PLUGINS_VOLUME, "emptyDir": {} },
+        ],
+    });
+    if !secrets.is_empty() {
+        pod_spec["imagePullSecrets"] = secrets.iter().map(|s| json!({ "name": s })).collect();
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": { "name": daemonset, "namespace": namespace },
+        "spec": {
+            "template": {
+                "metadata": { "annotations": { HASH_ANNOTATION: hash } },
+                "spec": pod_spec,
+            },
+        },
+    })
+}
+
+fn init_container(plugin: &FluentBitPlugin) -> Value {
+    let artifact = &plugin.spec.artifact;
+    let dst = plugin_file_path(plugin).replacen(PLUGIN_DIR, COPY_MOUNT, 1);
+    let mut env = vec![
+        json!({ "name": "SRC", "value": artifact.path }),
+        json!({ "name": "DST", "value": dst }),
+    ];
+    if let Some(sha) = &artifact.sha256 {
+        env.push(json!({ "name": "SHA256", "value": sha }));
+    }
+    json!({
+        "name": init_container_name(plugin),
+        "image": artifact.image,
+        "imagePullPolicy": artifact.pull_policy().as_str(),
+        "command": ["sh", "-c", COPY_SCRIPT],
+        "env": env,
+        "volumeMounts": [{ "name": PLUGINS_VOLUME, "mountPath": COPY_MOUNT }],
+        // The script's last words become the termination message, so a sha256 mismatch
+        // shows up in the pod status (and in the plugin's Degraded condition).
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "readOnlyRootFilesystem": true,
+            "allowPrivilegeEscalation": false,
+            "capabilities": { "drop": ["ALL"] },
+            "seccompProfile": { "type": "RuntimeDefault" },
+        },
+        "resources": {
+            "requests": { "cpu": "10m", "memory": "16Mi" },
+            "limits": { "cpu": "100m", "memory": "64Mi" },
+        },
+    })
+}
+
+/// Why the DaemonSet cannot take the plugins.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// No container of that name in the pod template.
+    #[error(
+        "DaemonSet {daemonset} has no container {container:?} (it has {found:?}): set \
+         spec.target.container to the Fluent Bit container"
+    )]
+    ContainerNotFound {
+        /// DaemonSet name.
+        daemonset: String,
+        /// The container asked for.
+        container: String,
+        /// The containers present.
+        found: Vec<String>,
+    },
+    /// The main config path is not mounted from a ConfigMap the operator can read.
+    #[error(
+        "container {container:?} of DaemonSet {daemonset} does not mount {config_path} from a \
+         ConfigMap: set spec.target.configPath to the main config file it reads"
+    )]
+    ConfigNotFound {
+        /// DaemonSet name.
+        daemonset: String,
+        /// The container.
+        container: String,
+        /// The config path asked for.
+        config_path: String,
+    },
+}
+
+/// Where the DaemonSet's own main config text lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseConfigSource {
+    /// ConfigMap name (same namespace).
+    pub configmap: String,
+    /// Key of the file in the ConfigMap.
+    pub key: String,
+}
+
+/// Finds the ConfigMap key the container reads `config_path` from, ignoring the operator's
+/// own mounts. The controller reads that key as the base config.
+pub fn base_config_source(
+    ds: &DaemonSet,
+    container: &str,
+    config_path: &str,
+) -> Result<BaseConfigSource, TargetError> {
+    let daemonset = ds.metadata.name.clone().unwrap_or_default();
+    let pod = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    let containers = pod.map(|p| p.containers.as_slice()).unwrap_or_default();
+    let Some(c) = containers.iter().find(|c| c.name == container) else {
+        return Err(TargetError::ContainerNotFound {
+            daemonset,
+            container: container.into(),
+            found: containers.iter().map(|c| c.name.clone()).collect(),
+        });
+    };
+    let not_found = || TargetError::ConfigNotFound {
+        daemonset: daemonset.clone(),
+        container: container.into(),
+        config_path: config_path.into(),
+    };
+    let volumes = pod.and_then(|p| p.volumes.as_ref());
+    for mount in c.volume_mounts.iter().flatten() {
+        if mount.name == CONFIG_VOLUME || mount.name == PLUGINS_VOLUME {
+            continue;
+        }
+        let key = match mount.sub_path.as_deref() {
+            Some(sub) if mount.mount_path == config_path => sub.to_string(),
+            None => match config_path.strip_prefix(mount.mount_path.trim_end_matches('/')) {
+                Some(rest) if rest.starts_with('/') && !rest[1..].contains('/') => {
+                    rest[1..].to_string()
+                }
+                _ => continue,
+            },
+            Some(_) => continue,
+        };
+        let volume = volumes.and_then(|v| v.iter().find(|v| v.name == mount.name));
+        let Some(cm) = volume.and_then(|v| v.config_map.as_ref()) else {
+            return Err(not_found());
+        };
+        // A projected `items` list may rename the key.
+        let key = cm
+            .items
+            .iter()
+            .flatten()
+            .find(|item| item.path == key)
+            .map(|item| item.key.clone())
+            .unwrap_or(key);
+        return Ok(BaseConfigSource {
+            configmap: cm.name.clone(),
+            key,
+        });
+    }
+    Err(not_found())
+}

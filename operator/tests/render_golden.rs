@@ -1,0 +1,211 @@
+//! `render`: golden files for what Fluent Bit will read, determinism, and what is left out.
+
+mod support;
+
+use fbplugin_crds::FluentBitPlugin;
+use operator::render::{self, render_daemonset};
+use operator::validate::Reason;
+use support::{assert_golden, fixture, make, plugin};
+
+fn multi() -> Vec<FluentBitPlugin> {
+    vec![
+        make(
+            "out-archive",
+            "output",
+            "archive",
+            r#"{matchRegex: '^(kube|gen)\..*$', alias: archive_all, workers: 2, retryLimit: no_retries, storageTotalLimitSize: 500M, logLevel: warn, properties: [{name: Header, value: 'X-A 1'}, {name: Header, value: 'X-B 2'}, {name: dir, value: '${ARCHIVE_DIR}/logs'}], allowEnvExpansion: true}"#,
+        ),
+        make(
+            "in-generator",
+            "input",
+            "generator",
+            r#"{tag: gen.hello, memBufLimit: 5M, storageType: filesystem, properties: [{name: message, value: 'hello # not a comment [x] @y'}, {name: rate, value: '10'}]}"#,
+        ),
+        make(
+            "ext-metrics",
+            "custom",
+            "metrics_ext",
+            r#"{alias: metrics_ext, logLevel: debug}"#,
+        ),
+        plugin(&fixture_plugin_with_two_instances()),
+    ]
+}
+
+fn fixture_plugin_with_two_instances() -> String {
+    format!(
+        r#"
+apiVersion: fbplugin.dev/v1alpha1
+kind: FluentBitPlugin
+metadata: {{name: out-jsonl, namespace: logging}}
+spec:
+  type: output
+  pluginName: jsonl_file
+  artifact:
+    image: registry.example/out-jsonl@sha256:{d}
+    path: /plugins/libout_jsonl.so
+    sha256: {d}
+    imagePullPolicy: Always
+    imagePullSecrets: [{{name: regcred}}]
+  instances:
+    - match: "kube.*"
+      properties: [{{name: path, value: /var/log/kube.jsonl}}]
+    - match: "gen.*"
+      retryLimit: 3
+      properties: [{{name: path, value: /var/log/gen.jsonl}}]
+  target: {{daemonSet: fluent-bit}}
+"#,
+        d = "cd".repeat(32)
+    )
+}
+
+#[test]
+fn multi_plugin_daemonset() {
+    let plugins = multi();
+    let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
+    let result = render_daemonset(&fixture("fluent-bit.conf"), &refs);
+    assert!(
+        result
+            .outcomes
+            .iter()
+            .all(|o| o.included && o.problems.is_empty()),
+        "{:#?}",
+        result.outcomes
+    );
+    let rendered = result.rendered.expect("four valid plugins render");
+    assert_golden("multi/fluent-bit.conf", &rendered.fluent_bit_conf);
+    assert_golden("multi/plugins.conf", &rendered.plugins_conf);
+    assert_golden("multi/hash", &format!("{}\n", rendered.hash));
+}
+
+#[test]
+fn rendering_is_deterministic_whatever_the_input_order() {
+    let plugins = multi();
+    let forward: Vec<&FluentBitPlugin> = plugins.iter().collect();
+    let backward: Vec<&FluentBitPlugin> = plugins.iter().rev().collect();
+    let base = fixture("fluent-bit.conf");
+    let a = render_daemonset(&base, &forward).rendered.expect("renders");
+    let b = render_daemonset(&base, &backward)
+        .rendered
+        .expect("renders");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn the_config_never_has_whitespace_only_lines_and_keeps_the_base_verbatim() {
+    let plugins = multi();
+    let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
+    let base = fixture("fluent-bit.conf");
+    let rendered = render_daemonset(&base, &refs).rendered.expect("renders");
+    assert!(rendered.fluent_bit_conf.starts_with(&base));
+    for (n, line) in rendered.fluent_bit_conf.lines().enumerate() {
+        assert!(
+            line.is_empty() || !line.trim().is_empty(),
+            "line {} is whitespace only",
+            n + 1
+        );
+    }
+}
+
+#[test]
+fn every_change_that_must_roll_pods_changes_the_hash() {
+    let base = fixture("fluent-bit.conf");
+    let hash = |p: &FluentBitPlugin, base: &str| {
+        render_daemonset(base, &[p]).rendered.expect("renders").hash
+    };
+    let original = make("out-a", "output", "a", "{match: '*'}");
+    let h0 = hash(&original, &base);
+    let mut image = original.clone();
+    image.spec.artifact.image = format!("registry.example/out-a@sha256:{}", "ef".repeat(32));
+    let mut sha = original.clone();
+    sha.spec.artifact.sha256 = Some("01".repeat(32));
+    let mut secret = original.clone();
+    secret.spec.artifact.image_pull_secrets =
+        vec![fbplugin_crds::SecretReference { name: "r".into() }];
+    let changed = [
+        hash(&image, &base),
+        hash(&sha, &base),
+        hash(&secret, &base),
+        hash(&make("out-a", "output", "a", "{match: 'x'}"), &base),
+        hash(
+            &original,
+            &format!("{base}\n[OUTPUT]\n    Name null\n    Match x\n"),
+        ),
+    ];
+    for (i, h) in changed.iter().enumerate() {
+        assert_ne!(h, &h0, "change {i} kept the hash");
+    }
+    assert_eq!(hash(&original, &base), h0);
+}
+
+#[test]
+fn invalid_plugin_beside_a_valid_one_is_left_out_and_reported() {
+    let invalid = support::plugin(&fixture("invalid-fluentbitplugin.yaml"));
+    let valid = make("out-a", "output", "a", "{match: '*'}");
+    let result = render_daemonset(&fixture("fluent-bit.conf"), &[&invalid, &valid]);
+    assert!(!result.outcomes[0].included);
+    assert!(result.outcomes[1].included);
+    let reasons: Vec<Reason> = result.outcomes[0]
+        .problems
+        .iter()
+        .map(|p| p.reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            Reason::ImageNotPinned,
+            Reason::RoutingNotAllowed,
+            Reason::MissingMatch,
+            Reason::ReservedKey,
+            Reason::InvalidValue,
+            Reason::InvalidKey,
+        ]
+    );
+    let rendered = result.rendered.expect("the valid one renders");
+    assert!(!rendered.fluent_bit_conf.contains("broken"));
+    assert!(!rendered.plugins_conf.contains("broken"));
+    assert!(rendered.fluent_bit_conf.contains("    Name a\n"));
+    assert_golden(
+        "invalid-beside-valid/fluent-bit.conf",
+        &rendered.fluent_bit_conf,
+    );
+}
+
+#[test]
+fn a_base_config_that_sets_plugins_file_blocks_every_plugin() {
+    let base = "[SERVICE]\n    Plugins_File /etc/plugins.conf\n";
+    let p = make("out-a", "output", "a", "{match: '*'}");
+    let result = render_daemonset(base, &[&p]);
+    assert_eq!(result.rendered, None);
+    let problem = &result.outcomes[0].problems[0];
+    assert_eq!(problem.reason, Reason::BaseConfigSetsPluginsFile);
+    assert!(problem.message.contains("line 2"), "{}", problem.message);
+}
+
+#[test]
+fn appended_sections_use_the_base_config_indent() {
+    let base = "[SERVICE]\n  Flush 1\n";
+    let p = make("out-a", "output", "a", "{match: '*'}");
+    let rendered = render_daemonset(base, &[&p]).rendered.expect("renders");
+    assert_golden(
+        "two-space-indent/fluent-bit.conf",
+        &rendered.fluent_bit_conf,
+    );
+    assert!(rendered.fluent_bit_conf.contains("\n  Name a\n  Match *\n"));
+}
+
+#[test]
+fn no_valid_plugin_renders_nothing() {
+    let invalid = support::plugin(&fixture("invalid-fluentbitplugin.yaml"));
+    let result = render_daemonset("", &[&invalid]);
+    assert_eq!(result.rendered, None);
+    assert!(render_daemonset("", &[]).rendered.is_none());
+}
+
+#[test]
+fn plugin_files_live_in_a_directory_per_object() {
+    let p = make("out-a", "output", "a", "{match: '*'}");
+    assert_eq!(
+        render::plugin_file_path(&p),
+        "/fluent-bit/plugins/out-a/liba.so"
+    );
+}

@@ -1,0 +1,189 @@
+//! `workload`: golden apply intents, the fields they may contain, and finding the base config.
+
+mod support;
+
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use operator::render::render_daemonset;
+use operator::workload::{self, Owner, TargetError};
+use serde_json::Value;
+use support::{assert_golden, fixture, make};
+
+fn yaml(value: &Value) -> String {
+    serde_norway::to_string(value).expect("YAML")
+}
+
+fn two_plugins() -> Vec<FluentBitPlugin> {
+    let mut with_secret = make("out-b", "output", "b", "{match: '*'}");
+    with_secret.spec.artifact.image_pull_secrets = vec![
+        fbplugin_crds::SecretReference {
+            name: "regcred".into(),
+        },
+        fbplugin_crds::SecretReference {
+            name: "another".into(),
+        },
+    ];
+    with_secret.spec.artifact.sha256 = Some("12".repeat(32));
+    let mut a = make("in-a", "input", "a", "{tag: a}");
+    a.spec.artifact.image_pull_secrets = vec![fbplugin_crds::SecretReference {
+        name: "regcred".into(),
+    }];
+    vec![with_secret, a]
+}
+
+#[test]
+fn daemonset_and_configmap_intents() {
+    let plugins = two_plugins();
+    let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
+    let result = render_daemonset(&fixture("fluent-bit.conf"), &refs);
+    let rendered = result.rendered.as_ref().expect("renders");
+    let ds = workload::daemonset_intent(
+        "fluent-bit",
+        "logging",
+        &result.included(&refs),
+        &rendered.hash,
+    );
+    assert_golden("workload/daemonset-intent.yaml", &yaml(&ds));
+    let owner = Owner {
+        name: "fluent-bit".into(),
+        uid: "6f1d3c2a-8b4e-4f7a-9c0d-2e5b7a9c1f30".into(),
+    };
+    let cm = workload::configmap_intent("fluent-bit", "logging", Some(&owner), rendered);
+    assert_golden("workload/configmap-intent.yaml", &yaml(&cm));
+}
+
+#[test]
+fn the_empty_intent_releases_everything() {
+    let empty = workload::daemonset_intent("fluent-bit", "logging", &[], "unused");
+    assert_eq!(
+        empty,
+        workload::empty_daemonset_intent("fluent-bit", "logging")
+    );
+    assert_golden("workload/empty-intent.yaml", &yaml(&empty));
+}
+
+/// Every path in the intent must be one the operator owns: never the selector, images of
+/// other containers, args or command of the Fluent Bit container.
+#[test]
+fn the_intent_holds_only_operator_fields() {
+    let plugins = two_plugins();
+    let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
+    let ds = workload::daemonset_intent("fluent-bit", "logging", &refs, "h");
+    let spec = &ds["spec"];
+    assert_eq!(
+        spec.as_object().map(|o| o.keys().collect::<Vec<_>>()),
+        Some(vec![&"template".to_string()])
+    );
+    let pod = &spec["template"]["spec"];
+    let keys: Vec<&String> = pod.as_object().expect("pod spec").keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "containers",
+            "imagePullSecrets",
+            "initContainers",
+            "volumes"
+        ]
+    );
+    let container = &pod["containers"][0];
+    let container_keys: Vec<&String> = container.as_object().expect("container").keys().collect();
+    assert_eq!(container_keys, ["name", "volumeMounts"]);
+    for mount in container["volumeMounts"].as_array().expect("mounts") {
+        assert_eq!(mount["readOnly"], Value::Bool(true));
+    }
+    // It must decode as a DaemonSet: field names and types are real ones.
+    let typed: DaemonSet = serde_json::from_value(ds.clone()).expect("intent is a DaemonSet");
+    let init = typed
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.init_containers)
+        .expect("init");
+    assert_eq!(
+        init.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["fbplugin-in-a", "fbplugin-out-b"]
+    );
+    let sc = init[0].security_context.as_ref().expect("securityContext");
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    let env: Vec<(&str, Option<&str>)> = init[1]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.as_str(), e.value.as_deref()))
+        .collect();
+    assert_eq!(env[2], ("SHA256", Some("12".repeat(32).as_str())));
+    // The script reads only the environment: nothing from the spec is in the command.
+    let command = init[1].command.as_ref().expect("command").join(" ");
+    assert!(!command.contains("registry.example") && !command.contains("/plugins/"));
+}
+
+#[test]
+fn finds_the_helm_chart_config_and_ignores_the_operators_own_mounts() {
+    let ds: DaemonSet = serde_norway::from_str(&fixture("daemonset.yaml")).expect("DaemonSet");
+    let want = workload::BaseConfigSource {
+        configmap: "fluent-bit".into(),
+        key: "fluent-bit.conf".into(),
+    };
+    let source =
+        workload::base_config_source(&ds, "fluent-bit", "/fluent-bit/etc/conf/fluent-bit.conf");
+    assert_eq!(source, Ok(want.clone()));
+
+    // After the operator's apply the container also has its subPath mount on that path.
+    let plugins = two_plugins();
+    let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
+    let intent = workload::daemonset_intent("fluent-bit", "logging", &refs, "h");
+    let mut merged = serde_json::to_value(&ds).expect("json");
+    let ours = intent["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].clone();
+    let theirs = merged["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        .as_array_mut()
+        .expect("mounts");
+    theirs.splice(0..0, ours.as_array().expect("ours").iter().cloned());
+    let merged: DaemonSet = serde_json::from_value(merged).expect("DaemonSet");
+    let source = workload::base_config_source(
+        &merged,
+        "fluent-bit",
+        "/fluent-bit/etc/conf/fluent-bit.conf",
+    );
+    assert_eq!(source, Ok(want));
+}
+
+#[test]
+fn a_missing_container_or_config_is_explained() {
+    let ds: DaemonSet = serde_norway::from_str(&fixture("daemonset.yaml")).expect("DaemonSet");
+    let err = workload::base_config_source(&ds, "fb", "/fluent-bit/etc/conf/fluent-bit.conf")
+        .unwrap_err();
+    assert!(matches!(err, TargetError::ContainerNotFound { .. }));
+    assert!(err.to_string().contains("spec.target.container"), "{err}");
+    let err = workload::base_config_source(&ds, "fluent-bit", "/etc/fluent-bit.conf").unwrap_err();
+    assert!(matches!(err, TargetError::ConfigNotFound { .. }));
+    assert!(err.to_string().contains("spec.target.configPath"), "{err}");
+}
+
+#[test]
+fn a_subpath_mount_with_renamed_items_is_followed() {
+    let ds: DaemonSet = serde_norway::from_str(
+        r#"
+metadata: {name: fb}
+spec:
+  selector: {}
+  template:
+    spec:
+      containers:
+        - name: fluent-bit
+          volumeMounts: [{name: cfg, mountPath: /etc/fb/main.conf, subPath: main.conf}]
+      volumes:
+        - name: cfg
+          configMap: {name: fb-config, items: [{key: fluent-bit.conf, path: main.conf}]}
+"#,
+    )
+    .expect("DaemonSet");
+    let source = workload::base_config_source(&ds, "fluent-bit", "/etc/fb/main.conf");
+    assert_eq!(
+        source,
+        Ok(workload::BaseConfigSource {
+            configmap: "fb-config".into(),
+            key: "fluent-bit.conf".into()
+        })
+    );
+}
