@@ -330,8 +330,10 @@ macro_rules! keyed_fields {
             fn put(&mut self, key: &str, write: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
                 let (buf, count) = self.sink();
                 wire::str(buf, key.as_bytes());
-                write(buf);
+                // Counted before the value is written: if a nested builder's closure panics,
+                // its map is still closed on unwind and the entry must be counted.
                 *count = count.saturating_add(1);
+                write(buf);
                 self
             }
         }
@@ -344,8 +346,8 @@ keyed_fields!(MapBuilder);
 impl ArrayBuilder<'_> {
     #[inline]
     fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
-        write(self.buf);
         self.count = self.count.saturating_add(1);
+        write(self.buf);
         self
     }
     /// Appends a string.
