@@ -26,6 +26,7 @@
 //! [`Host::violations`] entry instead of corrupting memory.
 
 mod api;
+pub mod config;
 mod coro;
 mod custom;
 mod dl;
@@ -39,6 +40,7 @@ mod output;
 mod props;
 pub mod records;
 mod register;
+pub mod run;
 mod shared;
 mod worker;
 

@@ -1,0 +1,110 @@
+//! `fb-test-host run -c fluent-bit.conf [--duration 5s] [--collect-interval 1s]
+//! [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet]`
+//!
+//! Runs the proxy plugins a classic Fluent Bit config names, through the test host, and prints
+//! a summary. Exit status: 0 on success, 1 when a flush or collect failed, 2 for usage, config
+//! or init errors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use plugin_test_host::run::{RunOptions, run};
+
+const USAGE: &str = "usage: fb-test-host run -c <fluent-bit.conf> [--duration 5s] \
+[--collect-interval 1s] [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet]";
+
+/// `5s`, `500ms`, `2m`, `1h`, `1.5s`, or a plain number of seconds.
+fn duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => v.split_at(i),
+        None => (v, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{v}' is not a duration (e.g. 5s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("'{v}': unknown unit '{unit}' (use ms, s, m or h)")),
+    };
+    if !(secs.is_finite() && secs >= 0.0) {
+        return Err(format!("'{v}' is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_args(args: &[String]) -> Result<RunOptions, String> {
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("run") => {}
+        Some("-h" | "--help") | None => return Err(USAGE.to_owned()),
+        Some(other) => return Err(format!("unknown command '{other}'\n{USAGE}")),
+    }
+    let mut opts = RunOptions {
+        config: PathBuf::new(),
+        duration: Duration::from_secs(5),
+        collect_interval: Duration::from_secs(1),
+        flush_interval: None,
+        until_records: None,
+        skip_builtin: false,
+        echo_logs: true,
+    };
+    let mut config = None;
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "-c" | "--config" => config = Some(PathBuf::from(value(a)?)),
+            "--duration" => opts.duration = duration(&value(a)?)?,
+            "--collect-interval" => opts.collect_interval = duration(&value(a)?)?,
+            "--flush-interval" => opts.flush_interval = Some(duration(&value(a)?)?),
+            "--until-records" => {
+                let v = value(a)?;
+                opts.until_records = Some(
+                    v.parse()
+                        .map_err(|_| format!("--until-records: '{v}' is not a number"))?,
+                );
+            }
+            "--skip-builtin" => opts.skip_builtin = true,
+            "--quiet" => opts.echo_logs = false,
+            other => return Err(format!("unknown option '{other}'\n{USAGE}")),
+        }
+    }
+    opts.config = config.ok_or_else(|| format!("-c <fluent-bit.conf> is required\n{USAGE}"))?;
+    if opts.collect_interval.is_zero() {
+        return Err("--collect-interval must be greater than 0".into());
+    }
+    Ok(opts)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_args(&args) {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&opts) {
+        Ok(summary) => {
+            print!("{summary}");
+            if summary.failed() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("fb-test-host: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
