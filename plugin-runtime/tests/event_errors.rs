@@ -1,6 +1,8 @@
 //! Malformed flush data: every case is an error that says where and what, never a panic.
 
-use plugin_runtime::event::{DecodeErrorKind, Events, MAX_DEPTH, Map, Value};
+use plugin_runtime::event::{
+    DESERIALIZE_MAX_DEPTH, DecodeErrorKind, Events, MAX_DEPTH, Map, Value,
+};
 
 const DUMMY: &[u8] =
     b"\x92\x92\xd7\x00\x65\x53\xf1\x00\x00\x00\x00\x05\x80\x81\xa7message\xa5hello";
@@ -207,4 +209,88 @@ fn views_validate_their_input() {
             .contains("found the end of the data")
     );
     assert_eq!(Map::from_slice(b"\x81\xa1a\x01").map(|m| m.len()), Ok(1));
+}
+
+/// Runs `f` on a thread with the stack Fluent Bit gives a flush (64 KiB).
+fn on_flush_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(f)
+        .expect("thread starts")
+        .join()
+        .expect("no panic");
+}
+
+/// A record whose body nests `depth` maps `{"k": {"k": ... {}}}`.
+fn nested_maps(depth: usize) -> Vec<u8> {
+    let mut data = b"\x92\x92\xd7\x00\x00\x00\x00\x01\x00\x00\x00\x00\x80".to_vec();
+    data.extend(std::iter::repeat_n([0x81, 0xa1, b'k'], depth).flatten());
+    data.push(0x80);
+    data
+}
+
+#[test]
+fn the_deepest_accepted_record_fits_the_flush_stack() {
+    // The body is level 2; it holds maps down to level 64.
+    let data = nested_maps(MAX_DEPTH - 2);
+    on_flush_stack(move || {
+        let event = Events::new(&data)
+            .next()
+            .expect("one record")
+            .expect("at the depth limit");
+        let mut depth = 0;
+        let mut map = event.body();
+        while let Some(Value::Map(inner)) = map.get("k") {
+            depth += 1;
+            map = inner;
+        }
+        assert_eq!(depth, MAX_DEPTH - 2);
+        let mut json = Vec::new();
+        plugin_runtime::event::JsonFormat::default().write_event(&mut json, &event, "t");
+        let closing = [b'}'; MAX_DEPTH - 1];
+        assert!(
+            json.ends_with(&[&closing[..], b"\n"].concat()),
+            "{}",
+            String::from_utf8_lossy(&json)
+        );
+        // Serde recursion costs about 2.5 times more stack in debug builds; release builds
+        // are what Fluent Bit loads, so that is where the limit must hold.
+        if !cfg!(debug_assertions) {
+            let via_serde = serde_json::to_vec(&event.body()).expect("serializes");
+            assert_eq!(
+                via_serde.len(),
+                json.len() - "{\"date\":1.000000000,\n".len() + 1
+            );
+        }
+    });
+}
+
+#[test]
+fn deserialization_depth_is_limited() {
+    let limit = usize::from(DESERIALIZE_MAX_DEPTH);
+    let data = nested_maps(limit - 1);
+    on_flush_stack(move || {
+        let event = Events::new(&data)
+            .next()
+            .expect("one record")
+            .expect("decodes");
+        if !cfg!(debug_assertions) {
+            let back: serde_json::Value = event.deserialize().expect("within the limit");
+            assert!(back.is_object());
+        }
+    });
+    let data = nested_maps(limit);
+    let event = Events::new(&data)
+        .next()
+        .expect("one record")
+        .expect("decodes");
+    let err = event
+        .deserialize::<serde_json::Value>()
+        .expect_err("one level too deep");
+    assert_eq!(err.path(), "k.".repeat(limit - 1) + "k");
+    assert!(
+        err.message()
+            .starts_with("arrays and maps nest deeper than 32 levels"),
+        "{err}"
+    );
 }

@@ -63,7 +63,7 @@ pub use error::{DecodeError, DecodeErrorKind, Found};
 pub use json::{
     JsonFormat, TimeFormat, write_base64, write_map, write_str, write_time, write_value,
 };
-pub use serde_impl::{DeserializeError, ValueDeserializer};
+pub use serde_impl::{DESERIALIZE_MAX_DEPTH, DeserializeError, ValueDeserializer};
 pub use skip::skim;
 pub use time::EventTime;
 pub use value::{Array, ArrayIter, Map, MapIter, Str, Value};

@@ -1,8 +1,12 @@
 //! Serde support: decoded values serialize into any format, and records deserialize into a
 //! plugin's own types, borrowing strings from the flush data.
 //!
-//! Both directions recurse once per nesting level, which validation bounds to
-//! [`MAX_DEPTH`](super::MAX_DEPTH).
+//! Both directions recurse once per nesting level. Serializing is bounded by the decoder's
+//! [`MAX_DEPTH`](super::MAX_DEPTH); deserializing, whose frames are larger and depend on the
+//! target type, stops at [`DESERIALIZE_MAX_DEPTH`] with an error. Measured into
+//! `serde_json::Value`: about 0.8 KiB of stack per level in release builds and 2 KiB in debug
+//! builds, so on Fluent Bit's 64 KiB flush stack build plugins in release, or deserialize deep
+//! data on another thread.
 
 use std::fmt;
 
@@ -132,14 +136,14 @@ impl<'a> Map<'a> {
     /// Errors name the field: `field `kubernetes.pod_id`: invalid type: string "x", expected
     /// u64`.
     pub fn deserialize<T: Deserialize<'a>>(&self) -> Result<T, DeserializeError> {
-        T::deserialize(ValueDeserializer(Value::Map(*self)))
+        T::deserialize(ValueDeserializer::new(Value::Map(*self)))
     }
 }
 
 impl<'a> Value<'a> {
     /// Deserializes the value into `T` (see [`Map::deserialize`]).
     pub fn deserialize<T: Deserialize<'a>>(&self) -> Result<T, DeserializeError> {
-        T::deserialize(ValueDeserializer(*self))
+        T::deserialize(ValueDeserializer::new(*self))
     }
 }
 
@@ -150,14 +154,50 @@ impl<'a> Event<'a> {
     }
 }
 
+/// Deepest nesting of arrays and maps, below the value being deserialized, that
+/// deserialization follows before it stops with an error.
+pub const DESERIALIZE_MAX_DEPTH: u8 = 32;
+
 /// A serde `Deserializer` over a borrowed [`Value`].
 #[derive(Clone, Copy, Debug)]
-pub struct ValueDeserializer<'a>(pub Value<'a>);
+pub struct ValueDeserializer<'a> {
+    value: Value<'a>,
+    /// Container levels that may still be entered.
+    depth: u8,
+}
+
+impl<'a> ValueDeserializer<'a> {
+    /// A deserializer for `value`, limited to [`DESERIALIZE_MAX_DEPTH`] levels.
+    pub fn new(value: Value<'a>) -> Self {
+        ValueDeserializer {
+            value,
+            depth: DESERIALIZE_MAX_DEPTH,
+        }
+    }
+
+    /// The deserializer for a value one level inside this one.
+    fn enter(&self, value: Value<'a>) -> ValueDeserializer<'a> {
+        ValueDeserializer {
+            value,
+            depth: self.depth.saturating_sub(1),
+        }
+    }
+
+    fn check_depth(&self) -> Result<(), DeserializeError> {
+        if self.depth == 0 {
+            return Err(de::Error::custom(format_args!(
+                "arrays and maps nest deeper than {DESERIALIZE_MAX_DEPTH} levels, the limit \
+                 that keeps deserialization within the 64 KiB flush stack"
+            )));
+        }
+        Ok(())
+    }
+}
 
 impl<'a> IntoDeserializer<'a, DeserializeError> for Value<'a> {
     type Deserializer = ValueDeserializer<'a>;
     fn into_deserializer(self) -> ValueDeserializer<'a> {
-        ValueDeserializer(self)
+        ValueDeserializer::new(self)
     }
 }
 
@@ -165,7 +205,7 @@ impl<'a> Deserializer<'a> for ValueDeserializer<'a> {
     type Error = DeserializeError;
 
     fn deserialize_any<V: Visitor<'a>>(self, v: V) -> Result<V::Value, DeserializeError> {
-        match self.0 {
+        match self.value {
             Value::Nil => v.visit_unit(),
             Value::Bool(b) => v.visit_bool(b),
             Value::Int(i) => v.visit_i64(i),
@@ -177,15 +217,23 @@ impl<'a> Deserializer<'a> for ValueDeserializer<'a> {
                 Err(_) => v.visit_borrowed_bytes(s.as_bytes()),
             },
             Value::Bin(b) => v.visit_borrowed_bytes(b),
-            Value::Array(a) => v.visit_seq(SeqDe {
-                iter: a.iter(),
-                index: 0,
-            }),
-            Value::Map(m) => v.visit_map(MapDe {
-                iter: m.iter(),
-                value: None,
-                key: None,
-            }),
+            Value::Array(a) => {
+                self.check_depth()?;
+                v.visit_seq(SeqDe {
+                    iter: a.iter(),
+                    index: 0,
+                    parent: self,
+                })
+            }
+            Value::Map(m) => {
+                self.check_depth()?;
+                v.visit_map(MapDe {
+                    iter: m.iter(),
+                    value: None,
+                    key: None,
+                    parent: self,
+                })
+            }
             Value::Ext(ty, data) => v.visit_seq(de::value::SeqDeserializer::new(
                 [Value::Int(i64::from(ty)), Value::Bin(data)].into_iter(),
             )),
@@ -193,14 +241,14 @@ impl<'a> Deserializer<'a> for ValueDeserializer<'a> {
     }
 
     fn deserialize_option<V: Visitor<'a>>(self, v: V) -> Result<V::Value, DeserializeError> {
-        match self.0 {
+        match self.value {
             Value::Nil => v.visit_none(),
             _ => v.visit_some(self),
         }
     }
 
     fn deserialize_bytes<V: Visitor<'a>>(self, v: V) -> Result<V::Value, DeserializeError> {
-        match self.0 {
+        match self.value {
             Value::Str(s) => v.visit_borrowed_bytes(s.as_bytes()),
             _ => self.deserialize_any(v),
         }
@@ -224,13 +272,19 @@ impl<'a> Deserializer<'a> for ValueDeserializer<'a> {
         _variants: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, DeserializeError> {
-        match self.0 {
+        match self.value {
             Value::Str(_) => v.visit_enum(EnumDe {
-                variant: self.0,
-                content: Value::Nil,
+                variant: self,
+                content: self.enter(Value::Nil),
             }),
             Value::Map(m) if m.len() == 1 => match m.iter().next() {
-                Some((variant, content)) => v.visit_enum(EnumDe { variant, content }),
+                Some((variant, content)) => {
+                    self.check_depth()?;
+                    v.visit_enum(EnumDe {
+                        variant: self.enter(variant),
+                        content: self.enter(content),
+                    })
+                }
                 None => Err(de::Error::custom("empty map for an enum")),
             },
             other => Err(de::Error::invalid_type(
@@ -273,6 +327,7 @@ fn unexpected<'v>(v: &'v Value<'_>) -> de::Unexpected<'v> {
 struct SeqDe<'a> {
     iter: ArrayIter<'a>,
     index: usize,
+    parent: ValueDeserializer<'a>,
 }
 
 impl<'a> de::SeqAccess<'a> for SeqDe<'a> {
@@ -287,7 +342,7 @@ impl<'a> de::SeqAccess<'a> for SeqDe<'a> {
         };
         let index = self.index;
         self.index += 1;
-        seed.deserialize(ValueDeserializer(v))
+        seed.deserialize(self.parent.enter(v))
             .map(Some)
             .map_err(|e| e.under(format_args!("[{index}]")))
     }
@@ -301,6 +356,7 @@ struct MapDe<'a> {
     iter: MapIter<'a>,
     key: Option<Value<'a>>,
     value: Option<Value<'a>>,
+    parent: ValueDeserializer<'a>,
 }
 
 impl<'a> de::MapAccess<'a> for MapDe<'a> {
@@ -315,7 +371,7 @@ impl<'a> de::MapAccess<'a> for MapDe<'a> {
         };
         self.key = Some(k);
         self.value = Some(v);
-        seed.deserialize(ValueDeserializer(k)).map(Some)
+        seed.deserialize(self.parent.enter(k)).map(Some)
     }
 
     fn next_value_seed<S: DeserializeSeed<'a>>(
@@ -327,7 +383,7 @@ impl<'a> de::MapAccess<'a> for MapDe<'a> {
                 "a map value was requested before its key",
             ));
         };
-        seed.deserialize(ValueDeserializer(v))
+        seed.deserialize(self.parent.enter(v))
             .map_err(|e| match self.key {
                 Some(Value::Str(s)) => e.under(format_args!("{s}")),
                 Some(k) => e.under(format_args!("{}", KeyText(k))),
@@ -355,8 +411,8 @@ impl fmt::Display for KeyText<'_> {
 }
 
 struct EnumDe<'a> {
-    variant: Value<'a>,
-    content: Value<'a>,
+    variant: ValueDeserializer<'a>,
+    content: ValueDeserializer<'a>,
 }
 
 impl<'a> de::EnumAccess<'a> for EnumDe<'a> {
@@ -367,8 +423,8 @@ impl<'a> de::EnumAccess<'a> for EnumDe<'a> {
         self,
         seed: V,
     ) -> Result<(V::Value, Self::Variant), DeserializeError> {
-        let variant = seed.deserialize(ValueDeserializer(self.variant))?;
-        Ok((variant, ValueDeserializer(self.content)))
+        let variant = seed.deserialize(self.variant)?;
+        Ok((variant, self.content))
     }
 }
 
@@ -376,7 +432,7 @@ impl<'a> de::VariantAccess<'a> for ValueDeserializer<'a> {
     type Error = DeserializeError;
 
     fn unit_variant(self) -> Result<(), DeserializeError> {
-        match self.0 {
+        match self.value {
             Value::Nil => Ok(()),
             other => Err(de::Error::invalid_type(
                 unexpected(&other),
