@@ -6,9 +6,11 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=csrc/log_shim.c");
     println!("cargo:rerun-if-changed=csrc/cmt_shim.c");
+    println!("cargo:rerun-if-changed=csrc/stack_shim.c");
 
     cc::Build::new()
         .file("csrc/log_shim.c")
+        .file("csrc/stack_shim.c")
         .warnings(true)
         .compile("fbhost_log_shim");
 

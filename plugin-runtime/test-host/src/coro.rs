@@ -19,6 +19,13 @@ pub(crate) struct CoroStack {
     /// Lowest byte offset (from `base + page`) the last run may have dirtied.
     dirty_from: usize,
     pub(crate) budget: usize,
+    valgrind_id: u32,
+}
+
+unsafe extern "C" {
+    fn fbhost_stack_register(start: *mut libc::c_void, end: *mut libc::c_void) -> u32;
+    fn fbhost_stack_deregister(id: u32);
+    fn fbhost_mem_defined(p: *mut libc::c_void, n: usize);
 }
 
 // SAFETY: the mapping is owned by this value and only used by the thread that holds it.
@@ -49,12 +56,18 @@ impl CoroStack {
         }
         // SAFETY: the first page of our own mapping becomes the guard page.
         unsafe { libc::mprotect(base, page, libc::PROT_NONE) };
+        // SAFETY: announces our own mapping as a stack (a no-op outside valgrind).
+        let valgrind_id = unsafe {
+            let b = base.cast::<u8>();
+            fbhost_stack_register(b.add(page).cast(), b.add(len).cast())
+        };
         Ok(Self {
             base: base.cast(),
             len,
             page,
             dirty_from: 0,
             budget,
+            valgrind_id,
         })
     }
 
@@ -71,7 +84,10 @@ impl CoroStack {
     /// Runs `f` on this stack and returns how many bytes of it were used.
     pub(crate) fn run(&mut self, f: &mut dyn FnMut()) -> usize {
         let from = self.dirty_from / 8;
-        self.usable()[from..].fill(PAINT);
+        let words = self.usable();
+        // SAFETY: the range is inside our mapping (a no-op outside valgrind).
+        unsafe { fbhost_mem_defined(words[from..].as_mut_ptr().cast(), (words.len() - from) * 8) };
+        words[from..].fill(PAINT);
 
         // SAFETY: ucontext_t is plain data that getcontext fills in.
         let mut caller: Box<libc::ucontext_t> = Box::new(unsafe { std::mem::zeroed() });
@@ -96,6 +112,8 @@ impl CoroStack {
 
         let (lowest, total) = {
             let words = self.usable();
+            // SAFETY: our own mapping (a no-op outside valgrind).
+            unsafe { fbhost_mem_defined(words.as_mut_ptr().cast(), words.len() * 8) };
             (
                 words
                     .iter()
@@ -111,8 +129,12 @@ impl CoroStack {
 
 impl Drop for CoroStack {
     fn drop(&mut self) {
-        // SAFETY: unmapping exactly the mapping created in new().
-        unsafe { libc::munmap(self.base.cast(), self.len) };
+        // SAFETY: forgetting the stack registration and unmapping exactly the mapping created in
+        // new(); nothing runs on it any more.
+        unsafe {
+            fbhost_stack_deregister(self.valgrind_id);
+            libc::munmap(self.base.cast(), self.len);
+        }
     }
 }
 
