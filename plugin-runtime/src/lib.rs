@@ -1,5 +1,118 @@
 //! Write Fluent Bit plugins in safe Rust.
-#![doc = "(crate docs are written once the API settles)"]
+//!
+//! A plugin is a type implementing [`OutputPlugin`], [`InputPlugin`] or [`CustomPlugin`],
+//! exported with [`export_output!`], [`export_input!`] or [`export_custom!`] from a crate built
+//! as a `cdylib`. The resulting `lib<name>.so` loads into Fluent Bit through its plugin proxy
+//! (the ABI Go plugins use): list it in a `plugins_file` or pass it with `-e`. Every instance of
+//! the plugin gets its own value and configuration; panics never cross into Fluent Bit.
+//!
+//! A complete output plugin:
+//!
+//! ```
+//! use plugin_runtime::{Chunk, Error, FlushError, InitContext, OutputPlugin};
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! /// Counts records whose `level` field equals the configured level.
+//! struct LevelCounter {
+//!     level: String,
+//!     seen: AtomicU64,
+//! }
+//!
+//! impl OutputPlugin for LevelCounter {
+//!     fn init(ctx: &InitContext) -> Result<Self, Error> {
+//!         let level = ctx.config().get_or("level", "error".to_string())?;
+//!         log::info!("counting records with level={level}");
+//!         Ok(LevelCounter { level, seen: AtomicU64::new(0) })
+//!     }
+//!
+//!     fn flush(&self, chunk: &Chunk<'_>) -> Result<(), FlushError> {
+//!         for event in chunk.events() {
+//!             let event = event?;
+//!             if let Some(level) = event.body().get("level") {
+//!                 if level.as_str() == Some(self.level.as_str()) {
+//!                     self.seen.fetch_add(1, Ordering::Relaxed);
+//!                 }
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! plugin_runtime::export_output!(LevelCounter, name = "level_counter", description = "Counts records by level");
+//! ```
+//!
+//! Build it with `crate-type = ["cdylib", "rlib"]` and load `target/release/liblevel_counter.so`
+//! (any file name not starting with `flb-`). Test it without Fluent Bit through the
+//! `plugin-test-host` crate, which loads the `.so` and drives it exactly as Fluent Bit does.
+//!
+//! What the runtime guarantees, and what it asks of a plugin:
+//! - **Instances.** Fluent Bit shares one init struct across instances; the runtime copies what
+//!   it needs and keeps each instance in its own `remote_context` (at offset 8 for inputs).
+//! - **Concurrency.** With `workers N`, flush runs concurrently: outputs are `Sync`.
+//! - **Results.** `Ok` → `FLB_OK`, [`FlushError::Retry`] → `FLB_RETRY`, [`FlushError::Drop`]
+//!   → `FLB_ERROR`. A panic in flush is logged and becomes `FLB_ERROR`; a panic or error in
+//!   `init` fails that instance with a log line naming the cause.
+//! - **Config.** [`Config`] reads typed values (strings, booleans, integers, sizes like `10M`,
+//!   durations like `5s`, comma lists) and names the key and the expected form on errors. Keys
+//!   Fluent Bit consumes itself (`host`, `match`, `tag`, `workers`, `tls.*`, ...) are refused.
+//! - **Events.** [`event`] decodes both record shapes and every timestamp encoding without
+//!   allocating, skips group markers, and encodes V2 records for inputs.
+//! - **Logging** goes through Fluent Bit's logger with the usual [`log`] macros; **metrics**
+//!   ([`Metrics`]) appear on Fluent Bit's Prometheus endpoint.
+//! - **Threads.** Start threads in `init` (never earlier: Register runs before Fluent Bit
+//!   daemonises) and join them in `Drop`; the runtime joins the producer threads it starts for
+//!   inputs before Exit returns, because Fluent Bit unloads the library afterwards.
+//! - **Stack.** Flush runs on a 64 KiB coroutine stack without a guard page; see [`offload`].
+//! - **Hot reload** (Register(new) → Exit(old) → Init(new)) works: no state outlives its
+//!   instance.
+//! - Build plugins with the default `panic = "unwind"`: with `panic = "abort"` a panic would
+//!   abort Fluent Bit instead of failing one flush.
 
+pub mod config;
+mod context;
+mod custom;
 pub mod event;
+mod export;
 pub mod ffi;
+mod host;
+mod input;
+pub mod logging;
+pub mod metrics;
+pub mod offload;
+mod output;
+
+pub use config::{Config, ConfigError, FromProperty, List, Size};
+pub use context::{Error, InitContext};
+pub use custom::CustomPlugin;
+pub use host::PluginKind;
+pub use input::{DEFAULT_QUEUE_LIMIT, EmitError, Emitter, InputPlugin};
+pub use logging::Logger;
+pub use metrics::{Counter, Gauge, Metrics};
+pub use output::{Chunk, FlushError, OutputPlugin};
+
+/// Re-exported so plugins need no direct dependency to use the logging macros.
+pub use log;
+
+/// Used by the export macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::context::PluginMeta;
+    pub use crate::export::{pre_register, register};
+    pub use crate::ffi;
+
+    /// Output glue.
+    pub mod output {
+        pub use crate::output::{exit, flush, flush_legacy, init};
+    }
+    /// Input glue.
+    pub mod input {
+        pub use crate::input::{
+            cleanup, cleanup_legacy, collect, collect_legacy, exit_all, exit_current, init,
+            set_paused,
+        };
+    }
+    /// Custom glue.
+    pub mod custom {
+        pub use crate::custom::{exit_one, init};
+    }
+}

@@ -1,0 +1,83 @@
+//! Custom plugins: no data path, just an instance that lives from Init to Exit (for example a
+//! background service). Fluent Bit calls their Exit without a context, once per instance.
+
+use std::ffi::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+
+use crate::context::{Error, InitContext, PluginMeta, init_context, lock, panic_message};
+use crate::ffi::{self, GoCustomPlugin};
+use crate::host::{HostApi, PluginKind};
+use crate::logging::Logger;
+
+/// A custom plugin: one value per configured `[CUSTOM]` instance, dropped at Exit.
+///
+/// Threads the plugin starts must be joined in `Drop`: Fluent Bit unloads the library after
+/// Exit. Custom instances get no metrics context from Fluent Bit, so their metrics are no-ops.
+pub trait CustomPlugin: Sized + Send + 'static {
+    /// Creates an instance from its configuration; an error or panic fails its Init.
+    fn init(ctx: &InitContext) -> Result<Self, Error>;
+}
+
+type Dropper = unsafe fn(usize);
+
+static INSTANCES: Mutex<Vec<(usize, Dropper, Logger)>> = Mutex::new(Vec::new());
+
+/// `FLBPluginInit` for custom plugins.
+///
+/// # Safety
+/// `plugin` must be the host's `flbgo_custom_plugin` for the instance being initialised.
+pub unsafe fn init<P: CustomPlugin>(meta: &PluginMeta, plugin: *mut GoCustomPlugin) -> c_int {
+    if plugin.is_null() {
+        return ffi::FLB_ERROR;
+    }
+    // SAFETY: filled by the host just before Init; copied because the struct is shared.
+    let (api, ins, context) = unsafe { ((*plugin).api, (*plugin).i_ins, (*plugin).context) };
+    if api.is_null() {
+        return ffi::FLB_ERROR;
+    }
+    // SAFETY: api and ins are this instance's, valid until its Exit.
+    let host = unsafe { HostApi::new(api, ins, PluginKind::Custom) };
+    let ctx = init_context(meta, host);
+    let logger = ctx.logger().clone();
+    let _scope = logger.enter();
+    match catch_unwind(AssertUnwindSafe(|| P::init(&ctx))) {
+        Ok(Ok(plugin)) => {
+            let ptr = Box::into_raw(Box::new(plugin));
+            if !context.is_null() {
+                // SAFETY: the instance's proxy context, allocated by the host.
+                unsafe { (*context).remote_context = ptr.cast() };
+            }
+            unsafe fn drop_plugin<P>(ptr: usize) {
+                // SAFETY: `ptr` came from Box::into_raw::<P> and is dropped exactly once.
+                drop(unsafe { Box::from_raw(ptr as *mut P) });
+            }
+            lock(&INSTANCES).push((ptr as usize, drop_plugin::<P>, logger.clone()));
+            ffi::FLB_OK
+        }
+        Ok(Err(err)) => {
+            logger.error(format_args!("init failed: {err}"));
+            ffi::FLB_ERROR
+        }
+        Err(panic) => {
+            let msg = panic_message(&*panic);
+            logger.error(format_args!(
+                "init panicked: {msg}; the instance was not started"
+            ));
+            ffi::FLB_ERROR
+        }
+    }
+}
+
+/// `FLBPluginExit` for custom plugins: drops the most recently started live instance.
+pub fn exit_one() -> c_int {
+    let entry = lock(&INSTANCES).pop();
+    if let Some((ptr, dropper, logger)) = entry {
+        let _scope = logger.enter();
+        // SAFETY: removed from the registry, so this is the only owner.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| unsafe { dropper(ptr) })) {
+            logger.error(format_args!("exit panicked: {}", panic_message(&*panic)));
+        }
+    }
+    ffi::FLB_OK
+}

@@ -1,0 +1,147 @@
+//! The one place that calls through Fluent Bit's `struct flb_api`.
+//!
+//! Every pointer here comes from the host during `FLBPluginInit` and stays valid for the life of
+//! the instance (reference section 3.4 and 3.5): the `flb_api` block lives until the plugin is
+//! destroyed, and the instance pointer until its exit callback.
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+
+use crate::ffi::{self, FlbApi};
+
+/// Which kind of instance a [`HostApi`] belongs to; selects the right `flb_api` slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PluginKind {
+    /// An input plugin (`FLB_PROXY_INPUT_PLUGIN`).
+    Input,
+    /// An output plugin (`FLB_PROXY_OUTPUT_PLUGIN`).
+    Output,
+    /// A custom plugin (`FLB_PROXY_CUSTOM_PLUGIN`).
+    Custom,
+}
+
+impl PluginKind {
+    /// The word Fluent Bit uses in its own log prefixes (`[output:stdout:stdout.0]`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Input => "input",
+            PluginKind::Output => "output",
+            PluginKind::Custom => "custom",
+        }
+    }
+}
+
+/// The host's API table bound to one instance.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HostApi {
+    api: *const FlbApi,
+    instance: *mut c_void,
+    kind: PluginKind,
+}
+
+// SAFETY: Fluent Bit documents `get_property`, `log_check` and `log_print` as callable from any
+// thread (reference 3.5); the pointers stay valid until the instance's exit callback, which the
+// runtime only runs after every user of this value (flush calls, producer threads) has finished.
+unsafe impl Send for HostApi {}
+// SAFETY: see `Send`; the table is never written through these pointers.
+unsafe impl Sync for HostApi {}
+
+impl HostApi {
+    /// Binds the API table to an instance.
+    ///
+    /// # Safety
+    /// `api` must point to the host's `flb_api` for this plugin and `instance` to the instance
+    /// being initialised; both must outlive every use of the returned value.
+    pub(crate) unsafe fn new(api: *const FlbApi, instance: *mut c_void, kind: PluginKind) -> Self {
+        HostApi {
+            api,
+            instance,
+            kind,
+        }
+    }
+
+    /// The kind of instance this table is bound to.
+    pub(crate) fn kind(&self) -> PluginKind {
+        self.kind
+    }
+
+    /// The instance's `struct cmt *` (outputs and inputs), or NULL.
+    ///
+    /// Only call this when the cmetrics symbols resolved: a host built without metrics leaves the
+    /// getter slots uninitialised (reference 2.4).
+    pub(crate) fn cmt_instance(&self) -> *mut c_void {
+        let getter = match self.kind {
+            PluginKind::Output => self.table().output_get_cmt_instance,
+            PluginKind::Input => self.table().input_get_cmt_instance,
+            PluginKind::Custom => None,
+        };
+        match getter {
+            // SAFETY: the getter belongs to this instance's host table (see `new`).
+            Some(get) => unsafe { get(self.instance) },
+            None => std::ptr::null_mut(),
+        }
+    }
+
+    /// Reads one property as Fluent Bit stores it; `None` when absent or empty.
+    pub(crate) fn property(&self, key: &str) -> Option<String> {
+        let key = CString::new(key).ok()?;
+        let table = self.table();
+        let get = match self.kind {
+            PluginKind::Output => table.output_get_property,
+            PluginKind::Input => table.input_get_property,
+            PluginKind::Custom => table.custom_get_property,
+        }?;
+        // SAFETY: `key` is NUL-terminated and outlives the call; the getter and instance come
+        // from the host (see `new`).
+        let value = unsafe { get(key.as_ptr(), self.instance) };
+        if value.is_null() {
+            return None;
+        }
+        // SAFETY: the host returns a NUL-terminated string owned by the instance; we copy it at
+        // once (reference 4.1).
+        let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    /// Whether the instance's `log_level` lets `level` through.
+    pub(crate) fn log_enabled(&self, level: c_int) -> bool {
+        let table = self.table();
+        let check = match self.kind {
+            PluginKind::Output => table.output_log_check,
+            PluginKind::Input => table.input_log_check,
+            PluginKind::Custom => table.custom_log_check,
+        };
+        match check {
+            // SAFETY: host function bound to this instance (see `new`).
+            Some(check) => unsafe { check(self.instance, level) != 0 },
+            None => level <= ffi::FLB_LOG_INFO,
+        }
+    }
+
+    /// Prints an already formatted, NUL-terminated line through `log_print`.
+    pub(crate) fn log_print(&self, level: c_int, message: &CStr) {
+        if let Some(print) = self.table().log_print {
+            // SAFETY: the format is the literal "%s" and its single argument a NUL-terminated
+            // string, exactly as the Go SDKs call it (reference 9); calling a C-variadic function
+            // pointer is supported on stable Rust.
+            unsafe { print(level, std::ptr::null(), 0, c"%s".as_ptr(), message.as_ptr()) }
+        }
+    }
+
+    fn table(&self) -> &FlbApi {
+        // SAFETY: `api` points to the host's table for the life of the instance (see `new`).
+        unsafe { &*self.api }
+    }
+}
+
+/// Reads a C string the host handed over, if any.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char) -> Option<&'a CStr> {
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: guaranteed by the caller.
+        Some(unsafe { CStr::from_ptr(ptr) })
+    }
+}

@@ -1,0 +1,495 @@
+//! Input plugins: the plugin produces records on its own thread into a bounded queue that
+//! Fluent Bit drains once a second.
+//!
+//! Fluent Bit calls a proxy input's collect callback every second on the instance's own thread
+//! and stops calling it while the input is paused (for example when `mem_buf_limit` is hit);
+//! reference section 6. The runtime therefore runs [`InputPlugin::run`] on a thread it starts
+//! after Init and joins at Exit, and gives it an [`Emitter`]: records are encoded straight into
+//! the queue, and when the queue is full or the input is paused the producer is told, by
+//! blocking in [`Emitter::emit`] or by an error from [`Emitter::try_emit`]. Nothing is dropped
+//! silently. The buffer handed to Fluent Bit is returned to the runtime by the cleanup callback
+//! and reused, so steady-state collection allocates nothing.
+
+use std::ffi::{c_int, c_void};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crate::context::{Error, InitContext, PluginMeta, init_context, lock, panic_message};
+use crate::event::Encoder;
+use crate::ffi::{self, GoInputPlugin};
+use crate::host::{HostApi, PluginKind};
+use crate::logging::Logger;
+use crate::metrics::Metrics;
+
+/// The queue bound used when [`InputPlugin::queue_limit`] is not overridden: 4 MiB.
+pub const DEFAULT_QUEUE_LIMIT: usize = 4 << 20;
+
+/// An input plugin: one value per configured `[INPUT]` instance.
+pub trait InputPlugin: Sized + Send + 'static {
+    /// Creates an instance from its configuration. An error (or a panic) fails this instance's
+    /// Init with the message in Fluent Bit's log.
+    fn init(ctx: &InitContext) -> Result<Self, Error>;
+
+    /// Produces records until [`Emitter::is_running`] turns false, then returns. Runs on a
+    /// thread the runtime starts after Init and joins when Fluent Bit exits the instance, so
+    /// waits must be short or use [`Emitter::wait`], which wakes up at shutdown. An error or a
+    /// panic is logged and ends production for this instance.
+    fn run(&mut self, emitter: &Emitter) -> Result<(), Error>;
+
+    /// How many bytes of encoded records may wait for Fluent Bit before producers are held back.
+    fn queue_limit(&self) -> usize {
+        DEFAULT_QUEUE_LIMIT
+    }
+}
+
+/// Why a record was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitError {
+    /// The queue holds `queue_limit` bytes: Fluent Bit has not collected them yet.
+    Full,
+    /// Fluent Bit paused the input (back pressure from its buffers).
+    Paused,
+    /// The instance is shutting down; `run` should return.
+    Stopped,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmitError::Full => "the input queue is full (Fluent Bit has not collected it yet)",
+            EmitError::Paused => "Fluent Bit paused this input (back pressure)",
+            EmitError::Stopped => "the input is shutting down",
+        })
+    }
+}
+
+impl std::error::Error for EmitError {}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    limit: usize,
+}
+
+struct State {
+    buf: Vec<u8>,
+    records: usize,
+    paused: bool,
+    stopping: bool,
+    finished: bool,
+}
+
+/// The producer's handle to the instance's queue.
+pub struct Emitter {
+    shared: Arc<Shared>,
+    logger: Logger,
+    metrics: Metrics,
+}
+
+impl Emitter {
+    /// Appends the records `encode` writes, waiting while the queue is full or the input is
+    /// paused. Returns [`EmitError::Stopped`] once the instance shuts down. If `encode` panics
+    /// the partial records are removed and the panic continues.
+    pub fn emit<R>(&self, encode: impl FnOnce(&mut Encoder<'_>) -> R) -> Result<R, EmitError> {
+        self.emit_until(None, encode)
+    }
+
+    /// Like [`Emitter::emit`], but gives up after `timeout` with [`EmitError::Full`] or
+    /// [`EmitError::Paused`].
+    pub fn emit_timeout<R>(
+        &self,
+        timeout: Duration,
+        encode: impl FnOnce(&mut Encoder<'_>) -> R,
+    ) -> Result<R, EmitError> {
+        self.emit_until(Some(Instant::now() + timeout), encode)
+    }
+
+    /// Appends without waiting, or says why it cannot.
+    pub fn try_emit<R>(&self, encode: impl FnOnce(&mut Encoder<'_>) -> R) -> Result<R, EmitError> {
+        self.emit_until(Some(Instant::now()), encode)
+    }
+
+    fn emit_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        encode: impl FnOnce(&mut Encoder<'_>) -> R,
+    ) -> Result<R, EmitError> {
+        let mut state = lock(&self.shared.state);
+        loop {
+            let blocked = match self.shared.blocked(&state) {
+                None => break,
+                Some(EmitError::Stopped) => return Err(EmitError::Stopped),
+                Some(reason) => reason,
+            };
+            state = match deadline {
+                None => self.shared.wait(state, None),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(blocked);
+                    }
+                    self.shared.wait(state, Some(deadline - now))
+                }
+            };
+        }
+        let start = state.buf.len();
+        let encoded = catch_unwind(AssertUnwindSafe(|| {
+            let mut encoder = Encoder::new(&mut state.buf);
+            let result = encode(&mut encoder);
+            (result, encoder.records())
+        }));
+        match encoded {
+            Ok((result, records)) => {
+                state.records += records;
+                Ok(result)
+            }
+            Err(panic) => {
+                state.buf.truncate(start);
+                drop(state);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Sleeps up to `duration`, waking early at shutdown. Returns whether the input still runs.
+    pub fn wait(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        let mut state = lock(&self.shared.state);
+        while !state.stopping {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self.shared.wait(state, Some(deadline - now));
+        }
+        !state.stopping
+    }
+
+    /// Whether the instance is still running (false once Fluent Bit exits it).
+    pub fn is_running(&self) -> bool {
+        !lock(&self.shared.state).stopping
+    }
+
+    /// Whether Fluent Bit has paused the input.
+    pub fn is_paused(&self) -> bool {
+        lock(&self.shared.state).paused
+    }
+
+    /// Bytes currently waiting for Fluent Bit.
+    pub fn queued_bytes(&self) -> usize {
+        lock(&self.shared.state).buf.len()
+    }
+
+    /// The instance's logger.
+    pub fn logger(&self) -> &Logger {
+        &self.logger
+    }
+
+    /// The instance's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl Shared {
+    fn blocked(&self, state: &State) -> Option<EmitError> {
+        if state.stopping {
+            Some(EmitError::Stopped)
+        } else if state.paused {
+            Some(EmitError::Paused)
+        } else if state.buf.len() >= self.limit {
+            Some(EmitError::Full)
+        } else {
+            None
+        }
+    }
+
+    fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, State>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, State> {
+        match timeout {
+            None => self
+                .changed
+                .wait(guard)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Some(t) => {
+                self.changed
+                    .wait_timeout(guard, t)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+            }
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        f(&mut lock(&self.state));
+        self.changed.notify_all();
+    }
+}
+
+struct Instance {
+    shared: Arc<Shared>,
+    producer: Option<JoinHandle<()>>,
+    logger: Logger,
+    /// The buffer Fluent Bit is copying; returned by cleanup (or reclaimed at the next collect).
+    in_flight: Option<Vec<u8>>,
+    /// An empty buffer with capacity, swapped into the queue at the next collect.
+    spare: Vec<u8>,
+}
+
+/// Input instances by the thread Fluent Bit runs them on: `FLBPluginExit`, `Pause` and
+/// `Resume` carry no context (reference 3.4), but every callback of an instance runs on its own
+/// thread.
+static INSTANCES: Mutex<Vec<(ThreadId, usize)>> = Mutex::new(Vec::new());
+
+/// `FLBPluginInit` for inputs: creates the instance and starts its producer thread.
+///
+/// # Safety
+/// `plugin` must be the host's `flbgo_input_plugin` for the instance being initialised.
+pub unsafe fn init<P: InputPlugin>(meta: &PluginMeta, plugin: *mut GoInputPlugin) -> c_int {
+    if plugin.is_null() {
+        return ffi::FLB_ERROR;
+    }
+    // SAFETY: filled by the host just before Init; copied because the struct is shared.
+    let (api, ins, context) = unsafe { ((*plugin).api, (*plugin).i_ins, (*plugin).context) };
+    if api.is_null() || context.is_null() {
+        return ffi::FLB_ERROR;
+    }
+    // SAFETY: api and ins are this instance's, valid until its Exit.
+    let host = unsafe { HostApi::new(api, ins, PluginKind::Input) };
+    let ctx = init_context(meta, host);
+    let logger = ctx.logger().clone();
+    let _scope = logger.enter();
+    let mut plugin = match catch_unwind(AssertUnwindSafe(|| P::init(&ctx))) {
+        Ok(Ok(plugin)) => plugin,
+        Ok(Err(err)) => {
+            logger.error(format_args!("init failed: {err}"));
+            return ffi::FLB_ERROR;
+        }
+        Err(panic) => {
+            let msg = panic_message(&*panic);
+            logger.error(format_args!(
+                "init panicked: {msg}; the instance was not started"
+            ));
+            return ffi::FLB_ERROR;
+        }
+    };
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            buf: Vec::new(),
+            records: 0,
+            paused: false,
+            stopping: false,
+            finished: false,
+        }),
+        changed: Condvar::new(),
+        limit: plugin.queue_limit().max(1),
+    });
+    let emitter = Emitter {
+        shared: shared.clone(),
+        logger: logger.clone(),
+        metrics: ctx.metrics().clone(),
+    };
+    let thread_name = format!("fbp-{}", ctx.instance_name());
+    let spawned = thread::Builder::new().name(thread_name).spawn(move || {
+        let logger = emitter.logger.clone();
+        let _scope = logger.enter();
+        match catch_unwind(AssertUnwindSafe(|| plugin.run(&emitter))) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => logger.error(format_args!("input stopped producing: {err}")),
+            Err(panic) => logger.error(format_args!(
+                "input panicked and stopped producing: {}",
+                panic_message(&*panic)
+            )),
+        }
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(plugin))) {
+            logger.error(format_args!(
+                "input panicked while dropping: {}",
+                panic_message(&*panic)
+            ));
+        }
+        emitter.shared.update(|s| s.finished = true);
+    });
+    let producer = match spawned {
+        Ok(handle) => handle,
+        Err(err) => {
+            logger.error(format_args!("could not start the producer thread: {err}"));
+            return ffi::FLB_ERROR;
+        }
+    };
+    let instance = Box::into_raw(Box::new(Instance {
+        shared,
+        producer: Some(producer),
+        logger: logger.clone(),
+        in_flight: None,
+        spare: Vec::new(),
+    }));
+    // SAFETY: `context` is this instance's input proxy context (remote_context at offset 8).
+    unsafe { (*context).remote_context = instance.cast() };
+    lock(&INSTANCES).push((thread::current().id(), instance as usize));
+    ffi::FLB_OK
+}
+
+/// `FLBPluginInputCallbackCtx`: hands the queued records to Fluent Bit.
+///
+/// # Safety
+/// `ctx` must come from [`init`]; `buf` and `len` must be writable. Called on the instance's
+/// thread only, never concurrently with cleanup or exit for the same instance.
+pub unsafe fn collect(ctx: *mut c_void, buf: *mut *mut c_void, len: *mut usize) -> c_int {
+    if buf.is_null() || len.is_null() {
+        return -1;
+    }
+    // SAFETY: writable out-parameters (caller contract).
+    unsafe {
+        *buf = std::ptr::null_mut();
+        *len = 0;
+    }
+    if ctx.is_null() {
+        return ffi::FLB_OK;
+    }
+    // SAFETY: the instance is only touched from its own thread (caller contract); the producer
+    // shares only `shared`, which is behind a mutex.
+    let instance = unsafe { &mut *ctx.cast::<Instance>() };
+    if let Some(mut stale) = instance.in_flight.take() {
+        // The host never returned the last buffer; by now it has copied it.
+        stale.clear();
+        instance.spare = stale;
+    }
+    {
+        let mut state = lock(&instance.shared.state);
+        if state.records == 0 {
+            return ffi::FLB_OK;
+        }
+        std::mem::swap(&mut state.buf, &mut instance.spare);
+        state.records = 0;
+    }
+    instance.shared.changed.notify_all();
+    let out = std::mem::take(&mut instance.spare);
+    // SAFETY: writable out-parameters; the buffer stays alive in `in_flight` until cleanup.
+    unsafe {
+        *buf = out.as_ptr().cast_mut().cast();
+        *len = out.len();
+    }
+    instance.in_flight = Some(out);
+    ffi::FLB_OK
+}
+
+/// `FLBPluginInputCleanupCallbackCtx`: takes back the buffer Fluent Bit has copied.
+///
+/// # Safety
+/// As [`collect`].
+pub unsafe fn cleanup(ctx: *mut c_void, buf: *mut c_void) -> c_int {
+    if ctx.is_null() {
+        return ffi::FLB_OK;
+    }
+    // SAFETY: as in `collect`.
+    let instance = unsafe { &mut *ctx.cast::<Instance>() };
+    match instance.in_flight.take() {
+        Some(mut v) if v.as_ptr() == buf.cast_const().cast() => {
+            v.clear();
+            instance.spare = v;
+        }
+        other => {
+            instance.in_flight = other;
+            instance.logger.warn(format_args!(
+                "cleanup called for a buffer this input did not hand out"
+            ));
+        }
+    }
+    ffi::FLB_OK
+}
+
+/// Legacy `FLBPluginInputCallback` (hosts before 4.1): the instance is found by thread.
+///
+/// # Safety
+/// As [`collect`].
+pub unsafe fn collect_legacy(buf: *mut *mut c_void, len: *mut usize) -> c_int {
+    let ctx = current_instance().map_or(std::ptr::null_mut(), |p| p as *mut c_void);
+    // SAFETY: forwarded caller contract.
+    unsafe { collect(ctx, buf, len) }
+}
+
+/// Legacy `FLBPluginInputCleanupCallback`.
+///
+/// # Safety
+/// As [`cleanup`].
+pub unsafe fn cleanup_legacy(buf: *mut c_void) -> c_int {
+    let ctx = current_instance().map_or(std::ptr::null_mut(), |p| p as *mut c_void);
+    // SAFETY: forwarded caller contract.
+    unsafe { cleanup(ctx, buf) }
+}
+
+fn current_instance() -> Option<usize> {
+    let me = thread::current().id();
+    lock(&INSTANCES)
+        .iter()
+        .find(|(t, _)| *t == me)
+        .map(|(_, p)| *p)
+}
+
+/// `FLBPluginInputPause` / `Resume`: no context, so every instance on this thread.
+pub fn set_paused(paused: bool) {
+    let me = thread::current().id();
+    for (_, ptr) in lock(&INSTANCES).iter().filter(|(t, _)| *t == me) {
+        // SAFETY: registered instances stay alive until removed from INSTANCES in `exit`.
+        let instance = unsafe { &*(*ptr as *const Instance) };
+        instance.shared.update(|s| s.paused = paused);
+    }
+}
+
+/// `FLBPluginExit` for inputs: stops, joins and frees this thread's instance.
+pub fn exit_current() -> c_int {
+    let me = thread::current().id();
+    let entry = {
+        let mut all = lock(&INSTANCES);
+        all.iter()
+            .position(|(t, _)| *t == me)
+            .map(|i| all.remove(i))
+    };
+    if let Some((_, ptr)) = entry {
+        // SAFETY: removed from the registry above, so this is the only owner.
+        unsafe { stop(ptr) };
+    }
+    ffi::FLB_OK
+}
+
+/// `FLBPluginUnregister`: stops whatever Exit did not (the library is unloaded next).
+pub fn exit_all() {
+    let all = std::mem::take(&mut *lock(&INSTANCES));
+    for (_, ptr) in all {
+        // SAFETY: taken out of the registry, so this is the only owner.
+        unsafe { stop(ptr) };
+    }
+}
+
+/// # Safety
+/// `ptr` must be an instance from [`init`] that nothing else references any more.
+unsafe fn stop(ptr: usize) {
+    // SAFETY: created by Box::into_raw in `init`; the caller owns it now.
+    let mut instance = unsafe { Box::from_raw(ptr as *mut Instance) };
+    instance.shared.update(|s| s.stopping = true);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    {
+        let mut state = lock(&instance.shared.state);
+        while !state.finished && Instant::now() < deadline {
+            state = instance.shared.wait(
+                state,
+                Some(deadline.saturating_duration_since(Instant::now())),
+            );
+        }
+        if !state.finished {
+            instance.logger.warn(format_args!(
+                "the input's run() has not returned 5s after shutdown began; still waiting \
+                 (it must check Emitter::is_running or use Emitter::wait)"
+            ));
+        }
+    }
+    if let Some(handle) = instance.producer.take() {
+        let _ = handle.join();
+    }
+}

@@ -1,0 +1,290 @@
+//! Logging through Fluent Bit's `log_print`.
+//!
+//! Inside a plugin the usual [`log`] macros work: `log::info!("opened {path}")` goes to Fluent
+//! Bit's log, checked against the instance's `log_level`, prefixed like Fluent Bit's own plugins
+//! (`[output:jsonl_file:jsonl_file.0] opened /var/log/out.json`). The runtime knows which
+//! instance is logging because it marks the thread while it runs a callback, and marks the
+//! producer threads it starts for inputs. Threads the plugin starts itself can carry a
+//! [`Logger`] (it is `Clone + Send + Sync`) or call [`Logger::enter`] to route the macros. Before
+//! Init, or on an unmarked thread, messages go to stderr with the plugin's name.
+
+use std::cell::Cell;
+use std::ffi::{CStr, c_int};
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::sync::{Arc, OnceLock};
+
+use crate::ffi;
+use crate::host::HostApi;
+
+/// A handle that logs on behalf of one plugin instance.
+#[derive(Clone)]
+pub struct Logger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: Option<HostApi>,
+    prefix: Box<str>,
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logger")
+            .field("prefix", &self.inner.prefix)
+            .finish()
+    }
+}
+
+impl Logger {
+    pub(crate) fn for_instance(host: HostApi, instance_name: &str, plugin_name: &str) -> Self {
+        Logger {
+            inner: Arc::new(Inner {
+                host: Some(host),
+                prefix: format!("[{}:{plugin_name}:{instance_name}]", host.kind().as_str())
+                    .into_boxed_str(),
+            }),
+        }
+    }
+
+    /// A logger that writes to stderr with the given prefix; used before Init and in unit tests.
+    pub fn stderr(prefix: &str) -> Self {
+        Logger {
+            inner: Arc::new(Inner {
+                host: None,
+                prefix: prefix.into(),
+            }),
+        }
+    }
+
+    /// Whether a message at `level` would be printed.
+    pub fn enabled(&self, level: log::Level) -> bool {
+        self.inner.enabled(level)
+    }
+
+    /// Logs a formatted message at `level`.
+    pub fn log(&self, level: log::Level, args: fmt::Arguments<'_>) {
+        self.inner.log(level, args)
+    }
+
+    /// Logs at error level.
+    pub fn error(&self, args: fmt::Arguments<'_>) {
+        self.log(log::Level::Error, args)
+    }
+    /// Logs at warn level.
+    pub fn warn(&self, args: fmt::Arguments<'_>) {
+        self.log(log::Level::Warn, args)
+    }
+    /// Logs at info level.
+    pub fn info(&self, args: fmt::Arguments<'_>) {
+        self.log(log::Level::Info, args)
+    }
+    /// Logs at debug level.
+    pub fn debug(&self, args: fmt::Arguments<'_>) {
+        self.log(log::Level::Debug, args)
+    }
+
+    /// Routes the `log` macros on this thread to this logger until the guard is dropped.
+    pub fn enter(&self) -> LogScope<'_> {
+        install_facade();
+        let previous = CURRENT.with(|c| c.replace(Arc::as_ptr(&self.inner)));
+        LogScope {
+            previous,
+            _logger: std::marker::PhantomData,
+        }
+    }
+}
+
+fn flb_level(level: log::Level) -> c_int {
+    match level {
+        log::Level::Error => ffi::FLB_LOG_ERROR,
+        log::Level::Warn => ffi::FLB_LOG_WARN,
+        log::Level::Info => ffi::FLB_LOG_INFO,
+        log::Level::Debug => ffi::FLB_LOG_DEBUG,
+        log::Level::Trace => ffi::FLB_LOG_TRACE,
+    }
+}
+
+thread_local! {
+    // A plain pointer in a const-initialised Cell: no destructor is registered, which matters
+    // because Fluent Bit dlclose()s the library while its threads live on.
+    static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Keeps the `log` macros routed to a [`Logger`]; restores the previous route on drop.
+pub struct LogScope<'a> {
+    previous: *const Inner,
+    _logger: std::marker::PhantomData<&'a Logger>,
+}
+
+impl Drop for LogScope<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+static PLUGIN_NAME: OnceLock<&'static str> = OnceLock::new();
+
+/// Records the plugin's name for messages logged before Init.
+pub(crate) fn set_plugin_name(name: &'static str) {
+    let _ = PLUGIN_NAME.set(name);
+}
+
+struct Facade;
+
+impl log::Log for Facade {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        with_current(|logger| match logger {
+            Some(inner) => inner.enabled(metadata.level()),
+            None => metadata.level() <= log::Level::Info,
+        })
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        with_current(|logger| match logger {
+            Some(inner) => inner.log(record.level(), *record.args()),
+            None => {
+                if record.level() <= log::Level::Info {
+                    let name = PLUGIN_NAME.get().copied().unwrap_or("plugin");
+                    Logger::stderr(&format!("[{name}]")).log(record.level(), *record.args());
+                }
+            }
+        })
+    }
+
+    fn flush(&self) {}
+}
+
+impl Inner {
+    fn enabled(&self, level: log::Level) -> bool {
+        match &self.host {
+            Some(host) => host.log_enabled(flb_level(level)),
+            None => level <= log::Level::Info,
+        }
+    }
+
+    fn log(&self, level: log::Level, args: fmt::Arguments<'_>) {
+        if !self.enabled(level) {
+            return;
+        }
+        // Most lines fit on the stack; flushes run on a 64 KiB stack, so keep this modest.
+        let mut line = LineBuffer::<384>::new();
+        let _ = write!(line, "{} {}", self.prefix, args);
+        match &self.host {
+            Some(host) => line.with_c_str(|msg| host.log_print(flb_level(level), msg)),
+            None => line.with_bytes(|bytes| {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(bytes);
+                let _ = err.write_all(b"\n");
+            }),
+        }
+    }
+}
+
+fn with_current<R>(f: impl FnOnce(Option<&Inner>) -> R) -> R {
+    let ptr = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is only set by `Logger::enter`, whose guard borrows the Logger (keeping the
+    // Arc alive) and restores the previous value before the borrow ends.
+    f(unsafe { ptr.as_ref() })
+}
+
+/// Installs the `log` facade once per loaded plugin (each `.so` has its own `log` statics).
+pub(crate) fn install_facade() {
+    static FACADE: Facade = Facade;
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if log::set_logger(&FACADE).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+    });
+}
+
+/// A line formatted on the stack when it fits, on the heap otherwise.
+struct LineBuffer<const N: usize> {
+    stack: [u8; N],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl<const N: usize> LineBuffer<N> {
+    fn new() -> Self {
+        LineBuffer {
+            stack: [0; N],
+            len: 0,
+            heap: None,
+        }
+    }
+
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match &self.heap {
+            Some(s) => f(s.as_bytes()),
+            None => f(&self.stack[..self.len]),
+        }
+    }
+
+    /// Calls `f` with the line as a C string; interior NULs are replaced so nothing is cut.
+    fn with_c_str<R>(&mut self, f: impl FnOnce(&CStr) -> R) -> R {
+        match self.heap.take() {
+            Some(s) => {
+                let mut bytes = s.into_bytes();
+                bytes
+                    .iter_mut()
+                    .filter(|b| **b == 0)
+                    .for_each(|b| *b = b' ');
+                bytes.push(0);
+                match CStr::from_bytes_with_nul(&bytes) {
+                    Ok(c) => f(c),
+                    Err(_) => f(c"(unprintable log line)"),
+                }
+            }
+            None => {
+                let len = self.len.min(N - 1);
+                self.stack[..len]
+                    .iter_mut()
+                    .filter(|b| **b == 0)
+                    .for_each(|b| *b = b' ');
+                self.stack[len] = 0;
+                match CStr::from_bytes_with_nul(&self.stack[..=len]) {
+                    Ok(c) => f(c),
+                    Err(_) => f(c"(unprintable log line)"),
+                }
+            }
+        }
+    }
+}
+
+impl<const N: usize> fmt::Write for LineBuffer<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(heap) = &mut self.heap {
+            heap.push_str(s);
+        } else if self.len + s.len() < N {
+            self.stack[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut heap = String::with_capacity(self.len + s.len() + 64);
+            heap.push_str(&String::from_utf8_lossy(&self.stack[..self.len]));
+            heap.push_str(s);
+            self.heap = Some(heap);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_spill_to_the_heap_intact() {
+        let mut line = LineBuffer::<8>::new();
+        line.write_str("abcdefghijkl").unwrap();
+        line.with_c_str(|c| assert_eq!(c.to_bytes(), b"abcdefghijkl"));
+    }
+
+    #[test]
+    fn interior_nul_does_not_truncate() {
+        let mut line = LineBuffer::<64>::new();
+        write!(line, "a\0b").unwrap();
+        line.with_c_str(|c| assert_eq!(c.to_bytes(), b"a b"));
+    }
+}
