@@ -314,3 +314,40 @@ fn deserialize_errors_name_the_field() {
         Ok(Level::Custom(7))
     );
 }
+
+fn str_json(s: &str) -> String {
+    let mut out = Vec::new();
+    json::write_str_bytes(&mut out, s.as_bytes());
+    let via_bytes = String::from_utf8(out).expect("utf-8");
+    let mut out = Vec::new();
+    json::write_str(&mut out, s);
+    assert_eq!(String::from_utf8(out).expect("utf-8"), via_bytes);
+    via_bytes
+}
+
+#[test]
+fn escapes_at_every_position_of_long_strings_match_serde_json() {
+    for special in [
+        '"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', ' ', '!', '#', '[', ']',
+    ] {
+        for len in [7, 8, 9, 16, 23, 40] {
+            for at in 0..len {
+                let s: String = (0..len)
+                    .map(|i| if i == at { special } else { 'a' })
+                    .collect();
+                assert_eq!(
+                    str_json(&s),
+                    serde_json::to_string(&s).expect("serializes"),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn string_escaping_matches_serde_json(s in "\\PC*|[\\x00-\\x7f]{0,64}") {
+        proptest::prop_assert_eq!(str_json(&s), serde_json::to_string(&s).expect("serializes"));
+    }
+}

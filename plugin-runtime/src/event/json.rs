@@ -168,15 +168,17 @@ pub fn write_time(out: &mut Vec<u8>, time: EventTime, format: TimeFormat) {
 /// Walks validated msgpack: one value when `open` is `None`, otherwise the entries of a map
 /// whose `{` is already written and which holds `open` keys and values.
 fn walk(out: &mut Vec<u8>, mut rest: &[u8], open: Option<u64>) {
-    // Per open container: values still to write, and whether it is a map.
-    let mut stack = [(0u64, false); MAX_DEPTH + 1];
+    // Per open container: values still to write, shifted left by one, and 1 for a map.
+    // One word per level keeps the stack at 520 bytes, cheap to set up for each record.
+    let mut stack = [0u64; MAX_DEPTH + 1];
     let mut sp = 0usize;
     if let Some(values) = open {
-        stack[0] = (values, true);
+        stack[0] = values << 1 | 1;
         sp = 1;
     }
     loop {
-        let is_key = sp > 0 && stack[sp - 1].1 && stack[sp - 1].0 % 2 == 0;
+        // In a map, keys are at even counts of values left.
+        let is_key = sp > 0 && stack[sp - 1] & 0b11 == 0b01;
         let Some(&b) = rest.first() else {
             debug_assert!(false, "JSON walk over unvalidated bytes");
             return;
@@ -196,7 +198,7 @@ fn walk(out: &mut Vec<u8>, mut rest: &[u8], open: Option<u64>) {
                     let Some(slot) = stack.get_mut(sp) else {
                         return;
                     };
-                    *slot = (values, is_map);
+                    *slot = values << 1 | u64::from(is_map);
                     sp += 1;
                     out.push(if is_map { b'{' } else { b'[' });
                     continue;
@@ -217,17 +219,14 @@ fn walk(out: &mut Vec<u8>, mut rest: &[u8], open: Option<u64>) {
             if sp == 0 {
                 return;
             }
-            let (left, is_map) = &mut stack[sp - 1];
-            *left -= 1;
-            if *left > 0 {
-                out.push(if *is_map && *left % 2 == 1 {
-                    b':'
-                } else {
-                    b','
-                });
+            let top = &mut stack[sp - 1];
+            *top -= 2;
+            let (left, is_map) = (*top >> 1, *top & 1 == 1);
+            if left > 0 {
+                out.push(if is_map && left % 2 == 1 { b':' } else { b',' });
                 break;
             }
-            out.push(if *is_map { b'}' } else { b']' });
+            out.push(if is_map { b'}' } else { b']' });
             sp -= 1;
         }
     }
@@ -323,7 +322,8 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// Appends `s` as a JSON string, replacing invalid UTF-8 with U+FFFD.
 pub fn write_str_bytes(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
-    if std::str::from_utf8(s).is_ok() {
+    // `is_ascii` is much cheaper than full UTF-8 validation for the common short ASCII value.
+    if s.is_ascii() || std::str::from_utf8(s).is_ok() {
         escape_into(out, s);
     } else {
         for chunk in s.utf8_chunks() {
@@ -336,31 +336,64 @@ pub fn write_str_bytes(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// Whether any byte of the 8 in `w` is a control character, `"` or `\\`.
+///
+/// Uses the exact "has a zero byte" / "has a byte below n" word tricks: a borrow can only
+/// spread from a byte that really matches, so the answer has no false positives.
+#[inline(always)]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let has_quote = quote.wrapping_sub(ONES) & !quote & HIGH;
+    let has_backslash = backslash.wrapping_sub(ONES) & !backslash & HIGH;
+    (below_space | has_quote | has_backslash) != 0
+}
+
+/// Appends `s` (valid UTF-8) with JSON escapes, skipping clean 8-byte words at once.
 #[inline]
 fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            continue;
+    let mut i = 0;
+    while let Some(word) = s.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        if word_needs_escape(u64::from_le_bytes(*word)) {
+            for j in i..i + 8 {
+                escape_byte(out, s, &mut start, j);
+            }
         }
-        out.extend_from_slice(&s[start..i]);
-        if esc == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]);
-        } else {
-            out.extend_from_slice(&[b'\\', esc]);
-        }
-        start = i + 1;
+        i += 8;
     }
-    out.extend_from_slice(&s[start..]);
+    for j in i..s.len() {
+        escape_byte(out, s, &mut start, j);
+    }
+    out.extend_from_slice(s.get(start..).unwrap_or_default());
+}
+
+/// Escapes `s[i]` if needed, first flushing the clean run `s[*start..i]`.
+#[inline(always)]
+fn escape_byte(out: &mut Vec<u8>, s: &[u8], start: &mut usize, i: usize) {
+    let Some(&b) = s.get(i) else { return };
+    let esc = ESCAPE[b as usize];
+    if esc == 0 {
+        return;
+    }
+    out.extend_from_slice(s.get(*start..i).unwrap_or_default());
+    if esc == b'u' {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 0xf) as usize],
+        ]);
+    } else {
+        out.extend_from_slice(&[b'\\', esc]);
+    }
+    *start = i + 1;
 }
 
 /// Appends `data` as a quoted base64 string (standard alphabet, with padding).
