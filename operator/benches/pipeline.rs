@@ -20,7 +20,7 @@ const BASE: &str = "[SERVICE]\n    Flush 1\n    HTTP_Server On\n\n[INPUT]\n    N
 
 fn plugin(i: usize) -> FluentBitPlugin {
     let ds = i % DAEMONSETS;
-    let (kind, routing) = if i % 2 == 0 {
+    let (kind, routing) = if i.is_multiple_of(2) {
         (
             "output",
             format!("match: 'kube.{i}.*'\n      workers: 1\n      retryLimit: 3"),
