@@ -16,9 +16,10 @@ use std::io::Write as _;
 
 use super::MAX_DEPTH;
 use super::decode::Event;
+use super::read::{container_header, decode};
 use super::skip::skim;
 use super::time::EventTime;
-use super::value::{Map, Value, container_header, decode};
+use super::value::{Map, Value};
 
 /// How [`JsonFormat`] writes the record time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

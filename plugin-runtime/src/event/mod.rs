@@ -47,23 +47,25 @@
 //! for with [`Events::with_group_markers`]. [`JsonFormat`] writes records as JSON lines; the
 //! [`json`] module has the pieces for other JSON layouts.
 
+mod de;
 mod decode;
 mod encode;
 mod error;
 pub mod json;
+mod read;
 mod serde_impl;
 mod skip;
 mod time;
 mod value;
 mod wire;
 
+pub use de::{DESERIALIZE_MAX_DEPTH, DeserializeError, ValueDeserializer};
 pub use decode::{Event, EventKind, Events, Shape};
 pub use encode::{ArrayBuilder, EncodeError, Encoder, MapBuilder, RecordBuilder};
 pub use error::{DecodeError, DecodeErrorKind, Found};
 pub use json::{
     JsonFormat, TimeFormat, write_base64, write_map, write_str, write_time, write_value,
 };
-pub use serde_impl::{DESERIALIZE_MAX_DEPTH, DeserializeError, ValueDeserializer};
 pub use skip::skim;
 pub use time::EventTime;
 pub use value::{Array, ArrayIter, Map, MapIter, Str, Value};
