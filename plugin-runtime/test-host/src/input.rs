@@ -344,9 +344,9 @@ impl InputInstance {
     /// to [`InputInstance::take_collected`], errors to [`InputInstance::take_errors`]. No ticks
     /// run while paused.
     pub fn run_collector(&self, interval: Duration) -> Result<(), HostError> {
-        let st = self.state.clone();
-        let weak = Arc::downgrade(&st);
-        self.state.call(move |_| ()).map(|_| ())?;
+        // The tick holds a weak reference so the timer never keeps the instance alive.
+        let weak = Arc::downgrade(&self.state);
+        self.state.call(move |_| ())?;
         self.state.thread.call(move |local| {
             local.tick = Some(Tick {
                 every: interval,
@@ -367,9 +367,7 @@ impl InputInstance {
                     }
                 }),
             });
-        })?;
-        drop(st);
-        Ok(())
+        })
     }
 
     /// Stops the periodic collector (the instance stays initialised).

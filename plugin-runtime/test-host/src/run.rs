@@ -1,5 +1,5 @@
 //! The `fb-test-host run` pipeline: load every plugin a classic config names, create its
-//! [CUSTOM]/[INPUT]/[OUTPUT] instances, route collected chunks to outputs by `Match` or
+//! `[CUSTOM]`/`[INPUT]`/`[OUTPUT]` instances, route collected chunks to outputs by `Match` or
 //! `Match_Regex`, flush on an interval, then shut down in Fluent Bit's order.
 
 use std::collections::HashMap;

@@ -16,7 +16,7 @@ pub enum Route {
 }
 
 impl Route {
-    /// From an [OUTPUT] section; a bad regex is an error at its line.
+    /// From an `[OUTPUT]` section; a bad regex is an error at its line.
     pub fn from_section(s: &Section) -> Result<Self, ConfigError> {
         if let Some(e) = s.get_last("match_regex") {
             return Regex::new(&e.value)
