@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub skip_builtin: bool,
     /// Echo plugin log lines to stderr as they happen.
     pub echo_logs: bool,
+    /// `(as written in plugins_file, path to load instead)`: lets a config rendered for a pod
+    /// (e.g. `/fluent-bit/plugins/out.so`) run against locally built files.
+    pub plugin_map: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Why a run could not start or finish.
@@ -232,6 +235,11 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
 
     let mut hosts: Vec<Host> = Vec::new();
     for p in cfg.plugin_paths()? {
+        let p = opts
+            .plugin_map
+            .iter()
+            .find(|(from, _)| *from == p)
+            .map_or(p, |(_, to)| to.clone());
         hosts.push(load_host(&p)?);
     }
     let by_name: HashMap<String, usize> = hosts

@@ -182,6 +182,53 @@ fn init_failures_and_flush_errors_fail_the_run() {
 }
 
 #[test]
+fn plugin_paths_can_be_mapped_to_local_builds() {
+    let conf = setup(
+        "[SERVICE]\n    Plugins_File pod-plugins.conf\n[INPUT]\n    Name raw_probe_in\n    Tag t\n[OUTPUT]\n    Name raw_probe_out\n    Match t\n",
+    );
+    let dir = conf.parent().unwrap();
+    std::fs::write(
+        dir.join("pod-plugins.conf"),
+        "[PLUGINS]\n    Path /fluent-bit/plugins/in.so\n    Path /fluent-bit/plugins/out.so\n",
+    )
+    .unwrap();
+    // setup() listed the local probe copies in plugins.conf.
+    let local = std::fs::read_to_string(dir.join("plugins.conf")).unwrap();
+    let find = |needle: &str| {
+        local
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Path "))
+            .find(|p| p.contains(needle))
+            .unwrap()
+            .to_owned()
+    };
+    let (input, output) = (find("libraw_probe_input"), find("libraw_probe_output"));
+    let map_in = format!("/fluent-bit/plugins/in.so={input}");
+    let map_out = format!("/fluent-bit/plugins/out.so={output}");
+    let (code, stdout, stderr) = run(
+        &conf,
+        &[
+            "--duration",
+            "5s",
+            "--until-records",
+            "2",
+            "--plugin-map",
+            &map_in,
+            "--plugin-map",
+            &map_out,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("output raw_probe_out.0"), "{stdout}");
+    let (code, _, stderr) = run(&conf, &["--duration", "1s"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("cannot dlopen /fluent-bit/plugins/in.so"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn usage_and_config_errors() {
     let out = Command::new(env!("CARGO_BIN_EXE_fb-test-host"))
         .arg("run")

@@ -1,5 +1,6 @@
 //! `fb-test-host run -c fluent-bit.conf [--duration 5s] [--collect-interval 1s]
-//! [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet]`
+//! [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet]
+//! [--plugin-map /path/in/plugins_file=/local/lib.so]...`
 //!
 //! Runs the proxy plugins a classic Fluent Bit config names, through the test host, and prints
 //! a summary. Exit status: 0 on success, 1 when a flush or collect failed, 2 for usage, config
@@ -12,7 +13,8 @@ use std::time::Duration;
 use plugin_test_host::run::{RunOptions, run};
 
 const USAGE: &str = "usage: fb-test-host run -c <fluent-bit.conf> [--duration 5s] \
-[--collect-interval 1s] [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet]";
+[--collect-interval 1s] [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet] \
+[--plugin-map FROM=TO]...";
 
 /// `5s`, `500ms`, `2m`, `1h`, `1.5s`, or a plain number of seconds.
 fn duration(v: &str) -> Result<Duration, String> {
@@ -52,6 +54,7 @@ fn parse_args(args: &[String]) -> Result<RunOptions, String> {
         until_records: None,
         skip_builtin: false,
         echo_logs: true,
+        plugin_map: Vec::new(),
     };
     let mut config = None;
     while let Some(a) = it.next() {
@@ -74,6 +77,14 @@ fn parse_args(args: &[String]) -> Result<RunOptions, String> {
             }
             "--skip-builtin" => opts.skip_builtin = true,
             "--quiet" => opts.echo_logs = false,
+            "--plugin-map" => {
+                let v = value(a)?;
+                let (from, to) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--plugin-map: '{v}' is not FROM=TO"))?;
+                opts.plugin_map
+                    .push((PathBuf::from(from), PathBuf::from(to)));
+            }
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }
     }
