@@ -87,8 +87,9 @@ impl PluginType {
 }
 
 /// The plugin file inside an OCI image. The image is run as an init container that checks and
-/// copies the file, so it must contain `/bin/sh`, `sha256sum`, `cp` and `mkdir` (busybox or
-/// any distribution base works; a `scratch` image does not).
+/// copies the file as user 65532, so it must contain `sh`, `sha256sum`, `cp`, `mkdir` and `mv`
+/// (busybox or any distribution base works; a `scratch` image does not) and the file must be
+/// readable by any user.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {

@@ -72,6 +72,14 @@ fn multi_plugin_daemonset() {
         result.outcomes
     );
     let rendered = result.rendered.expect("four valid plugins render");
+    assert_eq!(
+        support::classic_config_errors(&rendered.fluent_bit_conf),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        support::classic_config_errors(&rendered.plugins_conf),
+        Vec::<String>::new()
+    );
     assert_golden("multi/fluent-bit.conf", &rendered.fluent_bit_conf);
     assert_golden("multi/plugins.conf", &rendered.plugins_conf);
     assert_golden("multi/hash", &format!("{}\n", rendered.hash));
@@ -199,6 +207,17 @@ fn no_valid_plugin_renders_nothing() {
     let result = render_daemonset("", &[&invalid]);
     assert_eq!(result.rendered, None);
     assert!(render_daemonset("", &[]).rendered.is_none());
+}
+
+#[test]
+fn the_grammar_check_catches_what_it_must() {
+    let bad = "[SERVICE]\n  Flush 1\n    Grace 5\n  \n  Daemon\nName x\n";
+    assert_eq!(
+        support::classic_config_errors(bad).len(),
+        4,
+        "{:?}",
+        support::classic_config_errors(bad)
+    );
 }
 
 #[test]

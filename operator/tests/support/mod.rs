@@ -85,3 +85,44 @@ spec:
         digest = "ab".repeat(32),
     ))
 }
+
+/// Checks a classic config against the parser rules of Fluent Bit 5.1.1 (reference section
+/// 3.2) that a renderer can break: one indent string per file, fixed by the first indented
+/// line; no whitespace-only lines; every key line is `key value` with a non-empty value that
+/// has no surrounding whitespace. Returns the offending lines.
+pub fn classic_config_errors(text: &str) -> Vec<String> {
+    let mut indent: Option<&str> = None;
+    let mut errors = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        if line.is_empty() || line.starts_with(['#', '[', '@']) {
+            continue;
+        }
+        let content = line.trim_start_matches([' ', '\t']);
+        let this_indent = &line[..line.len() - content.len()];
+        if content.is_empty() {
+            errors.push(format!("line {n}: whitespace only"));
+            continue;
+        }
+        if this_indent.is_empty() {
+            errors.push(format!("line {n}: key without indent"));
+            continue;
+        }
+        let fixed = *indent.get_or_insert(this_indent);
+        if this_indent != fixed {
+            errors.push(format!(
+                "line {n}: indent {this_indent:?} differs from the file's {fixed:?}"
+            ));
+            continue;
+        }
+        if content.starts_with('#') {
+            continue;
+        }
+        match content.split_once(' ') {
+            Some((key, value)) if !key.is_empty() && !value.is_empty() && value.trim() == value => {
+            }
+            _ => errors.push(format!("line {n}: not `key value`: {content:?}")),
+        }
+    }
+    errors
+}
