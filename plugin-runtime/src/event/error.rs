@@ -58,7 +58,7 @@ pub enum Found {
     UInt(u64),
     /// A negative integer.
     NegInt(i64),
-    /// A float that is not a valid timestamp (negative, NaN or infinite).
+    /// A float.
     Float(f64),
     /// A string of this many bytes.
     Str(u64),

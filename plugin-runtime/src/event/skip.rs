@@ -192,10 +192,12 @@ pub(crate) fn validate(
     }
 }
 
-/// Length in bytes of the first value in `buf`, or `None` when it does not fit.
+/// Length in bytes of the first msgpack value in `buf`, or `None` when it is malformed or
+/// does not fit in `buf`.
 ///
-/// No depth limit and no error detail: meant for bytes that passed [`validate`], and as the
-/// plain reference skim in the benchmark.
+/// A plain skim: no depth limit and no error detail. The crate uses it on bytes it already
+/// validated; it is public as the reference point of the benchmark and for plugins that only
+/// need to split msgpack data.
 #[inline]
 pub fn skim(buf: &[u8]) -> Option<usize> {
     let mut pos = 0usize;
