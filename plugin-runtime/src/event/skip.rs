@@ -298,3 +298,53 @@ pub(crate) fn describe(buf: &[u8], pos: usize) -> Found {
         0xdf => Found::Map(num(4)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Views walk validated bytes with `skim`, so both must agree on where a value ends.
+        #[test]
+        fn skim_agrees_with_validate(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(end) = validate(&data, 0, 1, &mut Scratch::new()) {
+                prop_assert_eq!(skim(&data), Some(end));
+            }
+        }
+
+        #[test]
+        fn skim_agrees_with_validate_on_containers(
+            items in proptest::collection::vec(any::<u8>(), 0..64),
+            header in prop::sample::select(vec![0x93u8, 0x82, 0xdc, 0xde]),
+        ) {
+            let mut data = vec![header];
+            if header >= 0xdc {
+                data.extend_from_slice(&[0, 3]);
+            }
+            data.extend_from_slice(&items);
+            if let Ok(end) = validate(&data, 0, 1, &mut Scratch::new()) {
+                prop_assert_eq!(skim(&data), Some(end));
+            }
+        }
+    }
+
+    #[test]
+    fn every_marker_has_a_size_rule() {
+        for b in 0..=255u8 {
+            let data = [b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            let fixed = FIXED[b as usize];
+            match head(&data, 0, b) {
+                _ if fixed != 0 => {
+                    assert!(!matches!(b, 0x80..=0x9f | 0xc1 | 0xc4..=0xc9 | 0xd9..=0xdf))
+                }
+                Ok(Head::Reserved) => assert_eq!(b, 0xc1),
+                Ok(_) => assert!(
+                    matches!(b, 0x80..=0x9f | 0xc4..=0xc9 | 0xd9..=0xdf),
+                    "{b:#x}"
+                ),
+                Err(e) => panic!("{b:#x}: {e}"),
+            }
+        }
+    }
+}
