@@ -161,6 +161,12 @@ fn serialize_map<T: Serialize + ?Sized>(
 /// Builds one record's body (and metadata); finishes the record when dropped.
 ///
 /// Methods chain: `enc.record(t).str("level", "info").int("pid", 42);`.
+///
+/// Maps and arrays start with a one-byte header and are fixed up when they close (the
+/// builder is dropped, [`finish`](Self::finish)ed, or a nested closure returns, even by
+/// panicking). Up to 15 entries stay in that shortest form; a larger map or array has its
+/// contents moved once by 2 or 4 bytes to make room for the longer header. Keys are not
+/// checked for duplicates.
 #[derive(Debug)]
 pub struct RecordBuilder<'e> {
     buf: &'e mut Vec<u8>,

@@ -43,9 +43,41 @@
 //! assert_eq!(Events::count_records(&buf), Ok(1));
 //! ```
 //!
-//! Group start and end markers (OpenTelemetry inputs) are skipped by [`Events`] unless asked
-//! for with [`Events::with_group_markers`]. [`JsonFormat`] writes records as JSON lines; the
-//! [`json`] module has the pieces for other JSON layouts.
+//! Typed access with serde, borrowing from the flush data, and JSON lines:
+//!
+//! ```
+//! use plugin_runtime::event::{Events, JsonFormat};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Line<'a> {
+//!     message: &'a str,
+//! }
+//!
+//! let data = b"\x92\x92\xd7\x00\x65\x53\xf1\x00\x00\x00\x00\x05\x80\x81\xa7message\xa5hello";
+//! let mut out = Vec::new();
+//! for event in Events::new(data) {
+//!     let event = event.expect("valid data");
+//!     let line: Line<'_> = event.deserialize().expect("has a message");
+//!     assert_eq!(line.message, "hello");
+//!     JsonFormat::default().write_event(&mut out, &event, "app.logs");
+//! }
+//! assert_eq!(out, b"{\"date\":1700000000.000000005,\"message\":\"hello\"}\n");
+//! ```
+//!
+//! Both record shapes (`[[time, metadata], body]` and `[time, body]`) and all three timestamp
+//! encodings (integer, float, EventTime) are accepted. Group start and end markers
+//! (OpenTelemetry inputs) are skipped by [`Events`] unless asked for with
+//! [`Events::with_group_markers`]. The first malformed record ends the iteration with a
+//! [`DecodeError`] naming the record, the byte offset, what was expected and what was found.
+//!
+//! Stack: Fluent Bit runs flushes on a 64 KiB stack without a guard page. Decoding, visiting
+//! and JSON writing are loops with fixed stacks (under 1 KiB), never recursion; nesting beyond
+//! [`MAX_DEPTH`] is rejected. Serde recursion is bounded by [`MAX_DEPTH`] (serializing) and
+//! [`DESERIALIZE_MAX_DEPTH`] (deserializing).
+//!
+//! [`JsonFormat`] writes records as JSON lines; the [`json`] module has the pieces for other
+//! JSON layouts.
 
 mod de;
 mod decode;
