@@ -11,37 +11,36 @@
 //! - [`workload`]: included plugins + hash → server-side-apply intents (DaemonSet, ConfigMap)
 //!   holding only the fields the operator sets; also finds where the base config lives.
 //! - [`rollout`]: DaemonSet status + its pods → Progressing / Ready / Degraded.
+//! - [`status`]: all of the above for one plugin → its complete status.
 //!
 //! [`offline`] chains them for `operator render` (no cluster); the tests render the examples
 //! through it.
 //!
 //! # Reconciling one DaemonSet (for the controller)
 //!
-//! Reconcile per target DaemonSet (namespace + `spec.target.daemonSet`), since every plugin of
-//! a DaemonSet shares one ConfigMap and one template:
+//! Reconcile per target DaemonSet (namespace + `spec.target.daemonSet`, see
+//! [`render::by_daemonset`]), since every plugin of a DaemonSet shares one ConfigMap and one
+//! template:
 //!
-//! 1. Get the DaemonSet. Missing → `Applied=False/DaemonSetNotFound` on each plugin, stop.
+//! 1. Get the DaemonSet. Missing → [`status::ApplyState::DaemonSetNotFound`] for every plugin;
+//!    apply nothing.
 //! 2. [`workload::base_config_source`]`(ds, container, configPath)` (from the first plugin's
 //!    `spec.target`) → ConfigMap name and key; read that key as `base_config`. An error →
-//!    `Applied=False/ContainerNotFound` or `BaseConfigInvalid` with the error's message.
+//!    `ApplyState::ContainerNotFound` / `BaseConfigInvalid` with the error's text.
 //! 3. [`render::render_daemonset`]`(base_config, &plugins)` → `outcomes[i]` per plugin
 //!    (problems, included) and `rendered` (or `None`).
-//!    - Per plugin: [`validate::accepted_condition`]`(&problems)` for `Accepted`;
-//!      `problems.iter().map(Problem::to_status)` for `status.problems`.
 //! 4. If `rendered` is `Some(r)`: apply [`workload::configmap_intent`] (owner = DaemonSet name
 //!    and uid), then [`workload::daemonset_intent`]`(ds, ns, &result.included(&plugins),
 //!    &r.hash)`, both with field manager [`workload::FIELD_MANAGER`] and `force`.
 //!    If `None` (no plugin left, or none valid): apply [`workload::empty_daemonset_intent`]
 //!    (gives the DaemonSet back its own config) and delete the ConfigMap
 //!    ([`workload::configmap_name`]). Finalizer cleanup of the last plugin is the same path.
-//! 5. Included plugins: `Applied=True/Applied`, `status.renderedHash = r.hash`. Others:
-//!    `Applied=False/NotAccepted`.
-//! 6. List the DaemonSet's pods (its selector), then for each plugin
-//!    [`rollout::template_check`]`(ds, plugin, hash)` and [`rollout::assess`] → counts
-//!    (`status.rollout`, `status.progress = counts.progress()`) and the Progressing, Ready,
-//!    Degraded conditions. Set them with [`fbplugin_crds::FluentBitPluginStatus::set_condition`],
-//!    which keeps `lastTransitionTime` while a status holds, so "patch only when changed" is a
-//!    plain comparison of the old and new status.
+//!    An API error → `ApplyState::ApplyFailed(message)`, otherwise `ApplyState::Applied`.
+//! 5. List the DaemonSet's pods (its selector); for each plugin
+//!    [`rollout::template_check`]`(ds, plugin, hash)` then [`rollout::assess`].
+//! 6. [`status::plugin_status`]`(previous, Facts { .. }, now)` builds each plugin's whole
+//!    status (conditions keep `lastTransitionTime` while their status holds), so "patch only
+//!    when changed" is `new != previous`.
 //!
 //! # Conditions
 //!
@@ -60,5 +59,6 @@
 pub mod offline;
 pub mod render;
 pub mod rollout;
+pub mod status;
 pub mod validate;
 pub mod workload;

@@ -149,21 +149,17 @@ pub fn render(
     daemonset: Option<&DaemonSet>,
     base_config: &str,
 ) -> Result<Output, serde_norway::Error> {
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<&Source>> = Default::default();
-    for s in sources {
-        let ns = s.plugin.metadata.namespace.clone().unwrap_or_default();
-        groups
-            .entry((ns, s.plugin.spec.target.daemon_set.clone()))
-            .or_default()
-            .push(s);
-    }
+    let groups = crate::render::by_daemonset(sources.iter().map(|s| &s.plugin));
     let mut output = Output {
         manifests: String::new(),
         messages: Vec::new(),
         failed: false,
     };
-    for ((namespace, ds_name), group) in groups {
-        let plugins: Vec<&FluentBitPlugin> = group.iter().map(|s| &s.plugin).collect();
+    for ((namespace, ds_name), plugins) in groups {
+        let group: Vec<&Source> = plugins
+            .iter()
+            .filter_map(|p| sources.iter().find(|s| std::ptr::eq(&s.plugin, *p)))
+            .collect();
         let result = render_daemonset(base_config, &plugins);
         let ds = daemonset.filter(|d| {
             d.metadata.name.as_deref() == Some(ds_name.as_str())

@@ -117,6 +117,26 @@ pub fn render_daemonset(base_config: &str, plugins: &[&FluentBitPlugin]) -> Daem
     result
 }
 
+/// A DaemonSet targeted by plugins: (namespace, name).
+pub type DaemonSetKey = (String, String);
+
+/// Groups plugins by the DaemonSet they target (their namespace + `spec.target.daemonSet`),
+/// in key order. A reconcile renders one group at a time.
+pub fn by_daemonset<'a>(
+    plugins: impl IntoIterator<Item = &'a FluentBitPlugin>,
+) -> std::collections::BTreeMap<DaemonSetKey, Vec<&'a FluentBitPlugin>> {
+    let mut groups: std::collections::BTreeMap<DaemonSetKey, Vec<&FluentBitPlugin>> =
+        Default::default();
+    for p in plugins {
+        let namespace = p.metadata.namespace.clone().unwrap_or_default();
+        groups
+            .entry((namespace, p.spec.target.daemon_set.clone()))
+            .or_default()
+            .push(p);
+    }
+    groups
+}
+
 fn sort_key(p: &FluentBitPlugin) -> (&str, &str) {
     (
         p.metadata.namespace.as_deref().unwrap_or_default(),
