@@ -69,9 +69,16 @@ pub unsafe fn init<P: CustomPlugin>(meta: &PluginMeta, plugin: *mut GoCustomPlug
     }
 }
 
-/// `FLBPluginExit` for custom plugins: drops the most recently started live instance.
+/// `FLBPluginExit` for custom plugins: drops the oldest live instance.
+///
+/// Exit carries no context, but Fluent Bit exits custom instances in the order it initialised
+/// them (both walk its instance list), so the oldest one is the one being exited. Dropping any
+/// other would let its `Drop` log through an instance Fluent Bit has already freed.
 pub fn exit_one() -> c_int {
-    let entry = lock(&INSTANCES).pop();
+    let entry = {
+        let mut all = lock(&INSTANCES);
+        (!all.is_empty()).then(|| all.remove(0))
+    };
     if let Some((ptr, dropper, logger)) = entry {
         let _scope = logger.enter();
         // SAFETY: removed from the registry, so this is the only owner.

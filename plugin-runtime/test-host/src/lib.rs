@@ -101,6 +101,25 @@ pub fn cdylib_path(name: &str) -> Result<PathBuf, HostError> {
         })
 }
 
+/// Like [`cdylib_path`], but copies the library to a fresh temporary path first, so the caller
+/// gets its own `dlopen` handle and its own plugin statics even while other tests in the same
+/// process (`cargo test` runs tests on threads) load the same plugin. The copy lives in
+/// `$TMPDIR/plugin-test-host-<pid>-<n>/`.
+pub fn isolated_cdylib(name: &str) -> Result<PathBuf, HostError> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let src = cdylib_path(name)?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("plugin-test-host-{}-{n}", std::process::id()));
+    let copy = |e: std::io::Error| HostError::Os(format!("copying {}: {e}", src.display()));
+    std::fs::create_dir_all(&dir).map_err(copy)?;
+    let dst = dir.join(
+        src.file_name()
+            .unwrap_or_else(|| std::ffi::OsStr::new("plugin.so")),
+    );
+    std::fs::copy(&src, &dst).map_err(copy)?;
+    Ok(dst)
+}
+
 /// Bytes currently allocated with malloc in this process (glibc `mallinfo2().uordblks`); use
 /// it to show that collect buffers are freed.
 pub fn malloc_in_use() -> usize {

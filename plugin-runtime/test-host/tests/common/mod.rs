@@ -9,17 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Copies the cargo-built `lib<name>.so` to a fresh path, so this test gets its own `dlopen`
 /// handle (and its own statics) even while other tests load the same probe.
 pub fn fresh(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let src = plugin_test_host::cdylib_path(name).unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!(
-        "pth-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let dst = dir.join(src.file_name().expect("file name"));
-    std::fs::copy(&src, &dst).expect("copy probe");
-    dst
+    plugin_test_host::isolated_cdylib(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A second `dlopen` reference to a probe, to read its journal even after the host closed it.

@@ -1,0 +1,71 @@
+//! The SDK's custom-plugin glue through the test host: Init and Exit without context, several
+//! instances, threads joined at exit.
+
+use plugin_test_host::{Host, HostError, isolated_cdylib, live_thread_names};
+
+/// Thread names are set by the new thread itself, so give it a moment to appear.
+fn threads_named(name: &str, count: usize) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let n = live_thread_names().iter().filter(|t| *t == name).count();
+        if n == count || std::time::Instant::now() > deadline {
+            return n == count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+fn messages(host: &Host) -> Vec<String> {
+    host.logs().into_iter().map(|l| l.message).collect()
+}
+
+#[test]
+fn instances_start_and_exit_with_their_threads_joined() {
+    let host = Host::load(isolated_cdylib("sdk_probe_custom").unwrap()).unwrap();
+    let a = host.custom().property("label", "A").init().unwrap();
+    let b = host.custom().property("label", "B").init().unwrap();
+    assert!(
+        threads_named("probe-custom-bg", 2),
+        "{:?}",
+        live_thread_names()
+    );
+    a.exit().unwrap();
+    b.exit().unwrap();
+    let left = live_thread_names()
+        .into_iter()
+        .filter(|t| t == "probe-custom-bg")
+        .count();
+    assert_eq!(left, 0, "threads joined before Exit returned");
+    let logs = messages(&host);
+    for label in ["A", "B"] {
+        assert!(
+            logs.iter()
+                .any(|l| l.contains(&format!("init label={label}"))),
+            "{logs:#?}"
+        );
+        assert!(
+            logs.iter()
+                .any(|l| l.contains(&format!("exit label={label}"))),
+            "{logs:#?}"
+        );
+    }
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("[custom:sdk_probe_custom:sdk_probe_custom.0]"))
+    );
+    host.shutdown();
+}
+
+#[test]
+fn init_failure_names_the_cause() {
+    let host = Host::load(isolated_cdylib("sdk_probe_custom").unwrap()).unwrap();
+    match host.custom().property("fail_init", "yes").init() {
+        Err(HostError::InitFailed { logs, .. }) => assert!(
+            logs.iter()
+                .any(|l| l.contains("init failed: probe asked to fail init")),
+            "{logs:#?}"
+        ),
+        Err(other) => panic!("expected InitFailed, got {other}"),
+        Ok(_) => panic!("init should fail"),
+    }
+}
