@@ -4,7 +4,6 @@
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Copies the cargo-built `lib<name>.so` to a fresh path, so this test gets its own `dlopen`
 /// handle (and its own statics) even while other tests load the same probe.
