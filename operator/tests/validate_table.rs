@@ -148,6 +148,7 @@ fn rows() -> Vec<Row> {
         r(OUTPUT, "alias: jsonl_app", "alias: 'jsonl app'", "spec.instances[0].alias", InvalidAlias, "A-Z", No),
         // Target.
         r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: Fluent_Bit}", "spec.target.daemonSet", InvalidTarget, "DaemonSet name", No),
+        r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}", "spec.target.daemonSet", InvalidTarget, "too long", No),
         r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: fluent-bit, configPath: /fluent-bit/etc/fluent-bit.yaml}", "spec.target.configPath", InvalidTarget, "classic", No),
     ]
 }

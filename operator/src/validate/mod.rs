@@ -267,6 +267,13 @@ fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
                 target.daemon_set
             ),
         ));
+    } else if crate::workload::configmap_name(&target.daemon_set).len() > 253 {
+        out.push(Problem::new(
+            "spec.target.daemonSet",
+            Reason::InvalidTarget,
+            "the DaemonSet name is too long for the operator's ConfigMap <name>-fbplugin (253 \
+             characters at most): rename the DaemonSet",
+        ));
     }
     if !rules::is_dns_label(target.container_name()) {
         out.push(Problem::new(
