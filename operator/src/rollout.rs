@@ -106,6 +106,15 @@ pub fn assess(ds: &DaemonSet, pods: &[Pod], template: TemplateCheck) -> Assessme
             reason::NOT_APPLIED,
             not_applied(template),
         )
+    } else if complete && counts.desired == 0 {
+        cond(
+            condition::READY,
+            true,
+            reason::ROLLOUT_COMPLETE,
+            "no node is scheduled to run the DaemonSet (0/0); check its nodeSelector and \
+             tolerations if that is unexpected"
+                .into(),
+        )
     } else if complete {
         cond(
             condition::READY,

@@ -158,3 +158,24 @@ fn a_template_without_the_plugin_is_not_applied() {
     );
     assert!(a.conditions[0].message.contains("another config hash"));
 }
+
+#[test]
+fn a_daemonset_on_no_node_is_ready_but_says_so() {
+    let (mut ds, _) = load("complete.yaml");
+    if let Some(status) = ds.status.as_mut() {
+        status.desired_number_scheduled = 0;
+        status.updated_number_scheduled = Some(0);
+        status.number_ready = 0;
+    }
+    let plugin = make("out-jsonl", "output", "jsonl_file", "{match: '*'}");
+    let a = rollout::assess(&ds, &[], rollout::template_check(&ds, &plugin, "h1"));
+    assert_eq!(
+        summary(&a.conditions[1]),
+        ("Ready", true, "RolloutComplete")
+    );
+    assert!(
+        a.conditions[1].message.starts_with("no node is scheduled"),
+        "{}",
+        a.conditions[1].message
+    );
+}
