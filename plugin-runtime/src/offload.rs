@@ -11,8 +11,8 @@
 use std::panic::resume_unwind;
 use std::thread;
 
-/// Stack size of the offload thread: what a normal thread gets.
-pub const OFFLOAD_STACK: usize = 2 << 20;
+/// Stack size of the offload thread: the size of a main thread's stack on Linux.
+pub const OFFLOAD_STACK: usize = 8 << 20;
 
 /// Runs `work` on a thread with a [`OFFLOAD_STACK`]-byte stack and returns its result. Panics in
 /// `work` propagate to the caller (where the runtime turns them into a failed flush). Each call

@@ -4,7 +4,8 @@
 //!
 //! Keys: `label` (echoed), `result` (`ok`, `retry`, `error`, `panic`), `fail_init`,
 //! `panic_init`, `read_key` (a key read at Init, to test reserved keys), `background_thread`
-//! (start a thread in Init, joined on exit), `sleep_ms` (per flush).
+//! (start a thread in Init, joined on exit), `sleep_ms` (per flush), `deep_work` (recurse
+//! at least 512 KiB deep per flush, moved off the coroutine with `offload::run`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +21,7 @@ pub struct Probe {
     label: String,
     result: String,
     sleep: Duration,
+    deep_work: bool,
     records: Counter,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -63,6 +65,7 @@ impl OutputPlugin for Probe {
             label: config.get_or("label", String::new())?,
             result: config.get_or("result", "ok".to_string())?,
             sleep: Duration::from_millis(config.get_or("sleep_ms", 0)?),
+            deep_work: config.get_or("deep_work", false)?,
             records: ctx
                 .metrics()
                 .counter("probe_records_total", "Records flushed"),
@@ -76,6 +79,10 @@ impl OutputPlugin for Probe {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(self.sleep);
+        if self.deep_work {
+            let depth = plugin_runtime::offload::run(|| recurse(2000));
+            log::info!("deep_work depth={depth}");
+        }
         let outcome = self.inspect(chunk);
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         outcome?;
@@ -125,6 +132,16 @@ impl Probe {
             String::from_utf8_lossy(&first)
         );
         Ok(())
+    }
+}
+
+/// At least 512 KiB of stack: far more than the 64 KiB a flush runs on.
+fn recurse(n: u32) -> u32 {
+    let frame = std::hint::black_box([n as u8; 256]);
+    if n == 0 {
+        u32::from(frame[0])
+    } else {
+        recurse(n - 1) + 1
     }
 }
 

@@ -346,3 +346,17 @@ fn an_instance_log_level_filters_its_messages() {
         "warn is below error: {logs:#?}"
     );
 }
+
+#[test]
+fn heavy_work_runs_off_the_coroutine_stack() {
+    let host = host();
+    let out = host.output().property("deep_work", "on").init().unwrap();
+    let report = out.flush("t", &chunk(1)).unwrap();
+    assert_eq!(report.code, FlushCode::Ok);
+    assert!(
+        report.stack_used < 32 * 1024,
+        "used {} bytes",
+        report.stack_used
+    );
+    find(&messages(&host), "deep_work depth=2000");
+}
