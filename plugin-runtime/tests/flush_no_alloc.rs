@@ -100,10 +100,8 @@ fn flushing_a_borrowing_plugin_allocates_nothing_per_record() {
         cb_exit_ctx: std::ptr::null_mut(),
     };
     // SAFETY: the structs above mirror what Fluent Bit passes and outlive the instance.
-    assert_eq!(
-        unsafe { output::init::<Borrowing>(&META, &mut plugin) },
-        ffi::FLB_OK
-    );
+    let code = unsafe { output::init::<Borrowing>(&META, &mut plugin) };
+    assert_eq!(code, ffi::FLB_OK);
     assert!(!context.remote_context.is_null());
 
     let mut chunk = Vec::new();
@@ -143,8 +141,6 @@ fn flushing_a_borrowing_plugin_allocates_nothing_per_record() {
     );
 
     // SAFETY: remote_context from Init, exited once.
-    assert_eq!(
-        unsafe { output::exit::<Borrowing>(context.remote_context) },
-        ffi::FLB_OK
-    );
+    let code = unsafe { output::exit::<Borrowing>(context.remote_context) };
+    assert_eq!(code, ffi::FLB_OK);
 }
