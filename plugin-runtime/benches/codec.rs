@@ -2,10 +2,12 @@
 //!
 //! Run with `cargo bench -p plugin-runtime --bench codec`. Each case warms up, then runs
 //! several timed rounds over the same flush-sized buffer; the best and median rounds are
-//! reported. MB/s always counts the msgpack bytes read or written.
+//! reported. MB/s always counts the msgpack bytes read or written. Time is the benchmark
+//! thread's CPU time, so other work on a shared machine does not inflate the numbers (it
+//! still competes for caches).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use plugin_runtime::event::{Encoder, EventTime, Events, JsonFormat, Value, skim};
 use serde::Serialize;
@@ -137,6 +139,18 @@ fn build_large(enc: &mut Encoder<'_>, t: EventTime, r: &Large<'_>) {
         });
 }
 
+/// CPU time consumed by this thread so far.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Times `f` (which processes `records` records of `bytes` bytes per call) and prints a row.
 fn measure(label: &str, name: &str, records: usize, bytes: usize, mut f: impl FnMut() -> u64) {
     let filters: Vec<String> = std::env::args()
@@ -157,21 +171,22 @@ fn measure(label: &str, name: &str, records: usize, bytes: usize, mut f: impl Fn
         println!("{name:<34} ran (pass --bench to measure)");
         return;
     }
-    let start = Instant::now();
+    let start = thread_cpu_time();
     let mut calls = 0u64;
-    while start.elapsed() < WARM_UP {
+    while thread_cpu_time() - start < WARM_UP {
         black_box(f());
         calls += 1;
     }
-    let per_round =
-        ((calls as f64 * ROUND_TIME.as_secs_f64() / start.elapsed().as_secs_f64()) as u64).max(1);
+    let per_round = ((calls as f64 * ROUND_TIME.as_secs_f64()
+        / (thread_cpu_time() - start).as_secs_f64()) as u64)
+        .max(1);
     let mut rates: Vec<f64> = (0..ROUNDS)
         .map(|_| {
-            let t = Instant::now();
+            let t = thread_cpu_time();
             for _ in 0..per_round {
                 black_box(f());
             }
-            t.elapsed().as_secs_f64() / per_round as f64
+            (thread_cpu_time() - t).as_secs_f64() / per_round as f64
         })
         .collect();
     rates.sort_by(f64::total_cmp);
