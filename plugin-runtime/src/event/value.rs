@@ -18,6 +18,11 @@ use super::skip::{Scratch, describe, validate};
 /// Integers are normalized: every non-negative integer is [`Value::UInt`] and every negative
 /// one [`Value::Int`], whatever width or signedness the encoder chose.
 #[derive(Clone, Copy, PartialEq)]
+// A word-sized tag puts every payload at offset 8, so copies of a `Value` move whole words.
+// With the default one-byte tag, `Bool` and `Ext` payloads sit at offset 1 and copies were
+// split into 4-, 2- and 1-byte moves that stalled the following 16-byte loads: visiting every
+// field measured 5 to 20 % slower.
+#[repr(u64)]
 pub enum Value<'a> {
     /// `nil`.
     Nil,
@@ -43,6 +48,10 @@ pub enum Value<'a> {
     Ext(i8, &'a [u8]),
 }
 
+// Views stay small: four words for a value (the Ext variant's type byte takes one), and
+// `Option` uses the tag's spare values.
+const _: () = assert!(size_of::<Value<'_>>() == 32 && size_of::<Option<Value<'_>>>() == 32);
+
 /// The bytes of a msgpack string. Fluent Bit does not enforce UTF-8, so the check is left to
 /// the caller: [`Str::as_str`] checks, [`Str::to_str_lossy`] replaces, [`Str::as_bytes`]
 /// skips it.
@@ -54,7 +63,7 @@ pub struct Str<'a>(pub(crate) &'a [u8]);
 /// Equality compares encodings: two maps with the same entries encoded differently differ.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Map<'a> {
-    // Only the bytes: the header is read again when needed, which keeps `Value` at 24 bytes
+    // Only the bytes: the header is read again when needed, which keeps `Value` small
     // (measured faster than caching the length).
     raw: &'a [u8],
 }
