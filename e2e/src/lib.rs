@@ -1,1 +1,112 @@
-//! Placeholder: filled by a later issue.
+//! End-to-end harness: a real Kubernetes API server on this machine, started and torn down by
+//! tests, with the test playing the kubelet.
+//!
+//! # What runs
+//!
+//! [`Cluster::start`] runs etcd 3.4 and kube-apiserver, kube-controller-manager and
+//! kube-scheduler 1.20.2 (upstream code, built from Debian's source package) on free loopback
+//! ports in a fresh temporary directory, and returns once `/readyz` answers `ok` and the
+//! controller-manager is issuing ServiceAccount tokens (about 10 s). There is no kubelet and no
+//! container runtime: pods are scheduled to Node objects and stay Pending until the test writes
+//! their status with a [`KubeletPlayer`]. Everything else is real: validation, RBAC with
+//! ServiceAccount tokens, server-side apply and managedFields, the DaemonSet controller's rolling
+//! update, garbage collection, Events. Facts and limits (no CEL in CRDs on 1.20, unknown fields
+//! rejected by server-side apply): `shared/reference/local-control-plane.md`.
+//!
+//! Dropping the [`Cluster`] kills every component's process group and removes the directory,
+//! also when the test panics; the kernel kills them too if the test process dies without
+//! unwinding (`PR_SET_PDEATHSIG`).
+//!
+//! # Running
+//!
+//! `cargo nextest run -p e2e` (or `cargo test -p e2e`). The first run on a machine provisions the
+//! binaries with `e2e/control-plane/provision.sh`: it downloads Debian packages through a private
+//! apt configuration (the machine's apt sources stay untouched; root is not needed), builds
+//! Kubernetes with Go 1.15 (about 4 minutes on 2 cores) and caches the result in
+//! `${XDG_CACHE_HOME:-$HOME/.cache}/fbplugin/kube-1.20.2/` (override with `FBPLUGIN_KUBE_DIR`).
+//! Later runs find the cache and start at once. Run the script by hand to see its progress, or
+//! delete the directory to rebuild.
+//!
+//! # Against an existing cluster (kind, ...)
+//!
+//! Set `E2E_KUBECONFIG=/path/to/kubeconfig` (the plain `KUBECONFIG` is ignored on purpose, so a
+//! test run never lands on a cluster by accident). The harness uses that kubeconfig's current
+//! context as admin, does not play the kubelet ([`Cluster::plays_kubelet`] is false: the real
+//! kubelet runs the pods, [`Cluster::create_ready_node`] and the pod-status writers return
+//! [`Error::NotPlayingKubelet`]) and deletes the namespaces it created when dropped.
+//!
+//! # Skipping
+//!
+//! When the control plane cannot be provisioned (no access to Debian's archive, not a Debian
+//! machine), [`start_or_skip`] prints a `SKIPPED` line naming the test and the reason, and the
+//! test returns early. Skipping is refused (the test fails) when `CI` or `E2E_REQUIRE_CLUSTER`
+//! is set to anything but `0`/`false`, so CI can never pass without running the suites.
+//!
+//! # Debugging
+//!
+//! Each component's output is captured in `<dir>/<component>.log` ([`Cluster::component_logs`],
+//! [`Cluster::log_tails`]); timeouts raised through [`Cluster::with_logs`] and panics while a
+//! cluster is alive print the tails. `E2E_KEEP_DIR=1` keeps the directory after the test (its
+//! path is printed); `kubectl --kubeconfig <dir>/admin.kubeconfig get all -A` works against a
+//! cluster while a test holds it.
+
+mod apply;
+mod cluster;
+mod error;
+mod kubelet;
+mod local;
+mod process;
+mod provision;
+mod wait;
+
+pub use apply::{apply_object, apply_yaml};
+pub use cluster::{Cluster, EXTERNAL_KUBECONFIG_ENV};
+pub use error::{Error, Result};
+pub use kubelet::{KubeletPlayer, PodState, rolled_out};
+pub use process::tail_file;
+pub use provision::{Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries};
+pub use wait::{describe_events, events_for, observed_yaml, wait_for, wait_for_object};
+
+/// Starts a [`Cluster`], or returns `None` after printing why the test is skipped when the
+/// control plane cannot be provisioned here and skipping is allowed (see the crate docs).
+pub async fn start_or_skip() -> Result<Option<Cluster>> {
+    match Cluster::start().await {
+        Ok(cluster) => Ok(Some(cluster)),
+        Err(error) => skip_unavailable(error).map(|()| None),
+    }
+}
+
+/// Decides what a test does with `error`: `Ok(())` after printing a `SKIPPED <test>: <reason>`
+/// line when it is [`Error::Unavailable`] and skipping is allowed, else `Err(error)`.
+pub fn skip_unavailable(error: Error) -> Result<()> {
+    if !error.is_unavailable() || skipping_forbidden() {
+        return Err(error);
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    eprintln!(
+        "SKIPPED {test}: {error}. Set E2E_KUBECONFIG to use an existing cluster; CI or E2E_REQUIRE_CLUSTER=1 turn this skip into a failure."
+    );
+    Ok(())
+}
+
+fn skipping_forbidden() -> bool {
+    ["CI", "E2E_REQUIRE_CLUSTER"].iter().any(|name| {
+        std::env::var(name)
+            .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// `let cluster = e2e::cluster_or_skip!();` in a test returning `Result<(), e2e::Error>`:
+/// starts a cluster, or returns `Ok(())` early after printing why the test is skipped.
+#[macro_export]
+macro_rules! cluster_or_skip {
+    () => {
+        match $crate::start_or_skip().await? {
+            Some(cluster) => cluster,
+            None => return Ok(()),
+        }
+    };
+}

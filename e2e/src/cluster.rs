@@ -1,0 +1,450 @@
+//! [`Cluster`]: the handle tests hold. Either a local control plane it started, or an external
+//! cluster named by `E2E_KUBECONFIG`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{AuthInfo, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedContext};
+use kube::{Api, Client, Config};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::local::{
+    DIR_PREFIX, LocalControlPlane, claim_dir, keep_dir_requested, random_hex, sweep_stale_dirs,
+};
+use crate::provision::ensure_binaries;
+use crate::wait::wait_for;
+
+/// Environment variable naming the kubeconfig of an existing cluster to use instead of starting
+/// the local control plane.
+pub const EXTERNAL_KUBECONFIG_ENV: &str = "E2E_KUBECONFIG";
+
+/// A Kubernetes cluster for one test (or one test binary).
+///
+/// Local mode ([`Cluster::start`] without `E2E_KUBECONFIG`): etcd, kube-apiserver,
+/// kube-controller-manager and kube-scheduler 1.20.2 run on loopback in a temporary directory.
+/// Dropping the handle kills every process group and removes the directory, also when the test
+/// panics (the component log tails are then printed to stderr). There is no kubelet: the test
+/// plays it with [`crate::KubeletPlayer`].
+///
+/// The processes are also killed by the kernel if the thread that called `start` dies, so keep
+/// the handle on that thread (the test's own thread: a `#[tokio::test]` body runs on it) and do
+/// not start clusters from `spawn_blocking` or `tokio::spawn`ed tasks.
+///
+/// External mode (`E2E_KUBECONFIG=<path>`): the cluster in that kubeconfig's current context is
+/// used as it is; [`Cluster::plays_kubelet`] is false, namespaces made with
+/// [`Cluster::create_namespace`] are deleted on drop.
+pub struct Cluster {
+    client: Client,
+    kubeconfig: PathBuf,
+    local: Option<LocalControlPlane>,
+    created_namespaces: Mutex<Vec<String>>,
+    startup: Duration,
+    // Dropped last: the directory holds the components' data and logs.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("kubeconfig", &self.kubeconfig)
+            .field("local", &self.local)
+            .field("startup", &self.startup)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Starts the local control plane (provisioning it first if the cache is empty), or connects
+    /// to the cluster named by `E2E_KUBECONFIG`. Returns once the API server is ready and the
+    /// controller-manager has created the `default` ServiceAccount's token.
+    ///
+    /// Fails with [`Error::Unavailable`] when the control plane cannot be provisioned here.
+    pub async fn start() -> Result<Cluster> {
+        if let Some(path) = std::env::var_os(EXTERNAL_KUBECONFIG_ENV).filter(|v| !v.is_empty()) {
+            eprintln!(
+                "e2e: using the existing cluster of {EXTERNAL_KUBECONFIG_ENV}={}; kubelet playing is off (a real kubelet runs the pods)",
+                PathBuf::from(&path).display()
+            );
+            return Self::connect(PathBuf::from(path)).await;
+        }
+        let bins = tokio::task::spawn_blocking(ensure_binaries)
+            .await
+            .map_err(|e| Error::Invalid(format!("provisioning thread failed: {e}")))??;
+        let started = Instant::now();
+        sweep_stale_dirs();
+        let dir = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .tempdir()
+            .map_err(Error::io("creating the cluster's temporary directory"))?;
+        claim_dir(dir.path())?;
+        let mut plane = LocalControlPlane::start_apiserver(&bins, dir.path())?;
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        write_kubeconfig(
+            &kubeconfig,
+            &plane.server,
+            &plane.ca_file,
+            &plane.admin_token,
+        )?;
+        let client = client_from_file(&kubeconfig).await?;
+        wait_ready(&client, &mut plane).await?;
+        plane.start_controllers(&bins, dir.path(), &kubeconfig)?;
+        let mut cluster = Cluster {
+            client,
+            kubeconfig,
+            local: Some(plane),
+            created_namespaces: Mutex::new(Vec::new()),
+            startup: Duration::ZERO,
+            dir: Some(dir),
+        };
+        cluster.wait_service_account_token("default").await?;
+        cluster.startup = started.elapsed();
+        Ok(cluster)
+    }
+
+    /// Uses the existing cluster of `kubeconfig` (its current context) as an external cluster:
+    /// no processes, no kubelet playing, created namespaces deleted on drop. [`Cluster::start`]
+    /// calls this when `E2E_KUBECONFIG` is set.
+    pub async fn connect(kubeconfig: PathBuf) -> Result<Cluster> {
+        let started = Instant::now();
+        let client = client_from_file(&kubeconfig).await?;
+        client
+            .apiserver_version()
+            .await
+            .map_err(Error::kube(format!(
+                "reaching the cluster of kubeconfig {}",
+                kubeconfig.display()
+            )))?;
+        let dir = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .tempdir()
+            .map_err(Error::io("creating a temporary directory for kubeconfigs"))?;
+        Ok(Cluster {
+            client,
+            kubeconfig,
+            local: None,
+            created_namespaces: Mutex::new(Vec::new()),
+            startup: started.elapsed(),
+            dir: Some(dir),
+        })
+    }
+
+    /// A client authenticated as cluster admin.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The admin kubeconfig (for `kubectl --kubeconfig`, or a process started by the test).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// True on the local control plane, where the test must write pod status itself.
+    pub fn plays_kubelet(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// Time from the binaries being present to the cluster being ready.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// Process ids of the local control plane's components (empty on an external cluster).
+    pub fn component_pids(&self) -> Vec<u32> {
+        self.local
+            .as_ref()
+            .map(LocalControlPlane::pids)
+            .unwrap_or_default()
+    }
+
+    /// The temporary directory (component logs, kubeconfigs, etcd data).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(tempfile::TempDir::path)
+    }
+
+    /// Component names and their captured output files (empty on an external cluster).
+    pub fn component_logs(&self) -> Vec<(String, PathBuf)> {
+        self.local
+            .as_ref()
+            .map(LocalControlPlane::logs)
+            .unwrap_or_default()
+    }
+
+    /// The last `lines` lines of every component's log, for failure messages.
+    pub fn log_tails(&self, lines: usize) -> String {
+        match &self.local {
+            Some(plane) => plane.tails(lines),
+            None => format!(
+                "(external cluster {}: no component logs here)\n",
+                self.kubeconfig.display()
+            ),
+        }
+    }
+
+    /// Creates a namespace named `<prefix>-<random>` and returns its name once its `default`
+    /// ServiceAccount is ready to admit pods. Deleted on drop on an external cluster.
+    pub async fn create_namespace(&self, prefix: &str) -> Result<String> {
+        let name = format!("{prefix}-{}", random_hex(3)?);
+        let namespace: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } }))
+            .map_err(|e| Error::Invalid(format!("namespace {name}: {e}")))?;
+        Api::<Namespace>::all(self.client())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .map_err(Error::kube(format!("creating namespace {name}")))?;
+        // Only an external cluster outlives the handle; a local one disappears whole.
+        if self.local.is_none()
+            && let Ok(mut created) = self.created_namespaces.lock()
+        {
+            created.push(name.clone());
+        }
+        self.wait_service_account_token(&name).await?;
+        Ok(name)
+    }
+
+    /// On 1.20 pods are admitted only once the namespace's `default` ServiceAccount has its token
+    /// Secret; current clusters need only the ServiceAccount.
+    async fn wait_service_account_token(&self, namespace: &str) -> Result<()> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client(), namespace);
+        let needs_secret = self.plays_kubelet();
+        wait_for(
+            &format!("ServiceAccount {namespace}/default (with its token Secret on 1.20)"),
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || async {
+                let account = accounts
+                    .get_opt("default")
+                    .await
+                    .map_err(Error::kube("reading ServiceAccount default"))?;
+                Ok(match account {
+                    Some(sa)
+                        if !needs_secret || sa.secrets.as_ref().is_some_and(|s| !s.is_empty()) =>
+                    {
+                        Ok(())
+                    }
+                    other => Err(crate::wait::observed_yaml(&other)),
+                })
+            },
+        )
+        .await
+        .map_err(|e| self.with_logs(e))
+    }
+
+    /// Writes a kubeconfig that authenticates as ServiceAccount `namespace/name` (which must
+    /// exist) with a token from a `kubernetes.io/service-account-token` Secret the harness
+    /// creates, and returns its path. Use it to run a process (the operator) as that account.
+    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> Result<PathBuf> {
+        let token = self.service_account_token(namespace, name).await?;
+        let mut config = Kubeconfig::read_from(&self.kubeconfig)
+            .map_err(|e| Error::Invalid(format!("reading {}: {e}", self.kubeconfig.display())))?;
+        let context_name = config.current_context.clone().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} has no current-context",
+                self.kubeconfig.display()
+            ))
+        })?;
+        let context = config
+            .contexts
+            .iter()
+            .find(|c| c.name == context_name)
+            .and_then(|c| c.context.clone())
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{} lacks context {context_name}",
+                    self.kubeconfig.display()
+                ))
+            })?;
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        config.auth_infos = vec![NamedAuthInfo {
+            name: user.clone(),
+            auth_info: Some(AuthInfo {
+                token: Some(token.into()),
+                ..AuthInfo::default()
+            }),
+            ..NamedAuthInfo::default()
+        }];
+        config.contexts = vec![NamedContext {
+            name: user.clone(),
+            context: Some(Context {
+                user: Some(user.clone()),
+                namespace: Some(namespace.to_owned()),
+                ..context
+            }),
+            ..NamedContext::default()
+        }];
+        config.current_context = Some(user);
+        let dir = self
+            .dir()
+            .ok_or_else(|| Error::Invalid("the cluster has no temporary directory".into()))?;
+        let path = dir.join(format!("sa-{namespace}-{name}.kubeconfig"));
+        let yaml = serde_norway::to_string(&config)
+            .map_err(|e| Error::Invalid(format!("serializing a kubeconfig: {e}")))?;
+        std::fs::write(&path, yaml).map_err(Error::io(format!("writing {}", path.display())))?;
+        Ok(path)
+    }
+
+    /// A client that authenticates as ServiceAccount `namespace/name`: the API server applies
+    /// exactly the RBAC granted to that account.
+    pub async fn client_for_service_account(&self, namespace: &str, name: &str) -> Result<Client> {
+        let path = self.service_account_kubeconfig(namespace, name).await?;
+        client_from_file(&path).await
+    }
+
+    async fn service_account_token(&self, namespace: &str, name: &str) -> Result<String> {
+        let secrets: Api<Secret> = Api::namespaced(self.client(), namespace);
+        let secret_name = format!("{name}-e2e-token");
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {
+                "name": secret_name,
+                "annotations": { "kubernetes.io/service-account.name": name },
+            },
+            "type": "kubernetes.io/service-account-token",
+        }))
+        .map_err(|e| Error::Invalid(format!("token Secret for {namespace}/{name}: {e}")))?;
+        match secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => {
+                return Err(Error::kube(format!(
+                    "creating token Secret {namespace}/{secret_name}"
+                ))(e));
+            }
+        }
+        let token = wait_for(
+            &format!("the token controller to fill Secret {namespace}/{secret_name} for ServiceAccount {name} (does the ServiceAccount exist?)"),
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || async {
+                let secret = secrets.get_opt(&secret_name).await.map_err(Error::kube("reading the token Secret"))?;
+                let token = secret
+                    .as_ref()
+                    .and_then(|s| s.data.as_ref())
+                    .and_then(|d| d.get("token"))
+                    .map(|t| String::from_utf8_lossy(&t.0).into_owned());
+                Ok(token.ok_or_else(|| crate::wait::observed_yaml(&secret)))
+            },
+        )
+        .await
+        .map_err(|e| self.with_logs(e))?;
+        Ok(token)
+    }
+
+    /// Appends the component log tails to a timeout, so a hang in a controller is visible.
+    pub fn with_logs(&self, error: Error) -> Error {
+        match error {
+            Error::Timeout {
+                expected,
+                waited,
+                observed,
+            } if self.local.is_some() => Error::Timeout {
+                expected,
+                waited,
+                observed: format!("{observed}\n{}", self.log_tails(15)),
+            },
+            other => other,
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(plane) = &self.local
+        {
+            eprintln!(
+                "e2e: the test panicked; control plane log tails:\n{}",
+                plane.tails(20)
+            );
+        }
+        // Kill the processes before the directory goes.
+        self.local = None;
+        if let Some(dir) = self.dir.take()
+            && keep_dir_requested()
+        {
+            eprintln!("e2e: E2E_KEEP_DIR is set; keeping {}", dir.keep().display());
+        }
+        let namespaces = self
+            .created_namespaces
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        if !namespaces.is_empty() {
+            delete_namespaces(&self.kubeconfig, namespaces);
+        }
+    }
+}
+
+/// Deletes namespaces from a destructor: on a thread of its own with its own runtime and its own
+/// client, because the test's runtime may be the one blocked in this drop, and a client's
+/// background task lives on the runtime that built it.
+fn delete_namespaces(kubeconfig: &Path, namespaces: Vec<String>) {
+    let kubeconfig = kubeconfig.to_owned();
+    let work = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            let client = match client_from_file(&kubeconfig).await {
+                Ok(client) => client,
+                Err(e) => return eprintln!("e2e: cannot delete namespaces {namespaces:?}: {e}"),
+            };
+            let api: Api<Namespace> = Api::all(client);
+            for name in namespaces {
+                if let Err(e) = api.delete(&name, &DeleteParams::background()).await {
+                    eprintln!("e2e: could not delete namespace {name}: {e}");
+                }
+            }
+        });
+    });
+    let _ = work.join();
+}
+
+fn write_kubeconfig(path: &Path, server: &str, ca_file: &Path, token: &str) -> Result<()> {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\n\
+         users:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: admin\n\
+         current-context: e2e\n",
+        ca = ca_file.display()
+    );
+    std::fs::write(path, yaml).map_err(Error::io(format!("writing {}", path.display())))
+}
+
+async fn client_from_file(path: &Path) -> Result<Client> {
+    let kubeconfig = Kubeconfig::read_from(path)
+        .map_err(|e| Error::Invalid(format!("reading kubeconfig {}: {e}", path.display())))?;
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| Error::Invalid(format!("using kubeconfig {}: {e}", path.display())))?;
+    Client::try_from(config).map_err(Error::kube(format!(
+        "building a client from {}",
+        path.display()
+    )))
+}
+
+async fn wait_ready(client: &Client, plane: &mut LocalControlPlane) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        plane.check_running()?;
+        let request = http::Request::get("/readyz")
+            .body(Vec::new())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let last = match client.request_text(request).await {
+            Ok(body) if body.trim() == "ok" => return Ok(()),
+            Ok(body) => body,
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            return Err(Error::Timeout {
+                expected: "kube-apiserver /readyz to answer ok".into(),
+                waited: Duration::from_secs(120),
+                observed: format!("last answer: {last}\n{}", plane.tails(20)),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

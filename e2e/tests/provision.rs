@@ -1,0 +1,62 @@
+//! The provisioning script: a refused download is reported as such, a cached run is instant.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use e2e::{Error, PROVISION_SCRIPT, cache_dir, ensure_binaries};
+
+#[test]
+fn a_refused_download_exits_3_with_a_message_saying_what_to_do() -> Result<(), Error> {
+    let dir = tempfile::tempdir().map_err(|e| Error::Invalid(e.to_string()))?;
+    let target = dir.path().join("kube");
+    // Nothing listens on port 9 of loopback: every download is refused at once.
+    let output = Command::new("bash")
+        .arg(PROVISION_SCRIPT)
+        .env("FBPLUGIN_KUBE_DIR", &target)
+        .env("FBPLUGIN_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
+        .output()
+        .map_err(|e| Error::Invalid(format!("running {PROVISION_SCRIPT}: {e}")))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("downloading package lists failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("E2E_KUBECONFIG"),
+        "the message offers the way out: {stderr}"
+    );
+    assert!(!target.join("complete").exists());
+    Ok(())
+}
+
+#[test]
+fn a_provisioned_cache_is_reused_in_seconds() -> Result<(), Error> {
+    let bins = match ensure_binaries() {
+        Ok(bins) => bins,
+        Err(e) => return e2e::skip_unavailable(e),
+    };
+    let started = Instant::now();
+    let output = Command::new("bash")
+        .arg(PROVISION_SCRIPT)
+        .env("FBPLUGIN_KUBE_DIR", cache_dir()?)
+        .output()
+        .map_err(|e| Error::Invalid(format!("running {PROVISION_SCRIPT}: {e}")))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("already provisioned"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a cached run took {:?}",
+        started.elapsed()
+    );
+    let version = Command::new(&bins.apiserver)
+        .arg("--version")
+        .output()
+        .map_err(|e| Error::Invalid(format!("running {}: {e}", bins.apiserver.display())))?;
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("Kubernetes v{}", e2e::KUBE_VERSION)
+    );
+    Ok(())
+}
