@@ -330,7 +330,7 @@ fn escapes_at_every_position_of_long_strings_match_serde_json() {
     for special in [
         '"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', ' ', '!', '#', '[', ']',
     ] {
-        for len in [7, 8, 9, 16, 23, 40] {
+        for len in [1, 2, 3, 5, 7, 8, 9, 12, 15, 16, 23, 40] {
             for at in 0..len {
                 let s: String = (0..len)
                     .map(|i| if i == at { special } else { 'a' })

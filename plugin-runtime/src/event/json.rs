@@ -157,7 +157,13 @@ pub fn write_time(out: &mut Vec<u8>, time: EventTime, format: TimeFormat) {
     match format {
         TimeFormat::EpochSeconds => {
             write_u64(out, time.sec());
-            let _ = write!(out, ".{:09}", time.nsec());
+            let mut frac = *b".000000000";
+            let mut n = time.nsec();
+            for digit in frac[1..].iter_mut().rev() {
+                *digit = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            out.extend_from_slice(&frac);
         }
         TimeFormat::EpochNanos => {
             let _ = write!(out, "{}", time.as_nanos());
@@ -366,8 +372,23 @@ fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
         }
         i += 8;
     }
-    for j in i..s.len() {
-        escape_byte(out, s, &mut start, j);
+    // The last 0 to 7 bytes (all of a short key): one word decides whether any of them needs
+    // a look. Longer strings reuse their last 8 bytes; shorter ones are padded in a register
+    // (copying into a stack buffer first stalled the load that followed).
+    let tail = s.get(i..).unwrap_or_default();
+    let word = match s.last_chunk::<8>() {
+        Some(last) => u64::from_le_bytes(*last),
+        None => tail
+            .iter()
+            .rev()
+            .fold(u64::from_le_bytes([b'a'; 8]), |w, &b| {
+                (w << 8) | u64::from(b)
+            }),
+    };
+    if !tail.is_empty() && word_needs_escape(word) {
+        for j in i..s.len() {
+            escape_byte(out, s, &mut start, j);
+        }
     }
     out.extend_from_slice(s.get(start..).unwrap_or_default());
 }
