@@ -302,47 +302,30 @@ fn map<'a>(
 #[inline]
 fn timestamp(buf: &[u8], pos: &mut usize) -> Result<(EventTime, bool), DecodeError> {
     let at = *pos;
-    let rest = buf.get(at..).unwrap_or(&[]);
-    if let Some(size) = scalar_size(buf, at) {
-        if size > rest.len() as u64 {
-            return Err(truncated(buf, at, size));
-        }
-    }
-    let (time, used) = match rest {
-        [0xd7, 0x00, s @ ..] | [0xc7, 0x08, 0x00, s @ ..] if s.len() >= 8 => {
-            let sec = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
-            let nsec = u32::from_be_bytes([s[4], s[5], s[6], s[7]]);
-            let Some(t) = EventTime::new(u64::from(sec), nsec) else {
-                return Err(DecodeError::at(at, DecodeErrorKind::NanosOutOfRange(nsec)));
-            };
-            *pos = at + if rest[0] == 0xd7 { 10 } else { 11 };
-            return Ok((t, true));
-        }
-        [0xd7, 0x00, ..] => return Err(truncated(buf, at, 10)),
-        [0xc7, 0x08, 0x00, ..] => return Err(truncated(buf, at, 11)),
-        [b @ 0x00..=0x7f, ..] => (EventTime::from_secs(u64::from(*b)), 1),
-        [0xca..=0xd3, ..] => {
-            let size = match rest[0] {
-                0xcc | 0xd0 => 2,
-                0xcd | 0xd1 => 3,
-                0xce | 0xd2 | 0xca => 5,
-                _ => 9,
-            };
-            if rest.len() < size {
-                return Err(truncated(buf, at, size as u64));
-            }
-            let time = match describe(buf, at) {
-                Found::UInt(v) => Some(EventTime::from_secs(v)),
-                Found::Float(f) => EventTime::from_f64(f),
-                _ => None,
-            };
-            match time {
-                Some(t) => (t, size),
-                None => return Err(DecodeError::unexpected(at, TIMESTAMP, describe(buf, at))),
-            }
-        }
-        _ => return Err(DecodeError::unexpected(at, TIMESTAMP, describe(buf, at))),
+    let wrong = || DecodeError::unexpected(at, TIMESTAMP, describe(buf, at));
+    // Arrays, maps, 0xc1 and the end of the data have no scalar size: not a timestamp.
+    let size = scalar_size(buf, at).ok_or_else(wrong)?;
+    let Some(bytes) = usize::try_from(size)
+        .ok()
+        .and_then(|n| buf.get(at..at.checked_add(n)?))
+    else {
+        return Err(truncated(buf, at, size));
     };
-    *pos = at + used;
-    Ok((time, false))
+    let stamp = match *bytes {
+        [0xd7, 0x00, a, b, c, d, e, f, g, h] | [0xc7, 0x08, 0x00, a, b, c, d, e, f, g, h] => {
+            let nsec = u32::from_be_bytes([e, f, g, h]);
+            let sec = u64::from(u32::from_be_bytes([a, b, c, d]));
+            let time = EventTime::new(sec, nsec)
+                .ok_or(DecodeError::at(at, DecodeErrorKind::NanosOutOfRange(nsec)))?;
+            (time, true)
+        }
+        [0x00..=0x7f] | [0xca..=0xd3, ..] => match describe(buf, at) {
+            Found::UInt(v) => (EventTime::from_secs(v), false),
+            Found::Float(f) => (EventTime::from_f64(f).ok_or_else(wrong)?, false),
+            _ => return Err(wrong()),
+        },
+        _ => return Err(wrong()),
+    };
+    *pos = at + bytes.len();
+    Ok(stamp)
 }
