@@ -9,7 +9,7 @@
 //! A complete output plugin:
 //!
 //! ```
-//! use plugin_runtime::{Chunk, Error, FlushError, InitContext, OutputPlugin};
+//! use plugin_runtime::{Chunk, Error, FlushError, InitContext, OutputPlugin, log};
 //! use std::sync::atomic::{AtomicU64, Ordering};
 //!
 //! /// Counts records whose `level` field equals the configured level.
@@ -27,11 +27,8 @@
 //!
 //!     fn flush(&self, chunk: &Chunk<'_>) -> Result<(), FlushError> {
 //!         for event in chunk.events() {
-//!             let event = event?;
-//!             if let Some(level) = event.body().get("level") {
-//!                 if level.as_str() == Some(self.level.as_str()) {
-//!                     self.seen.fetch_add(1, Ordering::Relaxed);
-//!                 }
+//!             if event?.body().get("level").and_then(|v| v.as_str()) == Some(self.level.as_str()) {
+//!                 self.seen.fetch_add(1, Ordering::Relaxed);
 //!             }
 //!         }
 //!         Ok(())
@@ -84,6 +81,7 @@ mod output;
 pub use config::{Config, ConfigError, FromProperty, List, Size};
 pub use context::{Error, InitContext};
 pub use custom::CustomPlugin;
+pub use event::{DecodeError, Encoder, Event, EventTime, Events, Map, Str, Value};
 pub use host::PluginKind;
 pub use input::{DEFAULT_QUEUE_LIMIT, EmitError, Emitter, InputPlugin};
 pub use logging::Logger;
