@@ -15,6 +15,9 @@
 # The first run takes minutes (downloads ~80 MB, builds ~4 min on 2 cores); a later run sees the
 # stamp and returns at once. Safe to re-run after a partial failure: every step resumes.
 #
+# Environment: FBPLUGIN_KUBE_DIR (output directory), FBPLUGIN_DEBIAN_MIRROR (default
+# http://deb.debian.org/debian), FBPLUGIN_APT_RETRIES (default 3).
+#
 # Exit codes: 0 ready; 3 a download was refused or the archive is unreachable (the harness treats
 # this as "control plane unavailable here"); anything else is a real failure.
 set -euo pipefail
@@ -80,7 +83,7 @@ APT_OPTS=(
     -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
     -o "APT::Sandbox::User=$(id -un)"
     -o "Debug::NoLocking=true"
-    -o "Acquire::Retries=3"
+    -o "Acquire::Retries=${FBPLUGIN_APT_RETRIES:-3}"
     -o "APT::Get::Only-Source=true"
 )
 apt_private() { apt-get -q "${APT_OPTS[@]}" "$@"; }
@@ -98,14 +101,20 @@ apt_fetch() {
 
 if [[ ! -f $APT_DIR/lists.stamp ]]; then
     log "fetching package lists for bookworm (with sources) and bullseye into $APT_DIR"
-    # Without --error-on=any, apt-get update exits 0 when a list cannot be fetched.
-    apt_fetch "package lists" update --error-on=any
-    for suite in bookworm bullseye; do
-        ls "$APT_DIR"/lists/*_dists_"${suite}"_main_binary-"${ARCH}"_Packages* >/dev/null 2>&1 ||
-            unavailable "apt-get update fetched no $suite package list from $MIRROR"
+    lists_complete() {
+        ls "$APT_DIR"/lists/*_dists_bookworm_main_binary-"${ARCH}"_Packages* \
+            "$APT_DIR"/lists/*_dists_bullseye_main_binary-"${ARCH}"_Packages* \
+            "$APT_DIR"/lists/*_dists_bookworm_main_source_Sources* >/dev/null 2>&1
+    }
+    # Without --error-on=any, apt-get update exits 0 when a list cannot be fetched. A mirror
+    # caught mid-sync can still drop one list; a second pass fetches it.
+    for attempt in 1 2; do
+        apt_fetch "package lists" update --error-on=any
+        lists_complete && break
+        log "apt-get update left a list out (attempt $attempt); fetching again"
     done
-    ls "$APT_DIR"/lists/*_dists_bookworm_main_source_Sources* >/dev/null 2>&1 ||
-        unavailable "apt-get update fetched no bookworm source list from $MIRROR"
+    lists_complete ||
+        unavailable "apt-get update did not fetch the bookworm (binary and source) and bullseye lists from $MIRROR"
     touch "$APT_DIR/lists.stamp"
 fi
 

@@ -133,3 +133,41 @@ async fn wait_established(api: &Api<DynamicObject>, name: &str) -> Result<()> {
     )
     .await
 }
+
+/// Removes every `x-kubernetes-validations` (CEL rules) from a CustomResourceDefinition, for
+/// servers older than 1.25: 1.20 rejects them in server-side apply (`field not declared in
+/// schema`). The operator's own validation must then catch what the rules would have.
+pub fn strip_cel_rules(crd: &mut serde_json::Value) {
+    match crd {
+        serde_json::Value::Object(map) => {
+            map.remove("x-kubernetes-validations");
+            map.values_mut().for_each(strip_cel_rules);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_cel_rules),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn cel_rules_are_removed_at_every_depth_and_nothing_else() {
+        let mut crd = json!({ "spec": { "versions": [{ "schema": { "openAPIV3Schema": {
+            "x-kubernetes-validations": [{ "rule": "self.a == 1" }],
+            "properties": { "spec": {
+                "type": "object",
+                "x-kubernetes-validations": [{ "rule": "has(self.b)" }],
+                "properties": { "b": { "type": "string" } },
+            }},
+        }}}]}});
+        super::strip_cel_rules(&mut crd);
+        assert_eq!(
+            crd,
+            json!({ "spec": { "versions": [{ "schema": { "openAPIV3Schema": {
+                "properties": { "spec": { "type": "object", "properties": { "b": { "type": "string" } } } },
+            }}}]}})
+        );
+    }
+}

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::local::{
     DIR_PREFIX, LocalControlPlane, claim_dir, keep_dir_requested, random_hex, sweep_stale_dirs,
 };
+use crate::process::Process;
 use crate::provision::ensure_binaries;
 use crate::wait::wait_for;
 
@@ -329,6 +330,16 @@ impl Cluster {
         .await
         .map_err(|e| self.with_logs(e))?;
         Ok(token)
+    }
+
+    /// Starts a process (the operator, typically with `KUBECONFIG` set to
+    /// [`Cluster::service_account_kubeconfig`]) whose output goes to `<dir>/<name>.log`; it is
+    /// killed when the returned handle is dropped. Drop it before the cluster.
+    pub fn spawn(&self, name: &str, command: std::process::Command) -> Result<Process> {
+        let dir = self
+            .dir()
+            .ok_or_else(|| Error::Invalid("the cluster has no temporary directory".into()))?;
+        Process::spawn(name, command, dir)
     }
 
     /// Appends the component log tails to a timeout, so a hang in a controller is visible.

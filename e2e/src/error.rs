@@ -12,11 +12,11 @@ pub enum Error {
     #[error("local control plane unavailable: {0}")]
     Unavailable(String),
 
-    /// A control-plane component could not be started or died.
-    #[error("{component} failed: {message}\n--- last lines of {log} ---\n{tail}")]
-    Component {
+    /// A child process (control-plane component, operator) could not be started or died.
+    #[error("{name} failed: {message}\n--- last lines of {log} ---\n{tail}")]
+    Process {
         /// `etcd`, `kube-apiserver`, ...
-        component: String,
+        name: String,
         /// What went wrong.
         message: String,
         /// Where the component's full output is.

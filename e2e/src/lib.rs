@@ -59,11 +59,11 @@ mod process;
 mod provision;
 mod wait;
 
-pub use apply::{apply_object, apply_yaml};
+pub use apply::{apply_object, apply_yaml, strip_cel_rules};
 pub use cluster::{Cluster, EXTERNAL_KUBECONFIG_ENV};
 pub use error::{Error, Result};
 pub use kubelet::{KubeletPlayer, PodState, rolled_out};
-pub use process::tail_file;
+pub use process::{Process, tail_file};
 pub use provision::{Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries};
 pub use wait::{describe_events, events_for, observed_yaml, wait_for, wait_for_object};
 

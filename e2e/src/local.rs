@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::process::{Component, tail_file};
+use crate::process::{Process, tail_file};
 use crate::provision::Binaries;
 
 /// How long kube-apiserver may take to report ready (about 10 s on 2 idle cores; CI is busier).
@@ -17,7 +17,7 @@ const APISERVER_READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// removes the directory.
 #[derive(Debug)]
 pub(crate) struct LocalControlPlane {
-    components: Vec<Component>,
+    components: Vec<Process>,
     /// `https://127.0.0.1:<port>`
     pub(crate) server: String,
     /// The apiserver's self-signed serving certificate chain (PEM), trusted by the kubeconfig.
@@ -39,7 +39,7 @@ impl LocalControlPlane {
         };
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let peer_url = format!("http://127.0.0.1:{etcd_peer_port}");
-        plane.components.push(Component::spawn(
+        plane.components.push(spawn(
             "etcd",
             &bins.etcd,
             &strings(&[
@@ -61,7 +61,7 @@ impl LocalControlPlane {
             format!("{},admin,admin,system:masters\n", plane.admin_token),
         )
         .map_err(Error::io(format!("writing {}", tokens.display())))?;
-        plane.components.push(Component::spawn(
+        plane.components.push(spawn(
             "kube-apiserver",
             &bins.apiserver,
             &strings(&[
@@ -107,7 +107,7 @@ impl LocalControlPlane {
     ) -> Result<()> {
         let kubeconfig = format!("--kubeconfig={}", kubeconfig.display());
         let key = dir.join("sa.key");
-        self.components.push(Component::spawn(
+        self.components.push(spawn(
             "kube-controller-manager",
             &bins.controller_manager,
             &strings(&[
@@ -122,7 +122,7 @@ impl LocalControlPlane {
             ]),
             dir,
         )?);
-        self.components.push(Component::spawn(
+        self.components.push(spawn(
             "kube-scheduler",
             &bins.scheduler,
             &strings(&[
@@ -140,12 +140,12 @@ impl LocalControlPlane {
     pub(crate) fn check_running(&mut self) -> Result<()> {
         self.components
             .iter_mut()
-            .try_for_each(Component::check_running)
+            .try_for_each(Process::check_running)
     }
 
     /// Process ids of the running components.
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.components.iter().map(Component::pid).collect()
+        self.components.iter().map(Process::pid).collect()
     }
 
     /// Component names with their log files.
@@ -179,6 +179,12 @@ impl Drop for LocalControlPlane {
             drop(component);
         }
     }
+}
+
+fn spawn(name: &str, program: &Path, args: &[String], dir: &Path) -> Result<Process> {
+    let mut command = Command::new(program);
+    command.args(args);
+    Process::spawn(name, command, dir)
 }
 
 fn strings(args: &[&str]) -> Vec<String> {

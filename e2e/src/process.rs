@@ -1,5 +1,5 @@
-//! Control-plane processes: started in their own process group with output captured to a file,
-//! killed (the whole group) when dropped.
+//! Child processes of a test (control-plane components, the operator): started in their own
+//! process group with output captured to a file, killed (the whole group) when dropped.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -9,34 +9,33 @@ use std::process::{Child, Command, Stdio};
 
 use crate::error::{Error, Result};
 
-/// A running component (etcd, kube-apiserver, ...).
+/// A running child process (etcd, kube-apiserver, the operator, ...) whose stdout and stderr go
+/// to a log file. Dropping it kills its process group and reaps it.
 #[derive(Debug)]
-pub(crate) struct Component {
+pub struct Process {
     name: String,
     child: Child,
     log: PathBuf,
 }
 
-impl Component {
-    /// Starts `program args` with stdout and stderr appended to `<log_dir>/<name>.log`.
+impl Process {
+    /// Starts `command` (program, arguments and environment set by the caller) with stdin closed
+    /// and stdout and stderr written to `<log_dir>/<name>.log`.
     ///
     /// The child leads a new process group, so the kill on drop reaches anything it forks, and
     /// asks the kernel for SIGKILL when the spawning thread dies: if the test process itself is
     /// killed (a CI timeout sends SIGKILL and no destructor runs), nothing is left behind.
-    pub(crate) fn spawn(
-        name: &str,
-        program: &Path,
-        args: &[String],
-        log_dir: &Path,
-    ) -> Result<Self> {
+    ///
+    /// The kernel kills the child when the thread that called `spawn` exits: keep the handle on
+    /// that thread (see [`crate::Cluster`]).
+    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> Result<Self> {
         let log = log_dir.join(format!("{name}.log"));
         let out = File::create(&log).map_err(Error::io(format!("creating {}", log.display())))?;
         let err = out
             .try_clone()
             .map_err(Error::io(format!("duplicating {}", log.display())))?;
-        let mut command = Command::new(program);
+        let program = command.get_program().to_owned();
         command
-            .args(args)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -59,9 +58,9 @@ impl Component {
         }
         let child = command.spawn().map_err(Error::io(format!(
             "starting {name} ({})",
-            program.display()
+            program.to_string_lossy()
         )))?;
-        Ok(Component {
+        Ok(Process {
             name: name.to_owned(),
             child,
             log,
@@ -69,12 +68,12 @@ impl Component {
     }
 
     /// Process id (also the process group id).
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Fails with the log tail if the process has exited.
-    pub(crate) fn check_running(&mut self) -> Result<()> {
+    pub fn check_running(&mut self) -> Result<()> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(self.failure(format!("exited early with {status}"))),
@@ -82,28 +81,33 @@ impl Component {
         }
     }
 
-    /// An error about this component, with the end of its log.
-    pub(crate) fn failure(&self, message: String) -> Error {
-        Error::Component {
-            component: self.name.clone(),
+    /// An error about this process, with the end of its log.
+    pub fn failure(&self, message: String) -> Error {
+        Error::Process {
+            name: self.name.clone(),
             message,
             log: self.log.clone(),
             tail: tail_file(&self.log, 40),
         }
     }
 
-    /// Component name.
-    pub(crate) fn name(&self) -> &str {
+    /// The name given at spawn.
+    pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Path of the captured output.
-    pub(crate) fn log_path(&self) -> &Path {
+    pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// The last `lines` lines of the captured output.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_file(&self.log, lines)
     }
 }
 
-impl Drop for Component {
+impl Drop for Process {
     fn drop(&mut self) {
         let Ok(pgid) = libc::pid_t::try_from(self.child.id()) else {
             return;
