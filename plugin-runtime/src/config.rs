@@ -330,15 +330,7 @@ pub struct Size(pub u64);
 impl FromProperty for Size {
     const EXPECTED: &'static str = "a size such as 10M, 512K or 1Gi";
     fn from_property(value: &str) -> Result<Self, String> {
-        let v = value.trim();
-        let digits_end = v
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(v.len());
-        let (number, unit) = v.split_at(digits_end);
-        let number: f64 = number
-            .parse()
-            .map_err(|_| "the size must start with a number".to_string())?;
-        let unit = unit.trim().to_ascii_lowercase();
+        let (number, unit) = number_and_unit(value, "size")?;
         let unit = unit.strip_suffix('b').unwrap_or(&unit);
         let factor: u64 = match unit {
             "" => 1,
@@ -362,15 +354,8 @@ impl FromProperty for Duration {
     const EXPECTED: &'static str =
         "a duration such as 500ms, 5s, 2m or 1h (a bare number is seconds)";
     fn from_property(value: &str) -> Result<Self, String> {
-        let v = value.trim();
-        let digits_end = v
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(v.len());
-        let (number, unit) = v.split_at(digits_end);
-        let number: f64 = number
-            .parse()
-            .map_err(|_| "the duration must start with a number".to_string())?;
-        let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+        let (number, unit) = number_and_unit(value, "duration")?;
+        let seconds = match unit.as_str() {
             "ns" => number / 1e9,
             "us" => number / 1e6,
             "ms" => number / 1e3,
@@ -382,6 +367,19 @@ impl FromProperty for Duration {
         };
         Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
     }
+}
+
+/// Splits `1.5M` into `1.5` and `"m"` (the unit lowercased and trimmed).
+fn number_and_unit(value: &str, what: &str) -> Result<(f64, String), String> {
+    let v = value.trim();
+    let digits_end = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (number, unit) = v.split_at(digits_end);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("the {what} must start with a number"))?;
+    Ok((number, unit.trim().to_ascii_lowercase()))
 }
 
 #[cfg(test)]

@@ -131,8 +131,50 @@ impl PluginMeta {
 pub(crate) static HOT_RELOADING: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// Builds the context for an instance the host is initialising.
-pub(crate) fn init_context(meta: &PluginMeta, host: HostApi) -> InitContext {
+/// Builds the context for an instance the host is initialising; `None` if the host passed no
+/// API table.
+///
+/// # Safety
+/// `api` and `instance` must be the host's table and instance for the instance being
+/// initialised, valid until its exit callback.
+pub(crate) unsafe fn instance_context(
+    meta: &PluginMeta,
+    api: *const crate::ffi::FlbApi,
+    instance: *mut std::ffi::c_void,
+    kind: PluginKind,
+) -> Option<InitContext> {
+    if api.is_null() {
+        return None;
+    }
+    // SAFETY: guaranteed by the caller.
+    let host = unsafe { HostApi::new(api, instance, kind) };
+    Some(init_context(meta, host))
+}
+
+/// Runs a plugin's `init` with the instance's logger active, turning an error or a panic into
+/// the log line a Fluent Bit user sees. `None` means Init must return `FLB_ERROR`.
+pub(crate) fn run_init<T>(
+    ctx: &InitContext,
+    init: impl FnOnce(&InitContext) -> Result<T, Error>,
+) -> Option<T> {
+    let _scope = ctx.logger().enter();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(ctx))) {
+        Ok(Ok(plugin)) => Some(plugin),
+        Ok(Err(err)) => {
+            ctx.logger().error(format_args!("init failed: {err}"));
+            None
+        }
+        Err(panic) => {
+            let msg = panic_message(&*panic);
+            ctx.logger().error(format_args!(
+                "init panicked: {msg}; the instance was not started"
+            ));
+            None
+        }
+    }
+}
+
+fn init_context(meta: &PluginMeta, host: HostApi) -> InitContext {
     let instance = meta.next_instance_name();
     let logger = Logger::for_instance(host, &instance, meta.name());
     let metrics = Metrics::new(|| host.cmt_instance(), &instance, logger.clone());

@@ -5,9 +5,11 @@ use std::ffi::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-use crate::context::{Error, InitContext, PluginMeta, init_context, lock, panic_message};
+use crate::context::{
+    Error, InitContext, PluginMeta, instance_context, lock, panic_message, run_init,
+};
 use crate::ffi::{self, GoCustomPlugin};
-use crate::host::{HostApi, PluginKind};
+use crate::host::PluginKind;
 use crate::logging::Logger;
 
 /// A custom plugin: one value per configured `[CUSTOM]` instance, dropped at Exit.
@@ -33,40 +35,24 @@ pub unsafe fn init<P: CustomPlugin>(meta: &PluginMeta, plugin: *mut GoCustomPlug
     }
     // SAFETY: filled by the host just before Init; copied because the struct is shared.
     let (api, ins, context) = unsafe { ((*plugin).api, (*plugin).i_ins, (*plugin).context) };
-    if api.is_null() {
-        return ffi::FLB_ERROR;
-    }
     // SAFETY: api and ins are this instance's, valid until its Exit.
-    let host = unsafe { HostApi::new(api, ins, PluginKind::Custom) };
-    let ctx = init_context(meta, host);
-    let logger = ctx.logger().clone();
-    let _scope = logger.enter();
-    match catch_unwind(AssertUnwindSafe(|| P::init(&ctx))) {
-        Ok(Ok(plugin)) => {
-            let ptr = Box::into_raw(Box::new(plugin));
-            if !context.is_null() {
-                // SAFETY: the instance's proxy context, allocated by the host.
-                unsafe { (*context).remote_context = ptr.cast() };
-            }
-            unsafe fn drop_plugin<P>(ptr: usize) {
-                // SAFETY: `ptr` came from Box::into_raw::<P> and is dropped exactly once.
-                drop(unsafe { Box::from_raw(ptr as *mut P) });
-            }
-            lock(&INSTANCES).push((ptr as usize, drop_plugin::<P>, logger.clone()));
-            ffi::FLB_OK
-        }
-        Ok(Err(err)) => {
-            logger.error(format_args!("init failed: {err}"));
-            ffi::FLB_ERROR
-        }
-        Err(panic) => {
-            let msg = panic_message(&*panic);
-            logger.error(format_args!(
-                "init panicked: {msg}; the instance was not started"
-            ));
-            ffi::FLB_ERROR
-        }
+    let Some(ctx) = (unsafe { instance_context(meta, api, ins, PluginKind::Custom) }) else {
+        return ffi::FLB_ERROR;
+    };
+    let Some(plugin) = run_init(&ctx, P::init) else {
+        return ffi::FLB_ERROR;
+    };
+    let ptr = Box::into_raw(Box::new(plugin));
+    if !context.is_null() {
+        // SAFETY: the instance's proxy context, allocated by the host.
+        unsafe { (*context).remote_context = ptr.cast() };
     }
+    unsafe fn drop_plugin<P>(ptr: usize) {
+        // SAFETY: `ptr` came from Box::into_raw::<P> and is dropped exactly once.
+        drop(unsafe { Box::from_raw(ptr as *mut P) });
+    }
+    lock(&INSTANCES).push((ptr as usize, drop_plugin::<P>, ctx.logger().clone()));
+    ffi::FLB_OK
 }
 
 /// `FLBPluginExit` for custom plugins: drops the oldest live instance.

@@ -47,6 +47,25 @@ pub unsafe fn register(meta: &'static PluginMeta, kind: c_int, def: *mut PluginP
     if registered.is_ok() { 0 } else { -1 }
 }
 
+/// `FLBPluginPreRegister` and `FLBPluginRegister`, shared by the export macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_registration {
+    ($meta:ident, $kind:expr) => {
+        #[unsafe(no_mangle)]
+        extern "C" fn FLBPluginPreRegister(hot_reloading: ::std::ffi::c_int) -> ::std::ffi::c_int {
+            $crate::__private::pre_register(hot_reloading)
+        }
+        #[unsafe(no_mangle)]
+        unsafe extern "C" fn FLBPluginRegister(
+            def: *mut $crate::__private::ffi::PluginProxyDef,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: called by Fluent Bit with its definition block.
+            unsafe { $crate::__private::register(&$meta, $kind, def) }
+        }
+    };
+}
+
 /// Exports a type implementing [`OutputPlugin`](crate::OutputPlugin) as a Fluent Bit output.
 ///
 /// ```ignore
@@ -62,15 +81,7 @@ macro_rules! export_output {
             static META: rt::PluginMeta =
                 rt::PluginMeta::new(concat!($name, "\0"), concat!($description, "\0"));
 
-            #[unsafe(no_mangle)]
-            extern "C" fn FLBPluginPreRegister(hot_reloading: c_int) -> c_int {
-                rt::pre_register(hot_reloading)
-            }
-            #[unsafe(no_mangle)]
-            unsafe extern "C" fn FLBPluginRegister(def: *mut rt::ffi::PluginProxyDef) -> c_int {
-                // SAFETY: called by Fluent Bit with its definition block.
-                unsafe { rt::register(&META, rt::ffi::FLB_PROXY_OUTPUT_PLUGIN, def) }
-            }
+            $crate::__export_registration!(META, rt::ffi::FLB_PROXY_OUTPUT_PLUGIN);
             #[unsafe(no_mangle)]
             unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
                 // SAFETY: Fluent Bit passes its flbgo_output_plugin for an output proxy.
@@ -125,15 +136,7 @@ macro_rules! export_input {
             static META: rt::PluginMeta =
                 rt::PluginMeta::new(concat!($name, "\0"), concat!($description, "\0"));
 
-            #[unsafe(no_mangle)]
-            extern "C" fn FLBPluginPreRegister(hot_reloading: c_int) -> c_int {
-                rt::pre_register(hot_reloading)
-            }
-            #[unsafe(no_mangle)]
-            unsafe extern "C" fn FLBPluginRegister(def: *mut rt::ffi::PluginProxyDef) -> c_int {
-                // SAFETY: called by Fluent Bit with its definition block.
-                unsafe { rt::register(&META, rt::ffi::FLB_PROXY_INPUT_PLUGIN, def) }
-            }
+            $crate::__export_registration!(META, rt::ffi::FLB_PROXY_INPUT_PLUGIN);
             #[unsafe(no_mangle)]
             unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
                 // SAFETY: Fluent Bit passes its flbgo_input_plugin for an input proxy.
@@ -204,15 +207,7 @@ macro_rules! export_custom {
             static META: rt::PluginMeta =
                 rt::PluginMeta::new(concat!($name, "\0"), concat!($description, "\0"));
 
-            #[unsafe(no_mangle)]
-            extern "C" fn FLBPluginPreRegister(hot_reloading: c_int) -> c_int {
-                rt::pre_register(hot_reloading)
-            }
-            #[unsafe(no_mangle)]
-            unsafe extern "C" fn FLBPluginRegister(def: *mut rt::ffi::PluginProxyDef) -> c_int {
-                // SAFETY: called by Fluent Bit with its definition block.
-                unsafe { rt::register(&META, rt::ffi::FLB_PROXY_CUSTOM_PLUGIN, def) }
-            }
+            $crate::__export_registration!(META, rt::ffi::FLB_PROXY_CUSTOM_PLUGIN);
             #[unsafe(no_mangle)]
             unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
                 // SAFETY: Fluent Bit passes its flbgo_custom_plugin for a custom proxy.

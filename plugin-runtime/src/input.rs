@@ -17,10 +17,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crate::context::{Error, InitContext, PluginMeta, init_context, lock, panic_message};
+use crate::context::{
+    Error, InitContext, PluginMeta, instance_context, lock, panic_message, run_init,
+};
 use crate::event::Encoder;
 use crate::ffi::{self, GoInputPlugin};
-use crate::host::{HostApi, PluginKind};
+use crate::host::PluginKind;
 use crate::logging::Logger;
 use crate::metrics::Metrics;
 
@@ -257,28 +259,17 @@ pub unsafe fn init<P: InputPlugin>(meta: &PluginMeta, plugin: *mut GoInputPlugin
     }
     // SAFETY: filled by the host just before Init; copied because the struct is shared.
     let (api, ins, context) = unsafe { ((*plugin).api, (*plugin).i_ins, (*plugin).context) };
-    if api.is_null() || context.is_null() {
+    if context.is_null() {
         return ffi::FLB_ERROR;
     }
     // SAFETY: api and ins are this instance's, valid until its Exit.
-    let host = unsafe { HostApi::new(api, ins, PluginKind::Input) };
-    let ctx = init_context(meta, host);
-    let logger = ctx.logger().clone();
-    let _scope = logger.enter();
-    let mut plugin = match catch_unwind(AssertUnwindSafe(|| P::init(&ctx))) {
-        Ok(Ok(plugin)) => plugin,
-        Ok(Err(err)) => {
-            logger.error(format_args!("init failed: {err}"));
-            return ffi::FLB_ERROR;
-        }
-        Err(panic) => {
-            let msg = panic_message(&*panic);
-            logger.error(format_args!(
-                "init panicked: {msg}; the instance was not started"
-            ));
-            return ffi::FLB_ERROR;
-        }
+    let Some(ctx) = (unsafe { instance_context(meta, api, ins, PluginKind::Input) }) else {
+        return ffi::FLB_ERROR;
     };
+    let Some(mut plugin) = run_init(&ctx, P::init) else {
+        return ffi::FLB_ERROR;
+    };
+    let logger = ctx.logger().clone();
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             buf: Vec::new(),

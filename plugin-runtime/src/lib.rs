@@ -65,27 +65,49 @@
 //! - Build plugins with the default `panic = "unwind"`: with `panic = "abort"` a panic would
 //!   abort Fluent Bit instead of failing one flush.
 
+// The proxy-ABI side (`.so` plugins) needs a native target; on `wasm32` only the event codec
+// and WASM filter support are built.
+#[cfg(not(target_family = "wasm"))]
 pub mod config;
+#[cfg(not(target_family = "wasm"))]
 mod context;
+#[cfg(not(target_family = "wasm"))]
 mod custom;
 pub mod event;
+#[cfg(not(target_family = "wasm"))]
 mod export;
+#[cfg(not(target_family = "wasm"))]
 pub mod ffi;
+pub mod filter;
+#[cfg(not(target_family = "wasm"))]
 mod host;
+#[cfg(not(target_family = "wasm"))]
 mod input;
+#[cfg(not(target_family = "wasm"))]
 pub mod logging;
+#[cfg(not(target_family = "wasm"))]
 pub mod metrics;
+#[cfg(not(target_family = "wasm"))]
 pub mod offload;
+#[cfg(not(target_family = "wasm"))]
 mod output;
 
+#[cfg(not(target_family = "wasm"))]
 pub use config::{Config, ConfigError, FromProperty, List, Size};
+#[cfg(not(target_family = "wasm"))]
 pub use context::{Error, InitContext};
+#[cfg(not(target_family = "wasm"))]
 pub use custom::CustomPlugin;
 pub use event::{DecodeError, Encoder, Event, EventTime, Events, Map, Str, Value};
+#[cfg(not(target_family = "wasm"))]
 pub use host::PluginKind;
+#[cfg(not(target_family = "wasm"))]
 pub use input::{DEFAULT_QUEUE_LIMIT, EmitError, Emitter, InputPlugin};
+#[cfg(not(target_family = "wasm"))]
 pub use logging::Logger;
+#[cfg(not(target_family = "wasm"))]
 pub use metrics::{Counter, Gauge, Metrics};
+#[cfg(not(target_family = "wasm"))]
 pub use output::{Chunk, FlushError, OutputPlugin};
 
 /// Re-exported so plugins need no direct dependency to use the logging macros.
@@ -93,6 +115,7 @@ pub use log;
 
 /// Used by the export macros; not part of the public API.
 #[doc(hidden)]
+#[cfg(not(target_family = "wasm"))]
 pub mod __private {
     pub use crate::context::PluginMeta;
     pub use crate::export::{pre_register, register};

@@ -5,10 +5,12 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-use crate::context::{Error, InitContext, PluginMeta, init_context, lock, panic_message};
+use crate::context::{
+    Error, InitContext, PluginMeta, instance_context, lock, panic_message, run_init,
+};
 use crate::event::Events;
 use crate::ffi::{self, GoOutputPlugin};
-use crate::host::{HostApi, PluginKind, c_str};
+use crate::host::{PluginKind, c_str};
 use crate::logging::Logger;
 
 /// An output plugin: one value per configured `[OUTPUT]` instance.
@@ -133,37 +135,22 @@ pub unsafe fn init<P: OutputPlugin>(meta: &PluginMeta, plugin: *mut GoOutputPlug
     // SAFETY: the host filled these fields just before calling Init (reference 2.3); they are
     // copied now because the struct is shared and overwritten for the next instance.
     let (api, ins, context) = unsafe { ((*plugin).api, (*plugin).o_ins, (*plugin).context) };
-    if api.is_null() || context.is_null() {
+    if context.is_null() {
         return ffi::FLB_ERROR;
     }
     // SAFETY: api and ins are this instance's, valid until ExitCtx.
-    let host = unsafe { HostApi::new(api, ins, PluginKind::Output) };
-    let ctx = init_context(meta, host);
+    let Some(ctx) = (unsafe { instance_context(meta, api, ins, PluginKind::Output) }) else {
+        return ffi::FLB_ERROR;
+    };
+    let Some(plugin) = run_init(&ctx, P::init) else {
+        return ffi::FLB_ERROR;
+    };
     let logger = ctx.logger().clone();
-    let _scope = logger.enter();
-    match catch_unwind(AssertUnwindSafe(|| P::init(&ctx))) {
-        Ok(Ok(plugin)) => {
-            let instance = Box::into_raw(Box::new(Instance {
-                plugin,
-                logger: logger.clone(),
-            }));
-            // SAFETY: `context` is this instance's proxy context, allocated by the host.
-            unsafe { (*context).remote_context = instance.cast() };
-            lock(&LIVE).push(instance as usize);
-            ffi::FLB_OK
-        }
-        Ok(Err(err)) => {
-            logger.error(format_args!("init failed: {err}"));
-            ffi::FLB_ERROR
-        }
-        Err(panic) => {
-            let msg = panic_message(&*panic);
-            logger.error(format_args!(
-                "init panicked: {msg}; the instance was not started"
-            ));
-            ffi::FLB_ERROR
-        }
-    }
+    let instance = Box::into_raw(Box::new(Instance { plugin, logger }));
+    // SAFETY: `context` is this instance's proxy context, allocated by the host.
+    unsafe { (*context).remote_context = instance.cast() };
+    lock(&LIVE).push(instance as usize);
+    ffi::FLB_OK
 }
 
 /// `FLBPluginFlushCtx`.

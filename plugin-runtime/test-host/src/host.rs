@@ -285,6 +285,11 @@ impl Host {
         self.shared.logs()
     }
 
+    /// The text of every line the plugin logged, in order.
+    pub fn messages(&self) -> Vec<String> {
+        self.logs().into_iter().map(|l| l.message).collect()
+    }
+
     /// ABI misuse the host detected (bad instance pointers to the API, wrong label counts,
     /// non-NULL buffers with length 0, ...). Tests should usually assert this is empty.
     pub fn violations(&self) -> Vec<String> {

@@ -140,3 +140,26 @@ pub fn live_thread_names() -> Vec<String> {
     }
     out
 }
+
+/// Waits up to `timeout` until exactly `count` live threads are named `name`. A new thread sets
+/// its name itself, shortly after it starts, so a test that just started one should wait.
+pub fn wait_for_threads(name: &str, count: usize, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let n = live_thread_names().iter().filter(|t| *t == name).count();
+        if n == count || std::time::Instant::now() >= deadline {
+            return n == count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// The first of `lines` that contains `needle`; panics with every line when none does, so a
+/// failing test shows what the plugin logged.
+pub fn expect_line<'a>(lines: &'a [String], needle: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|l| l.contains(needle))
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("no log line contains {needle:?}; the lines were: {lines:#?}"))
+}

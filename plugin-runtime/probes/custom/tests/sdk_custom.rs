@@ -1,23 +1,9 @@
 //! The SDK's custom-plugin glue through the test host: Init and Exit without context, several
 //! instances, threads joined at exit.
 
-use plugin_test_host::{Host, HostError, isolated_cdylib, live_thread_names};
+use std::time::Duration;
 
-/// Thread names are set by the new thread itself, so give it a moment to appear.
-fn threads_named(name: &str, count: usize) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let n = live_thread_names().iter().filter(|t| *t == name).count();
-        if n == count || std::time::Instant::now() > deadline {
-            return n == count;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-}
-
-fn messages(host: &Host) -> Vec<String> {
-    host.logs().into_iter().map(|l| l.message).collect()
-}
+use plugin_test_host::{Host, HostError, isolated_cdylib, live_thread_names, wait_for_threads};
 
 #[test]
 fn instances_start_and_exit_with_their_threads_joined() {
@@ -25,7 +11,7 @@ fn instances_start_and_exit_with_their_threads_joined() {
     let a = host.custom().property("label", "A").init().unwrap();
     let b = host.custom().property("label", "B").init().unwrap();
     assert!(
-        threads_named("probe-custom-bg", 2),
+        wait_for_threads("probe-custom-bg", 2, Duration::from_secs(5)),
         "{:?}",
         live_thread_names()
     );
@@ -36,7 +22,7 @@ fn instances_start_and_exit_with_their_threads_joined() {
         .filter(|t| t == "probe-custom-bg")
         .count();
     assert_eq!(left, 0, "threads joined before Exit returned");
-    let logs = messages(&host);
+    let logs = host.messages();
     for label in ["A", "B"] {
         assert!(
             logs.iter()

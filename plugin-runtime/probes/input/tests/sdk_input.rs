@@ -5,33 +5,12 @@ use std::time::{Duration, Instant};
 
 use plugin_test_host::records::decode_records;
 use plugin_test_host::{
-    Collected, Host, HostError, InputInstance, isolated_cdylib, live_thread_names, malloc_in_use,
+    Collected, Host, HostError, InputInstance, expect_line, isolated_cdylib, live_thread_names,
+    malloc_in_use, wait_for_threads,
 };
 
 fn host() -> Host {
     Host::load(isolated_cdylib("sdk_probe_input").unwrap()).unwrap()
-}
-
-/// Thread names are set by the new thread itself, so give it a moment to appear.
-fn threads_named(name: &str, count: usize) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let n = live_thread_names().iter().filter(|t| *t == name).count();
-        if n == count || std::time::Instant::now() > deadline {
-            return n == count;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-}
-
-fn messages(host: &Host) -> Vec<String> {
-    host.logs().into_iter().map(|l| l.message).collect()
-}
-
-fn find<'a>(logs: &'a [String], needle: &str) -> &'a str {
-    logs.iter()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no log line contains {needle:?}: {logs:#?}"))
 }
 
 /// Collects until `want` records arrived (or 10 s passed), returning every `seq` in order.
@@ -59,12 +38,12 @@ fn collect_seqs(input: &InputInstance, want: usize) -> Vec<u64> {
 fn wait_for_log(host: &Host, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if messages(host).iter().any(|l| l.contains(needle)) {
+        if host.messages().iter().any(|l| l.contains(needle)) {
             return;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    panic!("no log line contains {needle:?}: {:#?}", messages(host));
+    panic!("no log line contains {needle:?}: {:#?}", host.messages());
 }
 
 #[test]
@@ -168,8 +147,8 @@ fn a_full_queue_holds_the_producer_back_and_loses_nothing() {
         "every record once, in order"
     );
     wait_for_log(&host, "done label=bp emitted=5000 blocked=");
-    let logs = messages(&host);
-    let line = find(&logs, "done label=bp");
+    let logs = host.messages();
+    let line = expect_line(&logs, "done label=bp");
     let blocked: u64 = line.rsplit('=').next().unwrap().parse().unwrap();
     assert!(
         blocked > 0,
@@ -249,7 +228,11 @@ fn exit_joins_the_producer_thread() {
         .init()
         .unwrap();
     let producer = "fbp-sdk_probe_i"; // "fbp-sdk_probe_in.0" cut to 15 bytes by the kernel
-    assert!(threads_named(producer, 1), "{:?}", live_thread_names());
+    assert!(
+        wait_for_threads(producer, 1, Duration::from_secs(5)),
+        "{:?}",
+        live_thread_names()
+    );
     let started = Instant::now();
     input.exit().unwrap();
     assert!(
@@ -285,14 +268,14 @@ fn init_failure_names_the_cause() {
     let host = host();
     match host.input().properties([("fail_init", "on")]).init() {
         Err(HostError::InitFailed { logs, .. }) => {
-            find(&logs, "init failed: probe asked to fail init");
+            expect_line(&logs, "init failed: probe asked to fail init");
         }
         Err(other) => panic!("expected InitFailed, got {other}"),
         Ok(_) => panic!("init should fail"),
     }
     match host.input().properties([("total", "many")]).init() {
         Err(HostError::InitFailed { logs, .. }) => {
-            find(
+            expect_line(
                 &logs,
                 "config key `total`: expected an integer (u64), got `many`",
             );

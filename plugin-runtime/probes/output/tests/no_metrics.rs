@@ -17,10 +17,6 @@ fn chunk(n: usize) -> Vec<u8> {
     out
 }
 
-fn messages(host: &Host) -> Vec<String> {
-    host.logs().into_iter().map(|l| l.message).collect()
-}
-
 #[test]
 fn without_host_metrics_the_plugin_runs_and_says_so_once() {
     let host = Host::builder(isolated_cdylib("sdk_probe_output").unwrap())
@@ -31,7 +27,7 @@ fn without_host_metrics_the_plugin_runs_and_says_so_once() {
     let b = host.output().init().unwrap();
     assert_eq!(a.flush("t", &chunk(3)).unwrap().code, FlushCode::Ok);
     assert_eq!(b.flush("t", &chunk(3)).unwrap().code, FlushCode::Ok);
-    let logs = messages(&host);
+    let logs = host.messages();
     let warnings = logs
         .iter()
         .filter(|l| l.contains("plugin metrics are disabled"))

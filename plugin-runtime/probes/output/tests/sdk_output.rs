@@ -1,7 +1,12 @@
 //! The SDK's output glue, driven through the test host exactly as Fluent Bit drives it.
 
 use plugin_test_host::records::{Timestamp, push_group_marker, push_legacy, push_v2};
-use plugin_test_host::{DefSize, FlushCode, Host, HostError, isolated_cdylib, live_thread_names};
+use std::time::Duration;
+
+use plugin_test_host::{
+    DefSize, FlushCode, Host, HostError, expect_line, isolated_cdylib, live_thread_names,
+    wait_for_threads,
+};
 
 fn host() -> Host {
     Host::load(isolated_cdylib("sdk_probe_output").unwrap()).unwrap()
@@ -23,28 +28,6 @@ fn chunk(n: usize) -> Vec<u8> {
     out
 }
 
-/// Thread names are set by the new thread itself, so give it a moment to appear.
-fn threads_named(name: &str, count: usize) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let n = live_thread_names().iter().filter(|t| *t == name).count();
-        if n == count || std::time::Instant::now() > deadline {
-            return n == count;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-}
-
-fn messages(host: &Host) -> Vec<String> {
-    host.logs().into_iter().map(|l| l.message).collect()
-}
-
-fn find<'a>(logs: &'a [String], needle: &str) -> &'a str {
-    logs.iter()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no log line contains {needle:?}: {logs:#?}"))
-}
-
 #[test]
 fn each_instance_keeps_its_own_config_and_log_prefix() {
     let host = host();
@@ -53,12 +36,12 @@ fn each_instance_keeps_its_own_config_and_log_prefix() {
     assert_ne!(a.remote_context(), b.remote_context());
     assert_eq!(a.flush("t.a", &chunk(1)).unwrap().code, FlushCode::Ok);
     assert_eq!(b.flush("t.b", &chunk(2)).unwrap().code, FlushCode::Ok);
-    let logs = messages(&host);
-    find(
+    let logs = host.messages();
+    expect_line(
         &logs,
         "[output:sdk_probe_out:sdk_probe_out.0] flush label=A tag=t.a records=1",
     );
-    find(
+    expect_line(
         &logs,
         "[output:sdk_probe_out:sdk_probe_out.1] flush label=B tag=t.b records=2",
     );
@@ -103,8 +86,8 @@ fn both_record_shapes_every_timestamp_kind_and_group_markers() {
     );
     push_group_marker(&mut data, false, &[], &[]);
     assert_eq!(out.flush("mixed", &data).unwrap().code, FlushCode::Ok);
-    let logs = messages(&host);
-    let line = find(&logs, "flush label= tag=mixed");
+    let logs = host.messages();
+    let line = expect_line(&logs, "flush label= tag=mixed");
     assert!(line.contains("records=4 v2=2 legacy=2"), "{line}");
     assert!(
         line.contains(
@@ -138,9 +121,9 @@ fn flush_results_map_to_fluent_bit_codes() {
             }
         );
     }
-    let logs = messages(&host);
-    find(&logs, "flush failed, will retry: probe asked to retry");
-    find(&logs, "flush failed, chunk dropped: probe asked to fail");
+    let logs = host.messages();
+    expect_line(&logs, "flush failed, will retry: probe asked to retry");
+    expect_line(&logs, "flush failed, chunk dropped: probe asked to fail");
 }
 
 #[test]
@@ -155,14 +138,14 @@ fn a_panic_in_flush_fails_that_chunk_and_nothing_else() {
         );
         assert_eq!(healthy.flush("t", &chunk(1)).unwrap().code, FlushCode::Ok);
     }
-    let logs = messages(&host);
-    find(
+    let logs = host.messages();
+    expect_line(
         &logs,
         "flush panicked: probe asked to panic in flush; chunk dropped",
     );
     panicking.exit().unwrap();
     healthy.exit().unwrap();
-    find(&messages(&host), "exit label=ok");
+    expect_line(&host.messages(), "exit label=ok");
 }
 
 #[test]
@@ -174,8 +157,8 @@ fn malformed_chunks_are_dropped_with_the_reason() {
     for bad in [&b"\xc1garbage"[..], &truncated, &[0x92, 0x01][..]] {
         assert_eq!(out.flush("t", bad).unwrap().code, FlushCode::Error);
     }
-    let logs = messages(&host);
-    let line = find(&logs, "flush failed, chunk dropped:");
+    let logs = host.messages();
+    let line = expect_line(&logs, "flush failed, chunk dropped:");
     assert!(
         line.contains("record 0"),
         "the error locates the record: {line}"
@@ -197,14 +180,14 @@ fn init_failure(host: &Host, props: &[(&str, &str)]) -> Vec<String> {
 fn init_failures_name_the_cause() {
     let host = host();
     let logs = init_failure(&host, &[("fail_init", "on")]);
-    find(&logs, "init failed: probe asked to fail init");
+    expect_line(&logs, "init failed: probe asked to fail init");
     let logs = init_failure(&host, &[("panic_init", "yes")]);
-    find(
+    expect_line(
         &logs,
         "init panicked: probe asked to panic in init; the instance was not started",
     );
     let logs = init_failure(&host, &[("sleep_ms", "soon")]);
-    find(
+    expect_line(
         &logs,
         "init failed: config key `sleep_ms`: expected an integer (u64), got `soon`",
     );
@@ -217,9 +200,9 @@ fn init_failures_name_the_cause() {
 fn reading_a_key_fluent_bit_consumes_fails_init() {
     let host = host();
     let logs = init_failure(&host, &[("read_key", "Host"), ("host", "example.com")]);
-    find(&logs, "config key `Host` is consumed by Fluent Bit");
+    expect_line(&logs, "config key `Host` is consumed by Fluent Bit");
     let logs = init_failure(&host, &[("read_key", "workers")]);
-    find(&logs, "config key `workers` is consumed by Fluent Bit");
+    expect_line(&logs, "config key `workers` is consumed by Fluent Bit");
     // An ordinary key reads normally, quotes from classic config removed.
     let out = host
         .output()
@@ -227,7 +210,7 @@ fn reading_a_key_fluent_bit_consumes_fails_init() {
         .init()
         .unwrap();
     drop(out);
-    find(&messages(&host), r#"read_key endpoint=Some("http://x")"#);
+    expect_line(&host.messages(), r#"read_key endpoint=Some("http://x")"#);
 }
 
 #[test]
@@ -247,8 +230,8 @@ fn workers_flush_concurrently_and_every_record_is_counted() {
         Some(80.0)
     );
     out.exit().unwrap();
-    let logs = messages(&host);
-    let exit = find(&logs, "exit label=w max_in_flight=");
+    let logs = host.messages();
+    let exit = expect_line(&logs, "exit label=w max_in_flight=");
     let max: usize = exit.rsplit('=').next().unwrap().parse().unwrap();
     assert!(max >= 2, "flushes overlapped with workers=4: {exit}");
 }
@@ -275,7 +258,11 @@ fn threads_started_in_init_are_joined_before_exit_returns() {
         .property("background_thread", "on")
         .init()
         .unwrap();
-    assert!(threads_named("probe-bg", 1), "{:?}", live_thread_names());
+    assert!(
+        wait_for_threads("probe-bg", 1, Duration::from_secs(5)),
+        "{:?}",
+        live_thread_names()
+    );
     out.exit().unwrap();
     // Exit returned: the thread must already be gone, no waiting.
     assert!(
@@ -294,10 +281,10 @@ fn hot_reload_exits_old_instances_and_starts_new_ones() {
     host.reload().unwrap();
     let new = host.output().property("label", "new").init().unwrap();
     assert_eq!(new.flush("t", &chunk(1)).unwrap().code, FlushCode::Ok);
-    let logs = messages(&host);
-    find(&logs, "exit label=old");
+    let logs = host.messages();
+    expect_line(&logs, "exit label=old");
     // Instance numbering restarts with the new configuration generation.
-    find(
+    expect_line(
         &logs,
         "[output:sdk_probe_out:sdk_probe_out.0] flush label=new",
     );
@@ -336,7 +323,7 @@ fn an_instance_log_level_filters_its_messages() {
         .init()
         .unwrap();
     assert_eq!(quiet.flush("t", &chunk(1)).unwrap().code, FlushCode::Retry);
-    let logs = messages(&host);
+    let logs = host.messages();
     assert!(
         !logs.iter().any(|l| l.contains("flush label=quiet")),
         "{logs:#?}"
@@ -358,5 +345,5 @@ fn heavy_work_runs_off_the_coroutine_stack() {
         "used {} bytes",
         report.stack_used
     );
-    find(&messages(&host), "deep_work depth=2000");
+    expect_line(&host.messages(), "deep_work depth=2000");
 }
