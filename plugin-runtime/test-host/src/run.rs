@@ -38,6 +38,10 @@ pub struct RunOptions {
     /// `(as written in plugins_file, path to load instead)`: lets a config rendered for a pod
     /// (e.g. `/fluent-bit/plugins/out.so`) run against locally built files.
     pub plugin_map: Vec<(PathBuf, PathBuf)>,
+    /// Resolve the absolute paths of `plugins_file` and its `Path` entries under this directory,
+    /// as if it were the container's filesystem (a config rendered for a pod, files placed where
+    /// its init containers put them).
+    pub root: Option<PathBuf>,
 }
 
 /// Why a run could not start or finish.
@@ -234,7 +238,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
     };
 
     let mut hosts: Vec<Host> = Vec::new();
-    for p in cfg.plugin_paths()? {
+    for p in cfg.plugin_paths_under(opts.root.as_deref())? {
         let p = opts
             .plugin_map
             .iter()

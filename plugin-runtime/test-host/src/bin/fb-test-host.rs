@@ -1,42 +1,27 @@
 //! `fb-test-host run -c fluent-bit.conf [--duration 5s] [--collect-interval 1s]
 //! [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet]
-//! [--plugin-map /path/in/plugins_file=/local/lib.so]...`
+//! [--plugin-map /path/in/plugins_file=/local/lib.so]... [--root DIR]`
 //!
 //! Runs the proxy plugins a classic Fluent Bit config names, through the test host, and prints
-//! a summary. Exit status: 0 on success, 1 when a flush or collect failed, 2 for usage, config
+//! a summary. `--root DIR` resolves the absolute paths of the `plugins_file` and its `Path`
+//! entries under DIR, for a config rendered for a pod. Exit status: 0 on success, 1 when a flush or collect failed, 2 for usage, config
 //! or init errors.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use plugin_runtime::FromProperty;
 use plugin_test_host::run::{RunOptions, run};
 
 const USAGE: &str = "usage: fb-test-host run -c <fluent-bit.conf> [--duration 5s] \
 [--collect-interval 1s] [--flush-interval 1s] [--until-records N] [--skip-builtin] [--quiet] \
-[--plugin-map FROM=TO]...";
+[--plugin-map FROM=TO]... [--root DIR]";
 
-/// `5s`, `500ms`, `2m`, `1h`, `1.5s`, or a plain number of seconds.
+/// `5s`, `500ms`, `2m`, `1h`, `1.5s`, or a plain number of seconds: the forms plugins accept.
 fn duration(v: &str) -> Result<Duration, String> {
-    let v = v.trim();
-    let (num, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => v.split_at(i),
-        None => (v, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{v}' is not a duration (e.g. 5s, 500ms, 2m)"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("'{v}': unknown unit '{unit}' (use ms, s, m or h)")),
-    };
-    if !(secs.is_finite() && secs >= 0.0) {
-        return Err(format!("'{v}' is not a valid duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    <Duration as FromProperty>::from_property(v)
+        .map_err(|e| format!("'{v}' is not a duration such as 5s, 500ms or 2m ({e})"))
 }
 
 fn parse_args(args: &[String]) -> Result<RunOptions, String> {
@@ -55,6 +40,7 @@ fn parse_args(args: &[String]) -> Result<RunOptions, String> {
         skip_builtin: false,
         echo_logs: true,
         plugin_map: Vec::new(),
+        root: None,
     };
     let mut config = None;
     while let Some(a) = it.next() {
@@ -77,6 +63,7 @@ fn parse_args(args: &[String]) -> Result<RunOptions, String> {
             }
             "--skip-builtin" => opts.skip_builtin = true,
             "--quiet" => opts.echo_logs = false,
+            "--root" => opts.root = Some(PathBuf::from(value(a)?)),
             "--plugin-map" => {
                 let v = value(a)?;
                 let (from, to) = v

@@ -199,10 +199,21 @@ impl Config {
     /// file is looked up next to the main config, as `flb_plugin_load_config_file` does.
     /// Each path is returned as written (`dlopen` gets it unchanged).
     pub fn plugin_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
+        self.plugin_paths_under(None)
+    }
+
+    /// [`Config::plugin_paths`] for a config written for a container: with `root`, absolute
+    /// paths (the `plugins_file` and each `Path`) are looked up under `root`, as if it were the
+    /// container's filesystem.
+    pub fn plugin_paths_under(&self, root: Option<&Path>) -> Result<Vec<PathBuf>, ConfigError> {
+        let rooted = |p: PathBuf| match (root, p.strip_prefix("/")) {
+            (Some(root), Ok(rest)) => root.join(rest),
+            _ => p,
+        };
         let Some(entry) = self.service("plugins_file") else {
             return Ok(Vec::new());
         };
-        let mut file = PathBuf::from(&entry.value);
+        let mut file = rooted(PathBuf::from(&entry.value));
         if !file.exists() && file.is_relative() {
             let alt = self.path.parent().unwrap_or(Path::new(".")).join(&file);
             if alt.exists() {
@@ -227,7 +238,7 @@ impl Config {
             .filter(|s| s.kind == SectionKind::Plugins)
         {
             for e in s.entries.iter().filter(|e| e.key == "path") {
-                out.push(PathBuf::from(&e.value));
+                out.push(rooted(PathBuf::from(&e.value)));
             }
         }
         Ok(out)
