@@ -56,9 +56,14 @@
 //! files under `/fluent-bit/plugins/<object name>/`. No command or args change, a DaemonSet
 //! without plugins runs its own config, and deleting the last plugin restores it.
 
+pub mod controller;
+pub mod http;
+pub mod leader;
+pub mod metrics;
 pub mod offline;
 pub mod render;
 pub mod rollout;
 pub mod status;
+pub mod telemetry;
 pub mod validate;
 pub mod workload;

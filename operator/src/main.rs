@@ -1,4 +1,6 @@
-//! The `operator` binary: `render` (offline) and `crd`.
+//! The `operator` binary: `run` (the controller), `render` (offline) and `crd`.
+
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller against the cluster (in cluster, or from KUBECONFIG / ~/.kube/config).
+    Run(run::RunArgs),
     /// Render the ConfigMaps and DaemonSet apply intents for CR files, without a cluster.
     /// Exits 1 when a CR is invalid (the valid ones are still printed).
     Render {
@@ -40,6 +44,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Run(args) => run::main(args),
         Command::Render {
             files,
             daemonset,

@@ -1,0 +1,239 @@
+//! One DaemonSet's plugins → the writes that make the DaemonSet carry them, and what the
+//! DaemonSet and its pods say afterwards.
+
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::core::Selector;
+use kube::{Client, Resource};
+use serde_json::Value;
+
+use super::{Error, drift};
+use crate::render::{DaemonSetRender, render_daemonset};
+use crate::status::ApplyState;
+use crate::workload::{self, FIELD_MANAGER, Owner, TargetError};
+
+/// What syncing a DaemonSet found and did.
+pub struct Synced {
+    /// The DaemonSet as it is after the apply (`None` when it does not exist).
+    pub daemonset: Option<DaemonSet>,
+    /// Outcomes (index-aligned with the plugins given) and the rendered files.
+    pub render: DaemonSetRender,
+    /// What the apply did.
+    pub apply: ApplyState,
+    /// The DaemonSet's pods (by its selector), for the rollout assessment.
+    pub pods: Vec<Pod>,
+    /// The ConfigMap holding the DaemonSet's own config, when found (for the watch mapper).
+    pub base_configmap: Option<String>,
+}
+
+impl Synced {
+    /// The rendered hash, when something was rendered.
+    pub fn hash(&self) -> Option<&str> {
+        self.render.rendered.as_ref().map(|r| r.hash.as_str())
+    }
+}
+
+/// Plugins in `namespace` that target `daemonset` and are not being deleted, fresh from the
+/// API (not from a cache) so two plugins created together both see each other.
+pub async fn plugins_of(
+    client: &Client,
+    namespace: &str,
+    daemonset: &str,
+) -> Result<Vec<FluentBitPlugin>, Error> {
+    let api: Api<FluentBitPlugin> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::api(format!("list FluentBitPlugins in {namespace}"), e))?;
+    let mut plugins: Vec<FluentBitPlugin> = list
+        .items
+        .into_iter()
+        .filter(|p| p.spec.target.daemon_set == daemonset && p.meta().deletion_timestamp.is_none())
+        .collect();
+    plugins.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    Ok(plugins)
+}
+
+/// Reads the DaemonSet and its base config, renders `plugins`, applies what changed and reads
+/// the pods. Transient API errors (conflicts, 5xx, transport) are returned for a retry; a
+/// refused apply becomes [`ApplyState::ApplyFailed`].
+pub async fn sync_daemonset(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    plugins: &[&FluentBitPlugin],
+) -> Result<Synced, Error> {
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let what = |verb: &str, kind: &str, n: &str| format!("{verb} {kind} {namespace}/{n}");
+
+    let Some(ds) = daemonsets
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::api(what("get", "DaemonSet", name), e))?
+    else {
+        return Ok(Synced {
+            daemonset: None,
+            render: render_daemonset("", plugins),
+            apply: ApplyState::DaemonSetNotFound,
+            pods: Vec::new(),
+            base_configmap: None,
+        });
+    };
+
+    let (base_configmap, base) = base_config(&configmaps, &ds, plugins).await?;
+    let base = match base {
+        Ok(text) => text,
+        Err(state) => {
+            let pods = pods_of(client, namespace, &ds).await?;
+            return Ok(Synced {
+                daemonset: Some(ds),
+                render: render_daemonset("", plugins),
+                apply: state,
+                pods,
+                base_configmap,
+            });
+        }
+    };
+    let render = render_daemonset(&base, plugins);
+    let cm_name = workload::configmap_name(name);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let live_cm = configmaps
+        .get_opt(&cm_name)
+        .await
+        .map_err(|e| Error::api(what("get", "ConfigMap", &cm_name), e))?;
+
+    let mut apply = ApplyState::Applied;
+    let mut ds = ds;
+    let ds_intent = match &render.rendered {
+        Some(rendered) => {
+            let owner = Owner {
+                name: name.to_string(),
+                uid: ds.metadata.uid.clone().unwrap_or_default(),
+            };
+            let intent = workload::configmap_intent(name, namespace, Some(&owner), rendered);
+            if !live_cm
+                .as_ref()
+                .is_some_and(|cm| drift::contains(&to_value(cm), &intent))
+            {
+                let result = configmaps
+                    .patch(&cm_name, &params, &Patch::Apply(&intent))
+                    .await;
+                if let Err(e) = refused(result, what("apply", "ConfigMap", &cm_name))? {
+                    apply = ApplyState::ApplyFailed(e);
+                }
+            }
+            workload::daemonset_intent(name, namespace, &render.included(plugins), &rendered.hash)
+        }
+        None => workload::empty_daemonset_intent(name, namespace),
+    };
+    if apply == ApplyState::Applied && !drift::daemonset_current(&to_value(&ds), &ds_intent) {
+        let result = daemonsets
+            .patch(name, &params, &Patch::Apply(&ds_intent))
+            .await;
+        match refused(result, what("apply", "DaemonSet", name))? {
+            Ok(updated) => ds = updated,
+            Err(e) => apply = ApplyState::ApplyFailed(e),
+        }
+    }
+    // The ConfigMap goes only after the DaemonSet stopped mounting it.
+    if render.rendered.is_none() && apply == ApplyState::Applied && live_cm.is_some() {
+        match configmaps.delete(&cm_name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(Error::api(what("delete", "ConfigMap", &cm_name), e)),
+        }
+    }
+    let pods = pods_of(client, namespace, &ds).await?;
+    Ok(Synced {
+        daemonset: Some(ds),
+        render,
+        apply,
+        pods,
+        base_configmap,
+    })
+}
+
+type BaseConfig = (Option<String>, Result<String, ApplyState>);
+
+/// The ConfigMap holding the base config (when the DaemonSet names one) and its text, or the
+/// ApplyState explaining why the text cannot be had.
+async fn base_config(
+    configmaps: &Api<ConfigMap>,
+    ds: &DaemonSet,
+    plugins: &[&FluentBitPlugin],
+) -> Result<BaseConfig, Error> {
+    // The target of the first plugin that is valid on its own: conflicts make the others
+    // agree with it or be left out.
+    let Some(first) = plugins
+        .iter()
+        .find(|p| crate::validate::validate(p).is_empty())
+        .or(plugins.first())
+    else {
+        return Ok((None, Ok(String::new())));
+    };
+    let t = &first.spec.target;
+    let source = match workload::base_config_source(ds, t.container_name(), t.config_path()) {
+        Ok(source) => source,
+        Err(e @ TargetError::ContainerNotFound { .. }) => {
+            return Ok((None, Err(ApplyState::ContainerNotFound(e.to_string()))));
+        }
+        Err(e @ TargetError::ConfigNotFound { .. }) => {
+            return Ok((None, Err(ApplyState::BaseConfigInvalid(e.to_string()))));
+        }
+    };
+    let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let cm = configmaps
+        .get_opt(&source.configmap)
+        .await
+        .map_err(|e| Error::api(format!("get ConfigMap {ns}/{}", source.configmap), e))?;
+    let text = cm.and_then(|cm| cm.data?.remove(&source.key));
+    let text = text.ok_or_else(|| {
+        ApplyState::BaseConfigInvalid(format!(
+            "the DaemonSet reads {} from key {:?} of ConfigMap {}, which does not exist; create \
+             it or set spec.target.configPath",
+            t.config_path(),
+            source.key,
+            source.configmap
+        ))
+    });
+    Ok((Some(source.configmap), text))
+}
+
+async fn pods_of(client: &Client, namespace: &str, ds: &DaemonSet) -> Result<Vec<Pod>, Error> {
+    let Some(selector) = ds.spec.as_ref().map(|s| s.selector.clone()) else {
+        return Ok(Vec::new());
+    };
+    let selector = Selector::try_from(selector).map_err(|e| Error::Selector(e.to_string()))?;
+    if selector.selects_all() {
+        // An empty selector would list every pod of the namespace.
+        return Ok(Vec::new());
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let name = ds.metadata.name.as_deref().unwrap_or_default();
+    let pods = api
+        .list(&ListParams::default().labels_from(&selector))
+        .await
+        .map_err(|e| Error::api(format!("list pods of DaemonSet {namespace}/{name}"), e))?;
+    Ok(pods.items)
+}
+
+/// Splits an apply result: transient errors are returned for a retry; a refusal (4xx other
+/// than 409 and 429) is the API server's message for the status.
+fn refused<T>(result: Result<T, kube::Error>, action: String) -> Result<Result<T, String>, Error> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(kube::Error::Api(s))
+            if (400..500).contains(&s.code) && ![409, 429].contains(&s.code) =>
+        {
+            Ok(Err(format!("{action}: {} ({})", s.message, s.code)))
+        }
+        Err(e) => Err(Error::api(action, e)),
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
