@@ -1,7 +1,8 @@
 //! Writes the `FluentBitPlugin` CRD YAML, or checks that the committed copy is current.
 //!
 //! ```text
-//! crdgen                 write crds/fluentbitplugins.fbplugin.dev.yaml
+//! crdgen                 write crds/fluentbitplugins.fbplugin.dev.yaml and the Helm chart's copy
+//!                        (charts/fbplugin-operator/crds/)
 //! crdgen --check         exit 1 when a committed file differs from the types
 //! crdgen --out <file>    also write/check this file (repeatable, e.g. the chart's copy)
 //! crdgen --stdout        print instead of writing
@@ -17,7 +18,13 @@ fn main() -> ExitCode {
     let mut check = false;
     let mut stdout = false;
     let mut cel = Cel::Keep;
-    let mut outs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(CRD_FILE_NAME)];
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut outs = vec![
+        crate_dir.join(CRD_FILE_NAME),
+        crate_dir
+            .join("../charts/fbplugin-operator/crds")
+            .join(CRD_FILE_NAME),
+    ];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {

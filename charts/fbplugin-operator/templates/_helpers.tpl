@@ -1,0 +1,75 @@
+{{/* The release's full name: "<release>-fbplugin-operator", or the release name when it
+already contains the chart name. Truncated to 63 characters (a DNS label). */}}
+{{- define "fbplugin.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "fbplugin.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/part-of: fbplugin
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- define "fbplugin.operator.selector" -}}
+app.kubernetes.io/name: fbplugin-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "fbplugin.fluentbit.selector" -}}
+app.kubernetes.io/name: {{ .Values.fluentBit.name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "fbplugin.serviceAccountName" -}}
+{{- default (include "fbplugin.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "fbplugin.fluentbit.serviceAccountName" -}}
+{{- default .Values.fluentBit.name .Values.fluentBit.serviceAccount.name -}}
+{{- end -}}
+
+{{/* repository[:tag][@digest] from a dict with repository, tag, digest and a default tag. */}}
+{{- define "fbplugin.image" -}}
+{{- $tag := default .defaultTag .image.tag -}}
+{{- $ref := .image.repository -}}
+{{- if $tag }}{{ $ref = printf "%s:%s" $ref $tag }}{{ end -}}
+{{- if .image.digest }}{{ $ref = printf "%s@%s" $ref .image.digest }}{{ end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/* The rules the operator needs in the namespaces it watches, read off its controller:
+- fluentbitplugins: list and watch (its reflector and the per-DaemonSet list), patch (the
+  finalizer, added and removed with JSON patches); status: patch (server-side apply).
+- daemonsets: get (sync), list and watch (metadata watch), patch (server-side apply of the
+  pod-template fields it owns). Never create or delete.
+- configmaps: get (base config, rendered ConfigMap), list and watch (metadata watch), create
+  and patch (server-side apply creates the rendered ConfigMap; an apply that creates is
+  authorized as create), delete (the rendered ConfigMap once no plugin is left).
+- pods: list (rollout assessment of the DaemonSet's pods).
+- events.k8s.io events: create, and patch (repeated Events are updated as a series).
+Nothing on Secrets. */}}
+{{- define "fbplugin.rules" -}}
+- apiGroups: ["fbplugin.dev"]
+  resources: ["fluentbitplugins"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["fbplugin.dev"]
+  resources: ["fluentbitplugins/status"]
+  verbs: ["patch"]
+- apiGroups: ["apps"]
+  resources: ["daemonsets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
