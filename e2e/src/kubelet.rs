@@ -270,6 +270,10 @@ impl KubeletPlayer {
     /// DaemonSet is rolled out: status observed the current generation and desired = updated =
     /// ready = available > 0, with no pod left terminating. Returns that status. On an external
     /// cluster it only waits.
+    ///
+    /// "Rolled out" is judged on the controller's current view: right after Nodes are created
+    /// its node cache may not hold them all yet. When the pod count matters, first wait for
+    /// `desiredNumberScheduled` to reach it ([`crate::wait_for_object`]).
     pub async fn play_until_rolled_out(&self, timeout: Duration) -> Result<DaemonSetStatus> {
         let expected = format!(
             "DaemonSet {}/{} rolled out (observedGeneration = generation, desired = updated = ready = available > 0, no terminating pods)",

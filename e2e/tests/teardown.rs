@@ -187,3 +187,41 @@ fn a_killed_test_process_leaves_no_components_and_its_directory_is_swept() -> Re
     drop(next);
     Ok(())
 }
+
+#[test]
+fn a_spawned_process_is_logged_and_its_whole_group_dies_with_the_handle() -> Result<(), Error> {
+    let dir = tempfile::tempdir().map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut command = std::process::Command::new("sh");
+    // The shell forks a grandchild: the group kill must reach it too.
+    command.args([
+        "-c",
+        "sleep 300 & echo \"grandchild $!\"; echo to-stderr >&2; wait",
+    ]);
+    let mut process = e2e::Process::spawn("operator", command, dir.path())?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let grandchild: u32 = loop {
+        let tail = process.log_tail(10);
+        if let Some(pid) = tail
+            .lines()
+            .find_map(|l| l.strip_prefix("grandchild ")?.trim().parse().ok())
+            && tail.contains("to-stderr")
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no output captured: {tail:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    process.check_running()?;
+    let pids = [process.pid(), grandchild];
+    assert_eq!(process.log_path(), dir.path().join("operator.log"));
+    drop(process);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
+        assert!(Instant::now() < deadline, "{pids:?} outlived the handle");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
