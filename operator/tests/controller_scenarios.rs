@@ -1,0 +1,582 @@
+//! The controller against a scripted API server: each test lists the exact requests one
+//! reconcile must send (method, path, field manager, the body fields that matter) and what a
+//! user then sees (status, Events, retries).
+
+mod api_mock;
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api_mock::{
+    Cluster, DAEMONSET, EVENTS, PLUGINS, PODS, Seen, Step, configmap, mock, plugin_path,
+};
+use fbplugin_crds::FluentBitPlugin;
+use http::Method;
+use kube::runtime::controller::Action;
+use operator::controller::{self, Context, Error, FINALIZER, RESYNC, ROLLING_RECHECK};
+use operator::metrics::Metrics;
+use serde_json::{Value, json};
+
+const RENDERED: &str = "fluent-bit-fbplugin";
+
+/// A valid output plugin (its own plugin name, so plugins never conflict) on `fluent-bit`.
+struct PluginBuilder(Value);
+
+fn plugin(name: &str) -> PluginBuilder {
+    let p = support::make(name, "output", &name.replace('-', "_"), "{match: '*'}");
+    let mut v = serde_json::to_value(p).expect("plugin JSON");
+    v["metadata"]["uid"] = json!(format!("uid-{name}"));
+    v["metadata"]["generation"] = json!(1);
+    v["metadata"]["resourceVersion"] = json!("1");
+    PluginBuilder(v)
+}
+
+impl PluginBuilder {
+    fn finalized(mut self) -> Self {
+        self.0["metadata"]["finalizers"] = json!([FINALIZER]);
+        self
+    }
+    fn deleting(mut self) -> Self {
+        self.0["metadata"]["deletionTimestamp"] = json!("2026-11-21T07:00:00Z");
+        self
+    }
+    /// A reserved key in the free-form properties.
+    fn invalid(mut self) -> Self {
+        self.0["spec"]["instances"][0]["properties"] = json!([{"name": "Match", "value": "x"}]);
+        self
+    }
+    fn into(self, cluster: &mut Cluster) {
+        let name = self.0["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        cluster.put(plugin_path(&name), self.0);
+    }
+}
+
+/// The Helm-chart-shaped DaemonSet (fully rolled out on 2 nodes) and its base config.
+fn cluster() -> Cluster {
+    let mut ds: Value = serde_norway::from_str(&support::fixture("daemonset.yaml")).expect("ds");
+    ds["status"] = rolled_out(1);
+    let base = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "fluent-bit", "namespace": "logging"},
+        "data": {"fluent-bit.conf": support::fixture("fluent-bit.conf")}});
+    let mut c = Cluster::default();
+    c.put(DAEMONSET, ds).put(configmap("fluent-bit"), base);
+    c
+}
+
+fn rolled_out(generation: i64) -> Value {
+    json!({"observedGeneration": generation, "desiredNumberScheduled": 2, "currentNumberScheduled": 2,
+           "updatedNumberScheduled": 2, "numberReady": 2, "numberAvailable": 2, "numberMisscheduled": 0})
+}
+
+/// The DaemonSet controller finished rolling the current template.
+fn finish_rollout(cluster: &mut Cluster) {
+    let ds = cluster.objects.get_mut(DAEMONSET).expect("ds");
+    let generation = ds["metadata"]["generation"].as_i64().unwrap_or(1);
+    ds["status"] = rolled_out(generation);
+}
+
+fn object(cluster: &Cluster, name: &str) -> FluentBitPlugin {
+    serde_json::from_value(cluster.objects[&plugin_path(name)].clone()).expect("plugin decodes")
+}
+
+/// Reads every reconcile of a plugin on `fluent-bit` starts with.
+fn reads(with_base: bool) -> Vec<Step> {
+    let mut steps = vec![Step::get(PLUGINS), Step::get(DAEMONSET)];
+    if with_base {
+        steps.push(Step::get(configmap("fluent-bit")));
+    }
+    steps.push(Step::get(configmap(RENDERED)));
+    steps
+}
+
+fn list_pods() -> Step {
+    Step::get(PODS).query("labelSelector=")
+}
+
+fn event(reason: &'static str) -> Step {
+    Step::new(Method::POST, EVENTS).body(move |b| assert_eq!(b["reason"], reason, "event {b}"))
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> (&'a str, &'a str) {
+    let c = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == type_);
+    let c = c.unwrap_or_else(|| panic!("no {type_} condition in {status}"));
+    (
+        c["status"].as_str().unwrap_or_default(),
+        c["reason"].as_str().unwrap_or_default(),
+    )
+}
+
+fn init_names(ds_intent: &Value) -> Vec<&str> {
+    ds_intent["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect()
+}
+
+struct Outcome {
+    result: Result<Action, Error>,
+    seen: Vec<Seen>,
+    started: Instant,
+    cluster: Cluster,
+    ctx_metrics: Arc<Metrics>,
+}
+
+impl Outcome {
+    /// Time from the reconcile's start to the DaemonSet apply reaching the server.
+    fn to_daemonset_patch(&self) -> Option<Duration> {
+        let patch = self
+            .seen
+            .iter()
+            .find(|s| s.method == Method::PATCH && s.path == DAEMONSET)?;
+        Some(patch.at - self.started)
+    }
+    fn body(&self, method: Method, path: &str) -> &Value {
+        let s = self
+            .seen
+            .iter()
+            .find(|s| s.method == method && s.path == path);
+        &s.unwrap_or_else(|| panic!("no {method} {path}")).body
+    }
+}
+
+/// One reconcile of plugin `name` (as the watch delivers it from `cluster`) against `steps`.
+async fn reconcile(cluster: Cluster, name: &str, steps: Vec<Step>) -> Outcome {
+    let plugin = Arc::new(object(&cluster, name));
+    let (client, server) = mock(cluster);
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(Context::new(client, metrics.clone(), None));
+    let script = tokio::spawn(server.run(steps));
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        controller::reconcile(plugin, ctx.clone()),
+    )
+    .await
+    .expect("reconcile finishes");
+    let (server, seen) = script.await.expect("script ran every step");
+    if let Err(e) = &result {
+        let _ = controller::error_policy(
+            Arc::new(object(&server.cluster.lock().unwrap(), name)),
+            e,
+            ctx.clone(),
+        );
+    }
+    drop(ctx);
+    let cluster = server.cluster.lock().unwrap().clone();
+    server.assert_done().await;
+    Outcome {
+        result,
+        seen,
+        started,
+        cluster,
+        ctx_metrics: metrics,
+    }
+}
+
+/// The steps of a reconcile that applies a new render of out-a alone on a fresh DaemonSet.
+fn first_apply_steps() -> Vec<Step> {
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            assert!(
+                cm["data"]["plugins.conf"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/fluent-bit/plugins/out-a/libout_a.so")
+            );
+            assert!(
+                cm["data"]["fluent-bit.conf"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Name tail"),
+                "base config kept"
+            );
+            assert_eq!(
+                cm["metadata"]["ownerReferences"][0]["uid"],
+                "6f1d3c2a-8b4e-4f7a-9c0d-2e5b7a9c1f30"
+            );
+            assert_eq!(
+                cm["metadata"]["labels"]["fbplugin.dev/daemonset"],
+                "fluent-bit"
+            );
+        }),
+        Step::apply(DAEMONSET).body(|ds| {
+            assert_eq!(init_names(ds), ["fbplugin-out-a"]);
+            assert!(ds["spec"].get("selector").is_none(), "never the selector");
+            assert!(
+                ds["spec"]["template"]["metadata"]["annotations"]["fbplugin.dev/config-hash"]
+                    .is_string()
+            );
+        }),
+        list_pods(),
+        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+            let s = &p["status"];
+            assert_eq!(condition(s, "Accepted"), ("True", "Valid"));
+            assert_eq!(condition(s, "Applied"), ("True", "Applied"));
+            assert_eq!(condition(s, "Progressing"), ("True", "RolloutInProgress"));
+            assert_eq!(condition(s, "Ready").0, "False");
+        }),
+        event("Applied"),
+    ]);
+    steps
+}
+
+/// out-a created, finalized and applied; the DaemonSet rolled out; status says Ready.
+async fn applied_and_ready() -> Cluster {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    let mut c = reconcile(c, "out-a", first_apply_steps()).await.cluster;
+    finish_rollout(&mut c);
+    let mut steps = reads(true);
+    steps.extend([
+        list_pods(),
+        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+            assert_eq!(
+                condition(&p["status"], "Ready"),
+                ("True", "RolloutComplete")
+            )
+        }),
+        event("Ready"),
+    ]);
+    reconcile(c, "out-a", steps).await.cluster
+}
+
+#[tokio::test]
+async fn new_plugin_gets_finalizer_then_configmap_daemonset_and_status() {
+    let mut c = cluster();
+    plugin("out-a").into(&mut c);
+    let add = Step::new(Method::PATCH, plugin_path("out-a")).body(|ops| {
+        assert_eq!(
+            ops[1],
+            json!({"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
+        )
+    });
+    let first = reconcile(c, "out-a", vec![add]).await;
+    assert_eq!(
+        first.result.expect("finalizer added"),
+        Action::await_change()
+    );
+
+    let second = reconcile(first.cluster, "out-a", first_apply_steps()).await;
+    assert_eq!(
+        second.result.as_ref().expect("applied"),
+        &Action::requeue(ROLLING_RECHECK)
+    );
+    let latency = second.to_daemonset_patch().expect("DaemonSet patched");
+    eprintln!("new plugin: reconcile start -> DaemonSet apply {latency:?}");
+    assert!(
+        second
+            .ctx_metrics
+            .encode()
+            .contains("fbplugin_reconciles_total{result=\"success\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn spec_change_applies_a_new_hash() {
+    let mut c = applied_and_ready().await;
+    let old_hash = c.objects[&plugin_path("out-a")]["status"]["renderedHash"].clone();
+    let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
+    p["spec"]["artifact"]["image"] =
+        json!(format!("registry.example/out-a@sha256:{}", "cd".repeat(32)));
+    p["metadata"]["generation"] = json!(2);
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)),
+        Step::apply(DAEMONSET).body(|ds| {
+            let init = &ds["spec"]["template"]["spec"]["initContainers"][0];
+            assert!(init["image"].as_str().unwrap().ends_with(&"cd".repeat(32)));
+        }),
+        list_pods(),
+        Step::apply(format!("{}/status", plugin_path("out-a")))
+            .body(|p| assert_eq!(p["status"]["observedGeneration"], 2)),
+        event("Applied"),
+    ]);
+    let out = reconcile(c, "out-a", steps).await;
+    out.result.as_ref().expect("applied");
+    let ds = out.body(Method::PATCH, DAEMONSET);
+    let new_hash = &ds["spec"]["template"]["metadata"]["annotations"]["fbplugin.dev/config-hash"];
+    assert_ne!(
+        new_hash, &old_hash,
+        "a new image is a new hash, so the pods roll"
+    );
+    eprintln!(
+        "spec change: reconcile start -> DaemonSet apply {:?}",
+        out.to_daemonset_patch().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn invalid_plugin_beside_a_valid_one_is_left_out_and_told_why() {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    plugin("out-bad").finalized().invalid().into(&mut c);
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            let plugins = cm["data"]["plugins.conf"].as_str().unwrap();
+            assert!(
+                plugins.contains("out-a") && !plugins.contains("out-bad"),
+                "{plugins}"
+            );
+        }),
+        Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
+        list_pods(),
+        Step::apply(format!("{}/status", plugin_path("out-bad"))).body(|p| {
+            let s = &p["status"];
+            assert_eq!(condition(s, "Accepted"), ("False", "Invalid"));
+            assert_eq!(condition(s, "Applied"), ("False", "NotAccepted"));
+            assert_eq!(
+                s["problems"][0]["field"],
+                "spec.instances[0].properties[0].name"
+            );
+        }),
+        Step::new(Method::POST, EVENTS).body(|e| {
+            assert_eq!(
+                (e["type"].as_str(), e["reason"].as_str()),
+                (Some("Warning"), Some("Rejected"))
+            );
+            assert!(
+                e["note"]
+                    .as_str()
+                    .unwrap()
+                    .contains("spec.instances[0].properties[0].name"),
+                "{e}"
+            );
+        }),
+    ]);
+    reconcile(c, "out-bad", steps)
+        .await
+        .result
+        .expect("an invalid plugin is a status, not an error");
+}
+
+#[tokio::test]
+async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    plugin("out-b").finalized().into(&mut c);
+    c = reconcile(c, "out-b", {
+        let mut s = reads(true);
+        s.extend([
+            Step::apply(configmap(RENDERED)),
+            Step::apply(DAEMONSET),
+            list_pods(),
+            Step::apply(format!("{}/status", plugin_path("out-b"))),
+            event("Applied"),
+        ]);
+        s
+    })
+    .await
+    .cluster;
+    let p = c.objects.get_mut(&plugin_path("out-b")).unwrap();
+    p["metadata"]["deletionTimestamp"] = json!("2026-11-21T07:00:00Z");
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            assert!(
+                !cm["data"]["plugins.conf"]
+                    .as_str()
+                    .unwrap()
+                    .contains("out-b")
+            )
+        }),
+        Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
+        list_pods(),
+        Step::new(Method::PATCH, plugin_path("out-b")).body(|ops| {
+            assert_eq!(
+                ops[0],
+                json!({"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER})
+            );
+            assert_eq!(ops[1]["op"], "remove");
+        }),
+    ]);
+    let out = reconcile(c, "out-b", steps).await;
+    assert_eq!(out.result.expect("cleaned up"), Action::await_change());
+}
+
+#[tokio::test]
+async fn deleting_the_last_plugin_applies_the_empty_intent_and_deletes_the_configmap() {
+    let mut c = applied_and_ready().await;
+    c.objects.get_mut(&plugin_path("out-a")).unwrap()["metadata"]["deletionTimestamp"] =
+        json!("2026-11-21T07:00:00Z");
+    let steps = vec![
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::get(configmap(RENDERED)),
+        Step::apply(DAEMONSET).body(|ds| {
+            assert_eq!(
+                ds,
+                &json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "fluent-bit", "namespace": "logging"}}),
+                "the EMPTY intent"
+            );
+        }),
+        Step::new(Method::DELETE, configmap(RENDERED)),
+        list_pods(),
+        Step::new(Method::PATCH, plugin_path("out-a"))
+            .body(|ops| assert_eq!(ops[1]["op"], "remove")),
+    ];
+    let out = reconcile(c, "out-a", steps).await;
+    out.result.expect("cleaned up");
+    assert!(!out.cluster.objects.contains_key(&configmap(RENDERED)));
+}
+
+#[tokio::test]
+async fn deleting_a_plugin_whose_daemonset_is_gone_just_drops_the_finalizer() {
+    let mut c = cluster();
+    c.objects.remove(DAEMONSET);
+    plugin("out-a").finalized().deleting().into(&mut c);
+    let steps = vec![
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::new(Method::PATCH, plugin_path("out-a"))
+            .body(|ops| assert_eq!(ops[1]["op"], "remove")),
+    ];
+    let out = reconcile(c, "out-a", steps).await;
+    assert_eq!(out.result.expect("cleaned up"), Action::await_change());
+}
+
+#[tokio::test]
+async fn missing_daemonset_is_a_condition_and_a_requeue_not_an_error() {
+    let mut c = cluster();
+    c.objects.remove(DAEMONSET);
+    plugin("out-a").finalized().into(&mut c);
+    let steps = vec![
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+            assert_eq!(
+                condition(&p["status"], "Applied"),
+                ("False", "DaemonSetNotFound")
+            )
+        }),
+        event("DaemonSetNotFound"),
+    ];
+    let out = reconcile(c, "out-a", steps).await;
+    assert_eq!(
+        out.result.expect("not an error"),
+        Action::requeue(Duration::from_secs(1))
+    );
+    // Again: same status, so no write and no Event.
+    let again = reconcile(
+        out.cluster,
+        "out-a",
+        vec![Step::get(PLUGINS), Step::get(DAEMONSET)],
+    )
+    .await;
+    again.result.expect("still not an error");
+}
+
+async fn failing_once_then_succeeding(fail_daemonset: bool, code: u16, kind: &str) {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    let mut steps = reads(true);
+    if fail_daemonset {
+        steps.extend([
+            Step::apply(configmap(RENDERED)),
+            Step::apply(DAEMONSET).fail(code),
+        ]);
+    } else {
+        steps.push(Step::apply(configmap(RENDERED)).fail(code));
+    }
+    let out = reconcile(c, "out-a", steps).await;
+    let err = out
+        .result
+        .as_ref()
+        .expect_err("the error is returned for a retry");
+    assert_eq!(err.metric_label(), kind, "{err}");
+    assert!(out.ctx_metrics.encode().contains(&format!(
+        "fbplugin_reconcile_failures_total{{error=\"{kind}\"}} 1"
+    )));
+    // The retry: with the ConfigMap already current, only the DaemonSet is written.
+    let mut retry = reads(true);
+    if !fail_daemonset {
+        retry.push(Step::apply(configmap(RENDERED)));
+    }
+    retry.extend([
+        Step::apply(DAEMONSET),
+        list_pods(),
+        Step::apply(format!("{}/status", plugin_path("out-a"))),
+        event("Applied"),
+    ]);
+    reconcile(out.cluster, "out-a", retry)
+        .await
+        .result
+        .expect("the retry succeeds");
+}
+
+#[tokio::test]
+async fn conflict_409_is_retried_then_succeeds() {
+    failing_once_then_succeeding(false, 409, "conflict").await;
+}
+
+#[tokio::test]
+async fn server_error_500_is_retried_then_succeeds() {
+    failing_once_then_succeeding(true, 500, "server_error").await;
+}
+
+#[test]
+fn error_policy_backs_off_exponentially_to_five_minutes() {
+    let delays: Vec<u64> = (1..=11)
+        .map(|n| controller::backoff_delay(n).as_secs())
+        .collect();
+    assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+}
+
+#[tokio::test]
+async fn unchanged_status_is_not_written_and_nothing_else_is_either() {
+    let c = applied_and_ready().await;
+    let mut steps = reads(true);
+    steps.push(list_pods());
+    let out = reconcile(c, "out-a", steps).await;
+    assert_eq!(out.result.expect("steady"), Action::requeue(RESYNC));
+    assert!(
+        out.seen.iter().all(|s| s.method == Method::GET),
+        "reads only"
+    );
+}
+
+#[tokio::test]
+async fn cr_change_to_daemonset_patch_latency() {
+    let base = applied_and_ready().await;
+    let mut samples = Vec::new();
+    for i in 0..50u32 {
+        let mut c = base.clone();
+        let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
+        p["spec"]["artifact"]["image"] =
+            json!(format!("registry.example/out-a@sha256:{:064x}", i + 1));
+        let mut steps = reads(true);
+        steps.extend([
+            Step::apply(configmap(RENDERED)),
+            Step::apply(DAEMONSET),
+            list_pods(),
+            Step::apply(format!("{}/status", plugin_path("out-a"))),
+            event("Applied"),
+        ]);
+        let out = reconcile(c, "out-a", steps).await;
+        out.result.as_ref().expect("applied");
+        samples.push(out.to_daemonset_patch().expect("patched"));
+    }
+    samples.sort();
+    let (p50, p99) = (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    );
+    eprintln!(
+        "CR change -> DaemonSet apply over {} mock reconciles: p50 {p50:?}, p99 {p99:?}, max {:?}",
+        samples.len(),
+        samples[samples.len() - 1]
+    );
+    assert!(p50 < Duration::from_millis(500), "p50 {p50:?}");
+}
