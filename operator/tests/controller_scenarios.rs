@@ -433,6 +433,28 @@ async fn deleting_the_last_plugin_applies_the_empty_intent_and_deletes_the_confi
 }
 
 #[tokio::test]
+async fn deleting_a_plugin_when_the_base_config_is_gone_still_takes_it_out() {
+    let mut c = applied_and_ready().await;
+    plugin("out-b").finalized().deleting().into(&mut c);
+    c.objects.remove(&configmap("fluent-bit"));
+    let steps = vec![
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::get(configmap("fluent-bit")),
+        Step::get(configmap(RENDERED)),
+        Step::apply(DAEMONSET).body(|ds| assert!(ds.get("spec").is_none(), "the empty intent")),
+        Step::new(Method::DELETE, configmap(RENDERED)),
+        list_pods(),
+        Step::new(Method::PATCH, plugin_path("out-b"))
+            .body(|ops| assert_eq!(ops[1]["op"], "remove")),
+    ];
+    reconcile(c, "out-b", steps)
+        .await
+        .result
+        .expect("cleaned up");
+}
+
+#[tokio::test]
 async fn deleting_a_plugin_whose_daemonset_is_gone_just_drops_the_finalizer() {
     let mut c = cluster();
     c.objects.remove(DAEMONSET);

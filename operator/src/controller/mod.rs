@@ -222,7 +222,7 @@ async fn apply(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error>
         }
     };
     let refs: Vec<&FluentBitPlugin> = group.iter().collect();
-    let synced = sync::sync_daemonset(&ctx.client, &namespace, ds_name, &refs).await?;
+    let synced = sync::sync_daemonset(&ctx.client, &namespace, ds_name, &refs, false).await?;
     if let Some(cm) = &synced.base_configmap {
         let mut index = ctx.base_configs.lock().unwrap_or_else(|e| e.into_inner());
         index
@@ -238,9 +238,9 @@ async fn apply(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error>
     let now =
         Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH));
     let status = plugin_status(
-        plugin.status.as_ref(),
+        me_now.status.as_ref(),
         Facts {
-            generation: plugin.metadata.generation,
+            generation: me_now.metadata.generation,
             outcome: &synced.render.outcomes[me],
             apply: &synced.apply,
             hash: synced.hash(),
@@ -248,7 +248,7 @@ async fn apply(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error>
         },
         &now,
     );
-    write_status(plugin, &status, ctx).await?;
+    write_status(me_now, &status, ctx).await?;
     ctx.metrics.set_plugin(&key(plugin), &status);
 
     Ok(match synced.apply {
@@ -327,7 +327,7 @@ async fn cleanup(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Erro
         .iter()
         .filter(|p| p.metadata.name != plugin.metadata.name)
         .collect();
-    let synced = sync::sync_daemonset(&ctx.client, &namespace, ds_name, &rest).await?;
+    let synced = sync::sync_daemonset(&ctx.client, &namespace, ds_name, &rest, true).await?;
     if let ApplyState::ApplyFailed(message) = &synced.apply {
         // Keep the finalizer: dropping it now would leave the plugin in the DaemonSet.
         return Err(Error::Refused(message.clone()));

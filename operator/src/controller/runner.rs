@@ -65,6 +65,9 @@ impl Health {
     }
 }
 
+/// How often readiness looks at the plugin store again.
+const READY_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// ConfigMaps (namespace, name) holding a DaemonSet's base config → those DaemonSets.
 pub(super) type BaseConfigIndex = Mutex<HashMap<(String, String), BTreeSet<String>>>;
 
@@ -123,7 +126,12 @@ pub async fn run(
         let mut ds_synced = ds_synced;
         let mut cm_synced = cm_synced;
         let watches = async {
-            ready_store.wait_until_ready().await.ok()?;
+            // `Store::wait_until_ready` wakes only its latest poller, and the controller polls
+            // it too: poll again until it answers.
+            while tokio::time::timeout(READY_POLL, ready_store.wait_until_ready())
+                .await
+                .is_err()
+            {}
             ds_synced.wait_for(|s| *s).await.ok()?;
             cm_synced.wait_for(|s| *s).await.ok()
         };

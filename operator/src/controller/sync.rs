@@ -59,11 +59,17 @@ pub async fn plugins_of(
 /// Reads the DaemonSet and its base config, renders `plugins`, applies what changed and reads
 /// the pods. Transient API errors (conflicts, 5xx, transport) are returned for a retry; a
 /// refused apply becomes [`ApplyState::ApplyFailed`].
+///
+/// When the target cannot take plugins (container or base config missing), nothing is written
+/// and the DaemonSet keeps its last render, unless `release_unusable` (a plugin is being
+/// deleted): then the operator's fields are removed, so a deleted plugin never stays in the
+/// template because its neighbours cannot be rendered.
 pub async fn sync_daemonset(
     client: &Client,
     namespace: &str,
     name: &str,
     plugins: &[&FluentBitPlugin],
+    release_unusable: bool,
 ) -> Result<Synced, Error> {
     let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
@@ -84,8 +90,13 @@ pub async fn sync_daemonset(
     };
 
     let (base_configmap, base) = base_config(&configmaps, &ds, plugins).await?;
-    let base = match base {
-        Ok(text) => text,
+    let (render, unusable) = match base {
+        Ok(text) => (render_daemonset(&text, plugins), None),
+        Err(state) if release_unusable => {
+            let mut render = render_daemonset("", plugins);
+            render.rendered = None;
+            (render, Some(state))
+        }
         Err(state) => {
             let pods = pods_of(client, namespace, &ds).await?;
             return Ok(Synced {
@@ -97,7 +108,6 @@ pub async fn sync_daemonset(
             });
         }
     };
-    let render = render_daemonset(&base, plugins);
     let cm_name = workload::configmap_name(name);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let live_cm = configmaps
@@ -147,6 +157,9 @@ pub async fn sync_daemonset(
         }
     }
     let pods = pods_of(client, namespace, &ds).await?;
+    if let (ApplyState::Applied, Some(state)) = (&apply, unusable) {
+        apply = state;
+    }
     Ok(Synced {
         daemonset: Some(ds),
         render,
