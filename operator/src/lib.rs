@@ -16,31 +16,99 @@
 //! [`offline`] chains them for `operator render` (no cluster); the tests render the examples
 //! through it.
 //!
-//! # Reconciling one DaemonSet (for the controller)
+//! # The controller ([`controller`])
 //!
-//! Reconcile per target DaemonSet (namespace + `spec.target.daemonSet`, see
-//! [`render::by_daemonset`]), since every plugin of a DaemonSet shares one ConfigMap and one
-//! template:
+//! The only module that talks to the API server. `operator run` starts it ([`controller::run`]).
 //!
-//! 1. Get the DaemonSet. Missing → [`status::ApplyState::DaemonSetNotFound`] for every plugin;
-//!    apply nothing.
-//! 2. [`workload::base_config_source`]`(ds, container, configPath)` (from the first plugin's
-//!    `spec.target`) → ConfigMap name and key; read that key as `base_config`. An error →
-//!    `ApplyState::ContainerNotFound` / `BaseConfigInvalid` with the error's text.
-//! 3. [`render::render_daemonset`]`(base_config, &plugins)` → `outcomes[i]` per plugin
-//!    (problems, included) and `rendered` (or `None`).
-//! 4. If `rendered` is `Some(r)`: apply [`workload::configmap_intent`] (owner = DaemonSet name
-//!    and uid), then [`workload::daemonset_intent`]`(ds, ns, &result.included(&plugins),
-//!    &r.hash)`, both with field manager [`workload::FIELD_MANAGER`] and `force`.
-//!    If `None` (no plugin left, or none valid): apply [`workload::empty_daemonset_intent`]
-//!    (gives the DaemonSet back its own config) and delete the ConfigMap
-//!    ([`workload::configmap_name`]). Finalizer cleanup of the last plugin is the same path.
-//!    An API error → `ApplyState::ApplyFailed(message)`, otherwise `ApplyState::Applied`.
-//! 5. List the DaemonSet's pods (its selector); for each plugin
-//!    [`rollout::template_check`]`(ds, plugin, hash)` then [`rollout::assess`].
-//! 6. [`status::plugin_status`]`(previous, Facts { .. }, now)` builds each plugin's whole
-//!    status (conditions keep `lastTransitionTime` while their status holds), so "patch only
-//!    when changed" is `new != previous`.
+//! **Watches.** `FluentBitPlugin`s (the controller's own reflector); DaemonSets and ConfigMaps
+//! as metadata only. A DaemonSet change reconciles every plugin whose namespace and
+//! `spec.target.daemonSet` name it. A ConfigMap change reconciles the plugins of the DaemonSet
+//! it belongs to: the operator's own `<ds>-fbplugin` (label `fbplugin.dev/daemonset`) or a
+//! ConfigMap a reconcile found holding a DaemonSet's base config; other ConfigMaps map to
+//! nothing. A settled plugin is looked at again every 5 minutes, one whose DaemonSet rolls
+//! every 15 s (pod failures do not always change the DaemonSet's status).
+//!
+//! **One reconcile** of a plugin runs behind one `finalizer()` call (finalizer
+//! `fbplugin.dev/cleanup`; the first reconcile only adds it). On Apply it syncs the plugin's
+//! whole DaemonSet, since all plugins of a DaemonSet share one ConfigMap and one template:
+//!
+//! 1. List the plugins in the namespace (from the API, not a cache) targeting the same
+//!    DaemonSet and not being deleted.
+//! 2. Get the DaemonSet. Missing → [`status::ApplyState::DaemonSetNotFound`]; nothing is
+//!    written; the plugin is requeued with backoff (and the DaemonSet watch triggers once it
+//!    exists).
+//! 3. [`workload::base_config_source`] (target of the first plugin that is valid on its own)
+//!    → read that ConfigMap key as the base config. A missing container or config →
+//!    `ContainerNotFound` / `BaseConfigInvalid`; nothing is written.
+//! 4. [`render::render_daemonset`]: invalid and conflicting plugins are left out and reported.
+//! 5. Rendered: apply [`workload::configmap_intent`] (owner: the DaemonSet), then
+//!    [`workload::daemonset_intent`]. Nothing rendered: apply
+//!    [`workload::empty_daemonset_intent`], then delete `<ds>-fbplugin`.
+//!    Every write is a server-side apply with the one field manager [`workload::FIELD_MANAGER`]
+//!    and `force` (the operator is the only writer of these fields; force takes them back from
+//!    a `kubectl edit`). A refusal (4xx other than 409/429) becomes `ApplyFailed` with the
+//!    server's message and a backoff requeue; 409, 429, 5xx and transport errors are returned
+//!    and retried by `error_policy` with per-object exponential backoff (1 s doubling to 5 min).
+//! 6. List the DaemonSet's pods by its selector; [`rollout::template_check`] +
+//!    [`rollout::assess`] against the DaemonSet the apply returned.
+//! 7. [`status::plugin_status`]; the status subresource is applied (same field manager,
+//!    force) only when it differs from the stored one; then the Events of the transition.
+//!
+//! On Cleanup (the plugin is being deleted) the same sync runs without the plugin: the others
+//! are re-rendered, or, when it was the last (or the others cannot be rendered because the
+//! container or base config is gone), the empty intent removes every field the operator owns
+//! and the ConfigMap is deleted. Only then is the finalizer removed; a refused apply keeps it.
+//!
+//! **No-write rule.** Before each apply the live object is compared with the intent
+//! (`controller::contains` / `controller::daemonset_current`): every field of the intent must
+//! already be there with the same value (lists matched by `mountPath` or `name`), and the
+//! operator's marks in the template (hash annotation, `fbplugin-*` init containers, the two
+//! volumes and their mounts) must be exactly those of the intent. A steady state therefore
+//! costs reads only (checked against a real 1.20 API server: a restart over an applied state
+//! writes nothing).
+//!
+//! **Ownership.** The operator owns only the fields in its intents (see [`workload`]): pod
+//! template annotation, init containers, volumes, volume mounts and pull secrets it adds, and
+//! the `<ds>-fbplugin` ConfigMap (garbage-collected with its DaemonSet). It never touches the
+//! selector, images, command or args of others.
+//!
+//! **Events** (`events.k8s.io/v1`, reported by `fbplugin-operator`), on transitions only
+//! (table in [`controller::transitions`]): Warning `Rejected` (the note names each field),
+//! Warning `DaemonSetNotFound` / `ContainerNotFound` / `BaseConfigInvalid` / `ApplyFailed`,
+//! Normal `Applied` (new config hash), Normal `Ready`, Warning `CrashLoopBackOff` /
+//! `ImagePullFailed` / `InitContainerFailed`.
+//!
+//! **Known limit.** Changing `spec.target.daemonSet` leaves the plugin in the old DaemonSet
+//! until another plugin of that DaemonSet is reconciled (nothing records where a plugin was
+//! applied); delete and re-create the plugin to move it.
+//!
+//! # RBAC
+//!
+//! Exactly the verbs the operator uses; a ClusterRole for all namespaces, or a Role in the
+//! `--namespace` it watches:
+//!
+//! | apiGroups | resources | verbs | why |
+//! |---|---|---|---|
+//! | `fbplugin.dev` | `fluentbitplugins` | `list`, `watch`, `patch` | watch; list a DaemonSet's plugins; finalizer (JSON patch) |
+//! | `fbplugin.dev` | `fluentbitplugins/status` | `patch` | status (server-side apply) |
+//! | `apps` | `daemonsets` | `get`, `list`, `watch`, `patch` | read, metadata watch, apply the intent |
+//! | `""` | `configmaps` | `get`, `list`, `watch`, `create`, `patch`, `delete` | base config and rendered ConfigMap; an apply that creates an object also needs `create` (verified: without it the first apply is 403) |
+//! | `""` | `pods` | `list` | rollout assessment |
+//! | `events.k8s.io` | `events` | `create`, `patch` | Events (a repeat within minutes patches the series) |
+//!
+//! With `--leader-elect`, a Role in the Lease's namespace: `coordination.k8s.io` `leases`
+//! `get`, `create`, `update`. These rules were checked by running the operator as a
+//! ServiceAccount bound to exactly them against a 1.20 API server (apply, invalid, missing
+//! DaemonSet, delete, lease).
+//!
+//! # Running it (`operator run`)
+//!
+//! In cluster (ServiceAccount) or from `KUBECONFIG`; `--namespace` or all namespaces;
+//! `--leader-elect` ([`leader`]: a `coordination.k8s.io/v1` Lease, 15 s lease, 10 s renew
+//! deadline, 2 s retry, released on shutdown); SIGTERM/SIGINT stop the controller after
+//! running reconciles finish. [`http`] serves `/healthz`, `/readyz` (watches synced; a standby
+//! replica is ready too) and `/metrics` ([`metrics`]). Logs: [`telemetry`], `--log-format
+//! text|json`, level from `RUST_LOG`.
 //!
 //! # Conditions
 //!
