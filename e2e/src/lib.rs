@@ -77,11 +77,13 @@
 //! path is printed); `kubectl --kubeconfig <dir>/admin.kubeconfig get all -A` works against a
 //! cluster while a test holds it.
 
+mod accounts;
 mod apply;
 mod cluster;
 mod error;
 mod kubelet;
 mod local;
+mod pod_status;
 mod process;
 mod provision;
 mod wait;
@@ -89,7 +91,8 @@ mod wait;
 pub use apply::{apply_object, apply_yaml, strip_cel_rules};
 pub use cluster::{Cluster, EXTERNAL_KUBECONFIG_ENV};
 pub use error::{Error, Result};
-pub use kubelet::{KubeletPlayer, PodState, rolled_out};
+pub use kubelet::{KubeletPlayer, rolled_out};
+pub use pod_status::PodState;
 pub use process::{Process, tail_file};
 pub use provision::{Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries};
 pub use wait::{describe_events, events_for, observed_yaml, wait_for, wait_for_object};
