@@ -51,13 +51,17 @@
 //!    and retried by `error_policy` with per-object exponential backoff (1 s doubling to 5 min).
 //! 6. List the DaemonSet's pods by its selector; [`rollout::template_check`] +
 //!    [`rollout::assess`] against the DaemonSet the apply returned.
-//! 7. [`status::plugin_status`]; the status subresource is applied (same field manager,
+//! 7. When the spec changed (`status.observedGeneration` behind), list the namespace's
+//!    DaemonSets and take the plugin out of any other one whose template still carries its
+//!    init container (it was retargeted), as Cleanup does.
+//! 8. [`status::plugin_status`]; the status subresource is applied (same field manager,
 //!    force) only when it differs from the stored one; then the Events of the transition.
 //!
 //! On Cleanup (the plugin is being deleted) the same sync runs without the plugin: the others
 //! are re-rendered, or, when it was the last (or the others cannot be rendered because the
 //! container or base config is gone), the empty intent removes every field the operator owns
-//! and the ConfigMap is deleted. Only then is the finalizer removed; a refused apply keeps it.
+//! and the ConfigMap is deleted; any other DaemonSet still carrying the plugin gets the same.
+//! Only then is the finalizer removed; a refused apply keeps it.
 //!
 //! **No-write rule.** Before each apply the live object is compared with the intent
 //! (`controller::contains` / `controller::daemonset_current`): every field of the intent must
@@ -78,10 +82,6 @@
 //! Normal `Applied` (new config hash), Normal `Ready`, Warning `CrashLoopBackOff` /
 //! `ImagePullFailed` / `InitContainerFailed`.
 //!
-//! **Known limit.** Changing `spec.target.daemonSet` leaves the plugin in the old DaemonSet
-//! until another plugin of that DaemonSet is reconciled (nothing records where a plugin was
-//! applied); delete and re-create the plugin to move it.
-//!
 //! # RBAC
 //!
 //! Exactly the verbs the operator uses; a ClusterRole for all namespaces, or a Role in the
@@ -91,7 +91,7 @@
 //! |---|---|---|---|
 //! | `fbplugin.dev` | `fluentbitplugins` | `list`, `watch`, `patch` | watch; list a DaemonSet's plugins; finalizer (JSON patch) |
 //! | `fbplugin.dev` | `fluentbitplugins/status` | `patch` | status (server-side apply) |
-//! | `apps` | `daemonsets` | `get`, `list`, `watch`, `patch` | read, metadata watch, apply the intent |
+//! | `apps` | `daemonsets` | `get`, `list`, `watch`, `patch` | read, metadata watch, find a retargeted plugin's old DaemonSet, apply the intent |
 //! | `""` | `configmaps` | `get`, `list`, `watch`, `create`, `patch`, `delete` | base config and rendered ConfigMap; an apply that creates an object also needs `create` (verified: without it the first apply is 403) |
 //! | `""` | `pods` | `list` | rollout assessment |
 //! | `events.k8s.io` | `events` | `create`, `patch` | Events (a repeat within minutes patches the series) |

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api_mock::{
-    Cluster, DAEMONSET, EVENTS, PLUGINS, PODS, Seen, Step, configmap, mock, plugin_path,
+    Cluster, DAEMONSET, DAEMONSETS, EVENTS, PLUGINS, PODS, Seen, Step, configmap, mock, plugin_path,
 };
 use fbplugin_crds::FluentBitPlugin;
 use http::Method;
@@ -95,6 +95,11 @@ fn reads(with_base: bool) -> Vec<Step> {
 
 fn list_pods() -> Step {
     Step::get(PODS).query("labelSelector=")
+}
+
+/// The look for other DaemonSets still carrying the plugin (after a spec change, on delete).
+fn list_daemonsets() -> Step {
+    Step::get(DAEMONSETS)
 }
 
 fn event(reason: &'static str) -> Step {
@@ -219,6 +224,7 @@ fn first_apply_steps() -> Vec<Step> {
             );
         }),
         list_pods(),
+        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
             let s = &p["status"];
             assert_eq!(condition(s, "Accepted"), ("True", "Valid"));
@@ -298,6 +304,7 @@ async fn spec_change_applies_a_new_hash() {
             assert!(init["image"].as_str().unwrap().ends_with(&"cd".repeat(32)));
         }),
         list_pods(),
+        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-a")))
             .body(|p| assert_eq!(p["status"]["observedGeneration"], 2)),
         event("Applied"),
@@ -317,6 +324,36 @@ async fn spec_change_applies_a_new_hash() {
 }
 
 #[tokio::test]
+async fn retargeted_plugin_leaves_its_old_daemonset() {
+    let mut c = applied_and_ready().await;
+    let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
+    p["spec"]["target"]["daemonSet"] = json!("other");
+    p["metadata"]["generation"] = json!(2);
+    let steps = vec![
+        Step::get(PLUGINS),
+        Step::get("/apis/apps/v1/namespaces/logging/daemonsets/other"),
+        list_daemonsets(),
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::get(configmap(RENDERED)),
+        Step::apply(DAEMONSET).body(|ds| assert!(ds.get("spec").is_none(), "the empty intent")),
+        Step::new(Method::DELETE, configmap(RENDERED)),
+        list_pods(),
+        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+            assert_eq!(
+                condition(&p["status"], "Applied"),
+                ("False", "DaemonSetNotFound")
+            )
+        }),
+        event("DaemonSetNotFound"),
+    ];
+    reconcile(c, "out-a", steps)
+        .await
+        .result
+        .expect("a condition, not an error");
+}
+
+#[tokio::test]
 async fn invalid_plugin_beside_a_valid_one_is_left_out_and_told_why() {
     let mut c = cluster();
     plugin("out-a").finalized().into(&mut c);
@@ -332,6 +369,7 @@ async fn invalid_plugin_beside_a_valid_one_is_left_out_and_told_why() {
         }),
         Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
         list_pods(),
+        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-bad"))).body(|p| {
             let s = &p["status"];
             assert_eq!(condition(s, "Accepted"), ("False", "Invalid"));
@@ -372,6 +410,7 @@ async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
             Step::apply(configmap(RENDERED)),
             Step::apply(DAEMONSET),
             list_pods(),
+            list_daemonsets(),
             Step::apply(format!("{}/status", plugin_path("out-b"))),
             event("Applied"),
         ]);
@@ -393,6 +432,7 @@ async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
         }),
         Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
         list_pods(),
+        list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-b")).body(|ops| {
             assert_eq!(
                 ops[0],
@@ -424,6 +464,7 @@ async fn deleting_the_last_plugin_applies_the_empty_intent_and_deletes_the_confi
         }),
         Step::new(Method::DELETE, configmap(RENDERED)),
         list_pods(),
+        list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-a"))
             .body(|ops| assert_eq!(ops[1]["op"], "remove")),
     ];
@@ -445,6 +486,7 @@ async fn deleting_a_plugin_when_the_base_config_is_gone_still_takes_it_out() {
         Step::apply(DAEMONSET).body(|ds| assert!(ds.get("spec").is_none(), "the empty intent")),
         Step::new(Method::DELETE, configmap(RENDERED)),
         list_pods(),
+        list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-b"))
             .body(|ops| assert_eq!(ops[1]["op"], "remove")),
     ];
@@ -462,6 +504,7 @@ async fn deleting_a_plugin_whose_daemonset_is_gone_just_drops_the_finalizer() {
     let steps = vec![
         Step::get(PLUGINS),
         Step::get(DAEMONSET),
+        list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-a"))
             .body(|ops| assert_eq!(ops[1]["op"], "remove")),
     ];
@@ -477,6 +520,7 @@ async fn missing_daemonset_is_a_condition_and_a_requeue_not_an_error() {
     let steps = vec![
         Step::get(PLUGINS),
         Step::get(DAEMONSET),
+        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
             assert_eq!(
                 condition(&p["status"], "Applied"),
@@ -529,6 +573,7 @@ async fn failing_once_then_succeeding(fail_daemonset: bool, code: u16, kind: &st
     retry.extend([
         Step::apply(DAEMONSET),
         list_pods(),
+        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-a"))),
         event("Applied"),
     ]);
@@ -578,11 +623,13 @@ async fn cr_change_to_daemonset_patch_latency() {
         let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
         p["spec"]["artifact"]["image"] =
             json!(format!("registry.example/out-a@sha256:{:064x}", i + 1));
+        p["metadata"]["generation"] = json!(2);
         let mut steps = reads(true);
         steps.extend([
             Step::apply(configmap(RENDERED)),
             Step::apply(DAEMONSET),
             list_pods(),
+            list_daemonsets(),
             Step::apply(format!("{}/status", plugin_path("out-a"))),
             event("Applied"),
         ]);

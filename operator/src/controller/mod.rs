@@ -231,6 +231,12 @@ async fn apply(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error>
             .insert(ds_name.clone());
     }
     let me_now = &group[me];
+    // A changed spec may have moved the plugin to another DaemonSet: take it out of any other
+    // whose template still carries it, before the status records this generation.
+    let observed = me_now.status.as_ref().and_then(|s| s.observed_generation);
+    if observed.is_none() || observed != me_now.metadata.generation {
+        release_elsewhere(me_now, ctx).await?;
+    }
     let rollout = synced.daemonset.as_ref().map(|ds| {
         let check = rollout::template_check(ds, me_now, synced.hash().unwrap_or_default());
         rollout::assess(ds, &synced.pods, check)
@@ -318,22 +324,42 @@ async fn write_status(
 }
 
 async fn cleanup(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error> {
+    remove_from(plugin, &plugin.spec.target.daemon_set, ctx).await?;
+    release_elsewhere(plugin, ctx).await?;
+    ctx.metrics.remove_plugin(&key(plugin));
+    ctx.reset(&key(plugin));
+    Ok(Action::await_change())
+}
+
+/// Re-syncs `daemonset` without `plugin` (the empty intent when no other plugin is left).
+async fn remove_from(
+    plugin: &FluentBitPlugin,
+    daemonset: &str,
+    ctx: &Context,
+) -> Result<(), Error> {
     let namespace = plugin.namespace().unwrap_or_default();
-    let ds_name = &plugin.spec.target.daemon_set;
-    let group = sync::plugins_of(&ctx.client, &namespace, ds_name).await?;
+    let group = sync::plugins_of(&ctx.client, &namespace, daemonset).await?;
     // Deleting plugins are already out of the group; never render this one, even from a list
-    // that predates its deletion.
+    // that predates its deletion or its retargeting.
     let rest: Vec<&FluentBitPlugin> = group
         .iter()
         .filter(|p| p.metadata.name != plugin.metadata.name)
         .collect();
-    let synced = sync::sync_daemonset(&ctx.client, &namespace, ds_name, &rest, true).await?;
+    let synced = sync::sync_daemonset(&ctx.client, &namespace, daemonset, &rest, true).await?;
     if let ApplyState::ApplyFailed(message) = &synced.apply {
-        // Keep the finalizer: dropping it now would leave the plugin in the DaemonSet.
+        // Keep the finalizer (or the old generation): the plugin is still in the DaemonSet.
         return Err(Error::Refused(message.clone()));
     }
-    info!(plugin = %key(plugin), daemonset = %ds_name, remaining = rest.len(), "removed from DaemonSet");
-    ctx.metrics.remove_plugin(&key(plugin));
-    ctx.reset(&key(plugin));
-    Ok(Action::await_change())
+    info!(plugin = %key(plugin), %daemonset, remaining = rest.len(), "removed from DaemonSet");
+    Ok(())
+}
+
+/// Takes the plugin out of every DaemonSet of its namespace, other than its target, whose
+/// template still carries its init container (it was retargeted).
+async fn release_elsewhere(plugin: &FluentBitPlugin, ctx: &Context) -> Result<(), Error> {
+    let namespace = plugin.namespace().unwrap_or_default();
+    for daemonset in sync::carrying(&ctx.client, &namespace, plugin).await? {
+        remove_from(plugin, &daemonset, ctx).await?;
+    }
+    Ok(())
 }

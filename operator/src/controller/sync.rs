@@ -56,6 +56,33 @@ pub async fn plugins_of(
     Ok(plugins)
 }
 
+/// DaemonSets in `namespace`, other than the plugin's target, whose pod template carries the
+/// plugin's init container.
+pub async fn carrying(
+    client: &Client,
+    namespace: &str,
+    plugin: &FluentBitPlugin,
+) -> Result<Vec<String>, Error> {
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::api(format!("list DaemonSets in {namespace}"), e))?;
+    let init = workload::init_container_name(plugin);
+    let target = plugin.spec.target.daemon_set.as_str();
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|ds| ds.metadata.name.as_deref() != Some(target))
+        .filter(|ds| {
+            let pod = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+            let inits = pod.and_then(|p| p.init_containers.as_ref());
+            inits.is_some_and(|c| c.iter().any(|c| c.name == init))
+        })
+        .filter_map(|ds| ds.metadata.name)
+        .collect())
+}
+
 /// Reads the DaemonSet and its base config, renders `plugins`, applies what changed and reads
 /// the pods. Transient API errors (conflicts, 5xx, transport) are returned for a retry; a
 /// refused apply becomes [`ApplyState::ApplyFailed`].

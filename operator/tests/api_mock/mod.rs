@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 pub const NS: &str = "logging";
 pub const PLUGINS: &str = "/apis/fbplugin.dev/v1alpha1/namespaces/logging/fluentbitplugins";
+pub const DAEMONSETS: &str = "/apis/apps/v1/namespaces/logging/daemonsets";
 pub const DAEMONSET: &str = "/apis/apps/v1/namespaces/logging/daemonsets/fluent-bit";
 pub const PODS: &str = "/api/v1/namespaces/logging/pods";
 pub const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/logging/events";
@@ -44,7 +45,7 @@ impl Cluster {
         self
     }
 
-    fn list(&self, prefix: &str, kind: &str) -> Value {
+    fn list(&self, prefix: &str, api_version: &str, kind: &str) -> Value {
         let items: Vec<&Value> = self
             .objects
             .iter()
@@ -54,7 +55,7 @@ impl Cluster {
             })
             .map(|(_, v)| v)
             .collect();
-        json!({"apiVersion": "fbplugin.dev/v1alpha1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items})
+        json!({"apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items})
     }
 }
 
@@ -138,7 +139,13 @@ fn serve(
         )
     };
     match *method {
-        Method::GET if path == PLUGINS => (200, cluster.list(PLUGINS, "FluentBitPluginList")),
+        Method::GET if path == PLUGINS => (
+            200,
+            cluster.list(PLUGINS, "fbplugin.dev/v1alpha1", "FluentBitPluginList"),
+        ),
+        Method::GET if path == DAEMONSETS => {
+            (200, cluster.list(DAEMONSETS, "apps/v1", "DaemonSetList"))
+        }
         Method::GET if path == PODS => (
             200,
             json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": cluster.pods}),
