@@ -718,3 +718,50 @@ fn unknown_fields_are_caught_at_any_depth() {
         "unknown kinds are errors"
     );
 }
+
+#[test]
+fn notes_tell_the_user_what_to_do_next() {
+    let helm = helm_bin();
+    let chart = chart_dir();
+    let chart = chart.to_string_lossy();
+    let notes = |sets: &[&str]| {
+        let mut argv = vec![
+            "install",
+            "fbplugin",
+            &chart,
+            "--namespace",
+            NS,
+            "--dry-run=client",
+        ];
+        for s in sets {
+            argv.extend(["--set", s]);
+        }
+        let out = helm::run(&helm, &argv).expect("run helm");
+        assert!(out.success, "helm {}: {}", argv.join(" "), out.stderr);
+        out.stdout
+            .split("\nNOTES:\n")
+            .nth(1)
+            .expect("NOTES")
+            .to_string()
+    };
+    let quick = notes(&[]);
+    for line in [
+        "kubectl -n logging rollout status deployment/fbplugin-fbplugin-operator",
+        "kubectl -n logging rollout status daemonset/fluent-bit",
+        "daemonSet: fluent-bit",
+        "get fbp -w",
+        "kubectl apply --server-side -f <chart>/crds/",
+    ] {
+        assert!(quick.contains(line), "{line:?} in NOTES:\n{quick}");
+    }
+    let own = notes(&["fluentBit.enabled=false", "watchNamespace=apps"]);
+    assert!(own.contains("watching only namespace apps"), "{own}");
+    assert!(
+        own.contains("/fluent-bit/etc/conf/fluent-bit.conf") && own.contains("(must be apps)"),
+        "{own}"
+    );
+    assert!(
+        !own.contains("rollout status daemonset/fluent-bit"),
+        "{own}"
+    );
+}
