@@ -156,6 +156,39 @@ fn serve(
             .map(|o| (200, o.clone()))
             .unwrap_or_else(not_found),
         Method::POST if path == EVENTS => (201, body.clone()),
+        Method::POST => {
+            let name = body["metadata"]["name"].as_str().unwrap_or_default();
+            let at = format!("{path}/{name}");
+            if cluster.objects.contains_key(&at) {
+                return (
+                    409,
+                    status_body(409, "AlreadyExists", &format!("{at} exists")),
+                );
+            }
+            let mut object = body.clone();
+            object["metadata"]["resourceVersion"] = json!("1");
+            cluster.objects.insert(at, object.clone());
+            (201, object)
+        }
+        Method::PUT => {
+            let Some(live) = cluster.objects.get_mut(path) else {
+                return not_found();
+            };
+            let version = live["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("0")
+                .to_string();
+            if body["metadata"]["resourceVersion"].as_str() != Some(version.as_str()) {
+                return (
+                    409,
+                    status_body(409, "Conflict", "the object has been modified"),
+                );
+            }
+            let next: u64 = version.parse().unwrap_or(0) + 1;
+            *live = body.clone();
+            live["metadata"]["resourceVersion"] = json!(next.to_string());
+            (200, live.clone())
+        }
         Method::DELETE => match cluster.objects.remove(path) {
             Some(_) => (
                 200,
