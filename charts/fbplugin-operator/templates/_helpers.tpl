@@ -45,8 +45,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The rules the operator needs in the namespaces it watches, read off its controller:
 - fluentbitplugins: list and watch (its reflector and the per-DaemonSet list), patch (the
   finalizer, added and removed with JSON patches); status: patch (server-side apply).
-- daemonsets: get (sync), list and watch (metadata watch), patch (server-side apply of the
-  pod-template fields it owns). Never create or delete.
+- daemonsets: get (sync), list and watch (metadata watch; finding the old DaemonSet of a
+  retargeted plugin), patch (server-side apply of the pod-template fields it owns). Never
+  create or delete.
 - configmaps: get (base config, rendered ConfigMap), list and watch (metadata watch), create
   and patch (server-side apply creates the rendered ConfigMap; an apply that creates is
   authorized as create), delete (the rendered ConfigMap once no plugin is left).
