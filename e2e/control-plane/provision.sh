@@ -143,23 +143,33 @@ if [[ ! -f $ETCD_DIR/stamp ]]; then
     touch "$ETCD_DIR/stamp"
 fi
 
-# ---- rsync (the Kubernetes build copies generated files with it) ------------------------------
-# Unpacked privately with the libraries a minimal bookworm lacks, so no root is needed; a
-# wrapper puts them on the library path for rsync alone.
+# ---- build helpers: rsync (copies generated files), jq -----------------------------------------
+# When missing, each is unpacked privately with the libraries a minimal bookworm lacks, so no
+# root is needed; a wrapper puts those libraries on the library path for that tool alone.
 TOOLS=$WORK/tools
-if ! command -v rsync >/dev/null && [[ ! -f $TOOLS/stamp ]]; then
-    log "downloading rsync (bookworm; not installed on this machine)"
-    rm -rf "$TOOLS"
-    mkdir -p "$TOOLS/debs" "$TOOLS/bin"
-    (cd "$TOOLS/debs" && apt_fetch "rsync" download rsync/bookworm libpopt0/bookworm libxxhash0/bookworm)
-    for deb in "$TOOLS"/debs/*.deb; do dpkg -x "$deb" "$TOOLS/root"; done
-    libs=$(find "$TOOLS/root" -name '*.so*' -printf '%h\n' | sort -u | paste -sd:)
+mkdir -p "$TOOLS/bin"
+private_tool() {
+    local tool=$1
+    shift
+    command -v "$tool" >/dev/null && return 0
+    [[ -f $TOOLS/$tool.stamp ]] && return 0
+    log "downloading $tool (bookworm; not installed on this machine)"
+    local root=$TOOLS/$tool
+    rm -rf "$root"
+    mkdir -p "$root/debs"
+    (cd "$root/debs" && apt_fetch "$tool" download "$@")
+    for deb in "$root"/debs/*.deb; do dpkg -x "$deb" "$root/root"; done
+    local libs
+    libs=$(find "$root/root" -name '*.so*' -printf '%h\n' | sort -u | paste -sd:)
     printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
-        "$libs" "$TOOLS/root/usr/bin/rsync" >"$TOOLS/bin/rsync"
-    chmod +x "$TOOLS/bin/rsync"
-    "$TOOLS/bin/rsync" --version >/dev/null || die "the unpacked rsync does not run: $("$TOOLS/bin/rsync" --version 2>&1 | head -n 3)"
-    touch "$TOOLS/stamp"
-fi
+        "$libs" "$root/root/usr/bin/$tool" >"$TOOLS/bin/$tool"
+    chmod +x "$TOOLS/bin/$tool"
+    "$TOOLS/bin/$tool" --version >/dev/null ||
+        die "the unpacked $tool does not run: $("$TOOLS/bin/$tool" --version 2>&1 | head -n 3)"
+    touch "$TOOLS/$tool.stamp"
+}
+private_tool rsync rsync/bookworm libpopt0/bookworm libxxhash0/bookworm
+private_tool jq jq/bookworm libjq1/bookworm libonig5/bookworm
 
 # ---- Kubernetes source -----------------------------------------------------------------------
 SRC_DIR=$WORK/src
