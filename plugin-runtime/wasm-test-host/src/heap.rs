@@ -1,14 +1,16 @@
 //! WAMR's app heap, emulated: where it sits in linear memory and what each allocation costs,
 //! so a record that does not fit in Fluent Bit does not fit here either.
 //!
-//! WAMR 2.4.1 (`ems` allocator, release build): each allocation takes its size plus a 4-byte
-//! header, rounded up to 8 bytes, at least 16; the pool is one free block of the heap size
-//! rounded down to 8. First fit, blocks split when the rest can hold a block, freed blocks
-//! merge with free neighbours.
+//! WAMR 2.4.1 (`ems` allocator, release build, `gc_init_with_struct_and_pool`): the pool starts
+//! 4 bytes in (`GC_HEAD_PADDING`) and is one free block of the rest rounded down to 8 (8184
+//! bytes of an 8192 heap); each allocation takes its size plus a 4-byte header, rounded up to
+//! 8 bytes, at least 16 (`GC_GET_REAL_SIZE`). First fit, blocks split when the rest can hold a
+//! block, freed blocks merge with free neighbours.
 
 use std::collections::BTreeMap;
 
 const HEADER: u32 = 4;
+const HEAD_PADDING: u32 = 4;
 const SMALLEST: u32 = 16;
 
 /// A first-fit heap over `[base, base + size)` of linear memory.
@@ -23,13 +25,14 @@ pub struct AppHeap {
 }
 
 impl AppHeap {
-    /// A heap of `size` bytes at `base`.
+    /// A heap of `size` bytes at `base` (8-byte aligned, as WAMR requires).
     pub fn new(base: u32, size: u32) -> Self {
-        let size = size & !7;
+        let pool = base + HEAD_PADDING;
+        let size = size.saturating_sub(HEAD_PADDING) & !7;
         AppHeap {
             base,
             size,
-            free: BTreeMap::from([(base, size)]),
+            free: BTreeMap::from([(pool, size)]),
             used: BTreeMap::new(),
         }
     }
@@ -39,7 +42,7 @@ impl AppHeap {
         self.base
     }
 
-    /// Its usable size in bytes.
+    /// Its usable size in bytes (the configured size less WAMR's padding, rounded down to 8).
     pub fn size(&self) -> u32 {
         self.size
     }
@@ -96,17 +99,18 @@ mod tests {
     #[test]
     fn default_heap_holds_tag_and_record_up_to_its_size() {
         let mut heap = AppHeap::new(1 << 20, 8192);
-        // tag "app" + NUL: the smallest block, 16 bytes; leaves 8176 for the record block.
+        assert_eq!(heap.size(), 8184);
+        // tag "app" + NUL: the smallest block, 16 bytes; leaves 8168 for the record block.
         let tag = heap.alloc(4).expect("tag fits");
         assert!(
-            heap.alloc(8176 - HEADER).is_some(),
+            heap.alloc(8168 - HEADER).is_some(),
             "exactly fitting record"
         );
         heap.free(tag);
-        assert_eq!(heap.in_use(), 8176);
+        assert_eq!(heap.in_use(), 8168);
         let mut heap = AppHeap::new(1 << 20, 8192);
         heap.alloc(4).expect("tag fits");
-        assert_eq!(heap.alloc(8176 - HEADER + 1), None, "one byte too many");
+        assert_eq!(heap.alloc(8168 - HEADER + 1), None, "one byte too many");
     }
 
     #[test]
@@ -119,6 +123,6 @@ mod tests {
         heap.free(a);
         heap.free(c);
         assert_eq!(heap.in_use(), 0);
-        assert!(heap.alloc(8192 - HEADER).is_some());
+        assert!(heap.alloc(8184 - HEADER).is_some());
     }
 }

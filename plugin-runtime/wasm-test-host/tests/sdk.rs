@@ -220,13 +220,13 @@ fn the_host_shows_what_fluent_bit_does_with_a_zero_byte() {
 fn the_app_heap_sits_at_heap_base_with_the_configured_size() {
     let host = probe_with(Options::new("probe_keep").heap_size(100_000));
     let (base, size) = host.app_heap().expect("Rust modules export no malloc");
-    assert_eq!(size, 100_000 & !7);
+    assert_eq!(size, (100_000 - 4) & !7);
     assert!(u64::from(base) + u64::from(size) <= host.memory_pages() * 65536);
     let small = probe_with(Options::new("probe_keep").heap_size(1000));
     assert_eq!(
         small.app_heap().unwrap().1,
-        8192,
-        "below 8192 means 8192, as in Fluent Bit"
+        8184,
+        "below 8192 means 8192 (8184 usable), as in Fluent Bit"
     );
 }
 
@@ -244,4 +244,32 @@ fn the_stack_a_trap_leaves_behind_is_taken_back_by_the_next_call() {
     assert_eq!(host.stack_pointer().unwrap(), clean);
     let stats = host.stats().unwrap().unwrap();
     assert_eq!((stats.panics, stats.stack_reclaims), (1, 1));
+}
+
+#[test]
+fn the_default_heap_holds_json_up_to_8163_bytes_with_a_short_tag() {
+    // 8192 - 4 padding = 8184 bytes of pool; "app\0" takes the smallest block (16); the
+    // record's block is its text + NUL + 4-byte header, rounded to 8: at most 8168.
+    let record = |len: usize| format!(r#"{{"msg":"{}"}}"#, "x".repeat(len - 10));
+    let mut host = probe("probe_keep");
+    assert!(matches!(
+        host.filter("app", T, &record(8163)).unwrap(),
+        Outcome::Keep(_)
+    ));
+    assert_eq!(
+        host.filter("app", T, &record(8164)).unwrap(),
+        Outcome::Dropped(DropReason::EmptyString)
+    );
+    // heap_size_for covers any record and tag it is given.
+    for len in [8164, 20_000, 100_000] {
+        let heap = plugin_runtime::filter::heap_size_for(len as u64, 3);
+        let mut host = probe_with(Options::new("probe_keep").heap_size(heap));
+        assert!(
+            matches!(
+                host.filter("app", T, &record(len)).unwrap(),
+                Outcome::Keep(_)
+            ),
+            "{len}"
+        );
+    }
 }
