@@ -19,7 +19,7 @@
 //! REDACT_FIELDS=password,api_key,session cargo build --release --target wasm32-unknown-unknown -p filter-redact
 //! ```
 //!
-//! Fluent Bit config (heap sized for records up to 64 KB of JSON; see
+//! Fluent Bit config (heap sized for 64 KiB of JSON and 256-byte tags; see
 //! `plugin_runtime::filter::heap_size_for`):
 //!
 //! ```text
@@ -29,7 +29,7 @@
 //!     WASM_Path      /fluent-bit/filters/filter_redact.wasm
 //!     Function_Name  redact_filter
 //!     Event_Format   json
-//!     WASM_Heap_Size 66600
+//!     WASM_Heap_Size 66832
 //! ```
 
 mod scan;

@@ -32,12 +32,18 @@
 //!     WASM_Path      /fluent-bit/filters/drop_debug.wasm
 //!     Function_Name  drop_debug_filter
 //!     Event_Format   json
-//!     WASM_Heap_Size 24K
+//!     WASM_Heap_Size 17456
 //! ```
 //!
-//! `WASM_Heap_Size` must hold the tag and the record's JSON text (see [`heap_size_for`]):
-//! Fluent Bit copies both into an 8 KiB heap by default and, when they do not fit, calls the
-//! filter without them. The runtime then drops the record and counts it as `input_missing`.
+//! `WASM_Heap_Size` must hold the tag and the record's JSON text; 17456 is
+//! [`heap_size_for`]`(16_384, 32)`, for 16 KiB records. Write it in bytes: Fluent Bit's `K` and
+//! `M` suffixes are decimal. Fluent Bit copies both into an 8 KiB heap by default and, when they
+//! do not fit, calls the filter without them.
+//! The runtime then drops the record and counts it as `input_missing`.
+//!
+//! Test the function natively with [`apply_json`], and the built `.wasm` with the
+//! `wasm-filter-test-host` crate, which calls it exactly as Fluent Bit does (heap size,
+//! pointer 0, NUL-terminated results, keep/modify/drop) and reads the counters.
 //!
 //! What the runtime guarantees:
 //! - **Memory.** Inputs are read bounds-checked from linear memory. The result lives in one

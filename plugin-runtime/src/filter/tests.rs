@@ -96,4 +96,6 @@ fn heap_size_covers_record_and_tag_and_never_goes_below_the_default() {
     assert_eq!(heap_size_for(5000, 64), DEFAULT_HEAP_SIZE);
     // 16384 + NUL + header -> 16392; tag 32 -> 40; plus 1 KiB.
     assert_eq!(heap_size_for(16_384, 32), 16_392 + 40 + 1024);
+    // The value the docs and the example README give for 64 KiB records, 256-byte tags.
+    assert_eq!(heap_size_for(65_536, 256), 66_832);
 }
