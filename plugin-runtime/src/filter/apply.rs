@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{Context, Record, Verdict};
+use super::{Context, EventFormat, Record, Verdict};
 use crate::event::Map;
 
 /// Why a record was dropped without asking the filter function (or after it answered).
@@ -19,6 +19,9 @@ pub enum Problem {
     Malformed(String),
     /// msgpack format only: the result contains a zero byte, so Fluent Bit would truncate it.
     ZeroByte,
+    /// The record arrived in the other format: `event_format` in the `[FILTER]` section does
+    /// not match the format the function was exported for.
+    WrongFormat(EventFormat),
 }
 
 impl fmt::Display for Problem {
@@ -31,6 +34,12 @@ impl fmt::Display for Problem {
             Problem::OutOfBounds => f.write_str("input pointer and length exceed linear memory"),
             Problem::BadTag => f.write_str("the tag is not valid UTF-8"),
             Problem::Malformed(why) => write!(f, "the record is malformed: {why}"),
+            Problem::WrongFormat(expected) => write!(
+                f,
+                "the record is not in the format the filter was exported for; set \
+                 event_format {} in the [FILTER] section",
+                expected.config_value()
+            ),
             Problem::ZeroByte => f.write_str(
                 "the msgpack result contains a zero byte, which Fluent Bit would truncate; \
                  use event_format json",

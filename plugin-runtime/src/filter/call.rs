@@ -76,6 +76,7 @@ pub struct FilterState {
     input_missing: AtomicU64,
     malformed: AtomicU64,
     zero_byte: AtomicU64,
+    wrong_format: AtomicU64,
     panics: AtomicU64,
     stack_reclaims: AtomicU64,
     /// The shadow stack pointer the exported function sees when no earlier call trapped.
@@ -107,6 +108,7 @@ impl FilterState {
             input_missing: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             zero_byte: AtomicU64::new(0),
+            wrong_format: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             stack_reclaims: AtomicU64::new(0),
             stack_top: AtomicU32::new(0),
@@ -158,10 +160,17 @@ impl FilterState {
         self.calls.fetch_add(1, Relaxed);
         let returned = self.out.with(|out| {
             self.record.with(|slot| {
+                // What arrived decides how to drop: the empty string only drops in JSON format,
+                // and in msgpack format it would corrupt the record.
+                let mut arrived = self.format;
                 let result = read(tag, tag_len)
                     .and_then(|tag| std::str::from_utf8(tag).map_err(|_| Problem::BadTag))
                     .and_then(|tag| {
                         let record = read(record, record_len)?;
+                        arrived = arrived_format(record).unwrap_or(self.format);
+                        if arrived != self.format {
+                            return Err(Problem::WrongFormat(self.format));
+                        }
                         let sec = u64::from(time_sec as u32);
                         let time = EventTime::new(sec, time_nsec as u32)
                             .unwrap_or(EventTime::from_secs(sec));
@@ -179,6 +188,7 @@ impl FilterState {
                     Ok(Verdict::Drop) => &self.dropped,
                     Err(Problem::InputMissing) => &self.input_missing,
                     Err(Problem::ZeroByte) => &self.zero_byte,
+                    Err(Problem::WrongFormat(_)) => &self.wrong_format,
                     Err(Problem::OutOfBounds | Problem::BadTag | Problem::Malformed(_)) => {
                         &self.malformed
                     }
@@ -189,7 +199,7 @@ impl FilterState {
                         out.push(0);
                         Some(out.as_ptr() as i32)
                     }
-                    _ if self.format == EventFormat::Json => Some(EMPTY.as_ptr() as i32),
+                    _ if arrived == EventFormat::Json => Some(EMPTY.as_ptr() as i32),
                     _ => None,
                 }
             })
@@ -215,6 +225,7 @@ impl FilterState {
             input_missing: self.input_missing.load(Relaxed),
             malformed: self.malformed.load(Relaxed),
             zero_byte: self.zero_byte.load(Relaxed),
+            wrong_format: self.wrong_format.load(Relaxed),
             panics: self.panics.load(Relaxed),
             stack_reclaims: self.stack_reclaims.load(Relaxed),
             last_panic,
@@ -227,6 +238,16 @@ impl FilterState {
             out.push(0);
             out.as_ptr() as i32
         })
+    }
+}
+
+/// The format a record arrived in, from its first byte: JSON objects start with `{`, msgpack
+/// maps with a fixmap, map16 or map32 header. `None` for anything else (malformed either way).
+fn arrived_format(record: &[u8]) -> Option<EventFormat> {
+    match record.first()? {
+        b'{' => Some(EventFormat::Json),
+        0x80..=0x8f | 0xde | 0xdf => Some(EventFormat::Msgpack),
+        _ => None,
     }
 }
 

@@ -54,6 +54,9 @@
 //!   tag, a record that is not a JSON object, and a panic each drop the record and increment a
 //!   counter. The module exports `<function>_stats`, which returns a pointer to a NUL-terminated
 //!   JSON object with the counters ([`Stats`]) and the last panic message.
+//! - **A mismatched `Event_Format`** (a JSON filter configured as msgpack, or the reverse) is
+//!   recognised from the record's first byte; the record is dropped the way the format that
+//!   arrived drops (so nothing is corrupted) and counted as `wrong_format`.
 //! - **Output is always an object.** A [`Record`] serializes to a JSON object, so the filter
 //!   never produces the non-object output Fluent Bit rejects; [`Verdict::Drop`] returns the empty
 //!   string, Fluent Bit's JSON-mode drop signal.

@@ -22,6 +22,9 @@ pub struct Stats {
     /// Records dropped because an input was out of bounds, the tag not UTF-8 or the record
     /// not an object.
     pub malformed: u64,
+    /// Records dropped because they arrived in the other event format (`event_format` does not
+    /// match the export; the drop uses the format that arrived, so nothing is corrupted).
+    pub wrong_format: u64,
     /// msgpack format: records dropped because the result had a zero byte.
     pub zero_byte: u64,
     /// Calls that panicked (the record was dropped by the resulting trap).

@@ -202,18 +202,24 @@ fn msgpack_results_with_a_zero_byte_are_refused_not_truncated() {
 }
 
 #[test]
-fn the_host_shows_what_fluent_bit_does_with_a_zero_byte() {
-    // probe_keep is a JSON-format filter: called in msgpack format it echoes the msgpack
-    // input as if it were text, so the host sees what Fluent Bit would append.
+fn a_mismatched_event_format_drops_cleanly_instead_of_corrupting() {
+    // Exported for JSON, configured as msgpack: the empty string would become an empty
+    // (corrupt) msgpack body, so the runtime drops the msgpack way, by trapping.
     let mut host = probe_with(Options::new("probe_keep").event_format(EventFormat::Msgpack));
     let outcome = host.filter("app", T, r#"{"count":0}"#).unwrap();
     assert!(
-        matches!(
-            outcome,
-            Outcome::Dropped(DropReason::EmptyString) | Outcome::Corrupted(_)
-        ),
+        matches!(outcome, Outcome::Dropped(DropReason::Trap(_))),
         "{outcome:?}"
     );
+    assert_eq!(host.stats().unwrap().unwrap().wrong_format, 1);
+    // Exported for msgpack, configured as JSON: dropped with the empty string.
+    let mut host = probe_with(Options::new("probe_mark_mp"));
+    assert_eq!(
+        host.filter("app", T, r#"{"msg":"x"}"#).unwrap(),
+        Outcome::Dropped(DropReason::EmptyString)
+    );
+    let stats = host.stats().unwrap().unwrap();
+    assert_eq!((stats.wrong_format, stats.malformed), (1, 0));
 }
 
 #[test]
