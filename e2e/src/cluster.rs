@@ -75,12 +75,31 @@ impl Cluster {
             .map_err(|e| Error::Invalid(format!("provisioning thread failed: {e}")))??;
         let started = Instant::now();
         sweep_stale_dirs();
+        let mut attempt = 1;
+        let mut cluster = loop {
+            match Self::start_local(&bins).await {
+                // Free ports are chosen, released, then bound by the components: another
+                // process can take one in between. Fresh ports fix that.
+                Err(e) if attempt < 3 && e.to_string().contains("address already in use") => {
+                    eprintln!(
+                        "e2e: a chosen port was taken before the component bound it; starting again"
+                    );
+                    attempt += 1;
+                }
+                outcome => break outcome?,
+            }
+        };
+        cluster.startup = started.elapsed();
+        Ok(cluster)
+    }
+
+    async fn start_local(bins: &crate::provision::Binaries) -> Result<Cluster> {
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
             .tempdir()
             .map_err(Error::io("creating the cluster's temporary directory"))?;
         claim_dir(dir.path())?;
-        let mut plane = LocalControlPlane::start_apiserver(&bins, dir.path())?;
+        let mut plane = LocalControlPlane::start_apiserver(bins, dir.path())?;
         let kubeconfig = dir.path().join("admin.kubeconfig");
         write_kubeconfig(
             &kubeconfig,
@@ -90,8 +109,8 @@ impl Cluster {
         )?;
         let client = client_from_file(&kubeconfig).await?;
         wait_ready(&client, &mut plane).await?;
-        plane.start_controllers(&bins, dir.path(), &kubeconfig)?;
-        let mut cluster = Cluster {
+        plane.start_controllers(bins, dir.path(), &kubeconfig)?;
+        let cluster = Cluster {
             client,
             kubeconfig,
             local: Some(plane),
@@ -100,7 +119,6 @@ impl Cluster {
             dir: Some(dir),
         };
         cluster.wait_service_account_token("default").await?;
-        cluster.startup = started.elapsed();
         Ok(cluster)
     }
 

@@ -191,12 +191,22 @@ impl KubeletPlayer {
             )))
     }
 
+    /// Like [`Self::set_pod`], but a pod deleted since it was listed (the controller replacing
+    /// it, or a force delete) is skipped: returns whether the status was written.
+    async fn set_if_present(&self, pod: &Pod, state: &PodState) -> Result<bool> {
+        match self.set_pod(&pod.name_any(), state).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_status(404) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes `state` into every non-terminating pod of the DaemonSet; returns how many.
     pub async fn set_all(&self, state: &PodState) -> Result<usize> {
         let mut count = 0;
         for pod in self.pods().await? {
-            if pod.metadata.deletion_timestamp.is_none() {
-                self.set_pod(&pod.name_any(), state).await?;
+            if pod.metadata.deletion_timestamp.is_none() && self.set_if_present(&pod, state).await?
+            {
                 count += 1;
             }
         }
@@ -260,7 +270,7 @@ impl KubeletPlayer {
                 for pod in &pods {
                     let bound = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
                     if bound && pod.metadata.deletion_timestamp.is_none() && !is_ready(pod) {
-                        self.set_pod(&pod.name_any(), &PodState::Ready).await?;
+                        self.set_if_present(pod, &PodState::Ready).await?;
                     }
                 }
             }
