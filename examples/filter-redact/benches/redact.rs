@@ -2,11 +2,13 @@
 //! like Fluent Bit's WAMR fast interpreter; WAMR's numbers differ, the trend holds).
 //!
 //! `cargo bench -p filter-redact`. Three shapes: a clean record (kept, the common case), one
-//! with a secret field and an e-mail (modified), and a 4 KB record (kept).
+//! with a secret field and an e-mail (modified), and a 4 KB record (kept). Each is also run
+//! natively through `apply_json`, the same code without the interpreter, for comparison.
 
 use std::time::{Duration, Instant};
 
-use plugin_runtime::filter::heap_size_for;
+use plugin_runtime::EventTime;
+use plugin_runtime::filter::{Context, apply_json, heap_size_for};
 use wasm_filter_test_host::{FilterHost, Options, Outcome, build_wasm};
 
 fn main() {
@@ -60,7 +62,23 @@ fn main() {
         }
         let secs = start.elapsed().as_secs_f64();
         println!(
-            "{name:<30} {:>10.0} records/s {:>8.1} MB/s",
+            "{name:<30} wasm   {:>10.0} records/s {:>8.1} MB/s",
+            n as f64 / secs,
+            n as f64 * record.len() as f64 / secs / 1e6
+        );
+        let ctx = Context::new("bench", EventTime::from_secs(1_700_000_000));
+        let mut out = Vec::new();
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < Duration::from_secs(1) {
+            for _ in 0..1000 {
+                let _ = apply_json(filter_redact::redact, &ctx, record.as_bytes(), &mut out);
+            }
+            n += 1000;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{name:<30} native {:>10.0} records/s {:>8.1} MB/s",
             n as f64 / secs,
             n as f64 * record.len() as f64 / secs / 1e6
         );
