@@ -6,7 +6,10 @@
 
 use kube::core::Rule;
 
-use crate::rules::{RESERVED_KEYS, RESERVED_PREFIXES};
+use crate::rules::{
+    MAX_WASM_RECORD_SIZE, MAX_WASM_STACK_SIZE, MAX_WASM_TAG_SIZE, MIN_WASM_STACK_SIZE,
+    RESERVED_KEYS, RESERVED_PREFIXES,
+};
 
 fn cel_list(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
@@ -75,10 +78,13 @@ pub fn instance_one_match() -> Rule {
         .message("set either match or matchRegex, not both")
 }
 
-/// Outputs route by `match`/`matchRegex` on every instance.
+/// Outputs and filters route by `match`/`matchRegex` on every instance.
 pub fn spec_output_needs_match() -> Rule {
-    Rule::new("self.type != 'output' || self.instances.all(i, has(i.match) || has(i.matchRegex))")
-        .message("every instance of an output needs match or matchRegex")
+    Rule::new(
+        "!(self.type in ['output', 'filter']) || \
+         self.instances.all(i, has(i.match) || has(i.matchRegex))",
+    )
+    .message("every instance of an output or filter needs match or matchRegex")
 }
 
 /// Only inputs carry `tag`.
@@ -87,10 +93,13 @@ pub fn spec_tag_only_on_inputs() -> Rule {
         .message("tag is only for inputs: outputs route with match or matchRegex")
 }
 
-/// Only outputs carry `match`/`matchRegex`.
+/// Only outputs and filters carry `match`/`matchRegex`.
 pub fn spec_match_only_on_outputs() -> Rule {
-    Rule::new("self.type == 'output' || self.instances.all(i, !has(i.match) && !has(i.matchRegex))")
-        .message("match and matchRegex are only for outputs: inputs set tag")
+    Rule::new(
+        "self.type in ['output', 'filter'] || \
+         self.instances.all(i, !has(i.match) && !has(i.matchRegex))",
+    )
+    .message("match and matchRegex are only for outputs and filters: inputs set tag")
 }
 
 /// Output-only engine settings.
@@ -151,5 +160,99 @@ pub fn object_name() -> Rule {
     Rule::new("self.metadata.name.size() <= 54 && !self.metadata.name.contains('.')").message(
         "metadata.name must be at most 54 characters without dots: the init container is \
          named fbplugin-<name>",
+    )
+}
+
+/// `pluginName` is set for `.so` kinds and not for filters (always `Name wasm`).
+pub fn spec_plugin_name_by_type() -> Rule {
+    Rule::new("self.type == 'filter' ? !has(self.pluginName) : has(self.pluginName)").message(
+        "pluginName is required for input, output and custom, and not set for a filter (its \
+         sections are always `Name wasm`; the module's export is wasm.functionName)",
+    )
+}
+
+/// A filter has its `wasm` section.
+pub fn spec_filter_needs_wasm() -> Rule {
+    Rule::new("self.type != 'filter' || has(self.wasm)")
+        .message("a filter needs spec.wasm with functionName and maxRecordSize")
+}
+
+/// Only filters have a `wasm` section.
+pub fn spec_wasm_only_on_filters() -> Rule {
+    Rule::new("self.type == 'filter' || !has(self.wasm)")
+        .message("spec.wasm applies to type filter only: remove it")
+}
+
+/// Filters load a `.wasm` module; the other kinds a shared object, never a `.wasm`.
+pub fn spec_artifact_suffix_by_type() -> Rule {
+    Rule::new(
+        "self.type == 'filter' ? self.artifact.path.endsWith('.wasm') : \
+         !self.artifact.path.endsWith('.wasm')",
+    )
+    .message(
+        "a filter's artifact.path must name its .wasm module, and a .wasm module runs only as \
+         type filter (input, output and custom load a .so)",
+    )
+}
+
+/// Filters take no free-form properties.
+pub fn spec_filter_no_properties() -> Rule {
+    Rule::new(
+        "self.type != 'filter' || \
+         self.instances.all(i, !has(i.properties) || size(i.properties) == 0)",
+    )
+    .message(
+        "a WASM filter gets no settings from Fluent Bit (its function receives only tag, time \
+         and record): remove properties and build the settings into the module",
+    )
+}
+
+/// `wasm.functionName` is a C identifier.
+pub fn function_name() -> Rule {
+    Rule::new("self.matches('^[A-Za-z_][A-Za-z0-9_]*$')").message(
+        "functionName must be the exported function: a C identifier (A-Z a-z 0-9 _, not \
+         starting with a digit)",
+    )
+}
+
+/// `wasm.eventFormat` is one Fluent Bit knows.
+pub fn event_format() -> Rule {
+    Rule::new("self in ['json', 'msgpack']").message("eventFormat must be json or msgpack")
+}
+
+/// `wasm.maxRecordSize` is in range.
+pub fn wasm_max_record_size() -> Rule {
+    Rule::new(format!(
+        "self.maxRecordSize >= 1 && self.maxRecordSize <= {MAX_WASM_RECORD_SIZE}"
+    ))
+    .message(
+        format!(
+            "maxRecordSize must be 1 to {MAX_WASM_RECORD_SIZE} bytes (the largest record's JSON \
+             text)"
+        )
+        .as_str(),
+    )
+}
+
+/// `wasm.maxTagSize` is in range.
+pub fn wasm_max_tag_size() -> Rule {
+    Rule::new(format!(
+        "!has(self.maxTagSize) || (self.maxTagSize >= 1 && self.maxTagSize <= {MAX_WASM_TAG_SIZE})"
+    ))
+    .message(format!("maxTagSize must be 1 to {MAX_WASM_TAG_SIZE} bytes").as_str())
+}
+
+/// `wasm.stackSize` is in range.
+pub fn wasm_stack_size() -> Rule {
+    Rule::new(format!(
+        "!has(self.stackSize) || \
+         (self.stackSize >= {MIN_WASM_STACK_SIZE} && self.stackSize <= {MAX_WASM_STACK_SIZE})"
+    ))
+    .message(
+        format!(
+            "stackSize must be {MIN_WASM_STACK_SIZE} to {MAX_WASM_STACK_SIZE} bytes (Fluent Bit \
+             ignores smaller values)"
+        )
+        .as_str(),
     )
 }

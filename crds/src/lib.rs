@@ -1,7 +1,7 @@
 //! The `FluentBitPlugin` API, group `fbplugin.dev`, version `v1alpha1` (short name `fbp`).
 //!
-//! One `FluentBitPlugin` is one plugin file (a `.so` built with plugin-runtime) inside an OCI
-//! image pinned by digest, how Fluent Bit runs it (one config section per instance), and the
+//! One `FluentBitPlugin` is one plugin file (a `.so` built with plugin-runtime, or a `.wasm`
+//! filter built with plugin-runtime's `export_filter!`) inside an OCI image pinned by digest, how Fluent Bit runs it (one config section per instance), and the
 //! Fluent Bit DaemonSet in the same namespace that loads it.
 //!
 //! ```yaml
@@ -38,6 +38,30 @@
 //! may set `workers`, `retryLimit` and `storageTotalLimitSize`; customs only `alias` and
 //! `logLevel`. Values may contain `${VAR}` only with `allowEnvExpansion: true` on the instance.
 //!
+//! A WASM filter (`type: filter`) has no `pluginName` (every section is `Name wasm`), a
+//! `.wasm` artifact, instances routed like outputs, and a `wasm` section ([`WasmFilter`]):
+//!
+//! ```yaml
+//! spec:
+//!   type: filter
+//!   artifact:
+//!     image: ghcr.io/fbplugin/filter-redact@sha256:<64 hex>
+//!     path: /plugins/filter_redact.wasm      # must end in .wasm (and only filters may)
+//!   wasm:
+//!     functionName: redact_filter            # the export: a C identifier
+//!     eventFormat: json                      # default; or msgpack
+//!     maxRecordSize: 65536                   # bytes of the largest record's JSON text (required)
+//!     maxTagSize: 256                        # default
+//!     stackSize: 65536                       # default
+//!   instances:
+//!     - match: "app.*"                       # or matchRegex; alias and logLevel allowed
+//!   target: {daemonSet: fluent-bit}
+//! ```
+//!
+//! Filters take no `properties`: Fluent Bit's `wasm` filter hands the function only the tag,
+//! the time and the record, so a config key could never reach it; settings belong in the
+//! module.
+//!
 //! Validation happens twice: CEL rules in the CRD ([`cel`]) refuse bad objects at
 //! `kubectl apply` time on clusters with CEL, and the operator applies the same rules
 //! ([`rules`]) on every reconcile, because CEL can be missing (Kubernetes 1.20, or the CRD
@@ -45,14 +69,15 @@
 //!
 //! Status conditions and their reasons are documented in [`status`].
 //!
-//! Adding a kind later (a WASM `filter`): a new [`PluginType`] value plus an optional,
-//! type-specific spec section; existing objects stay valid and older operators report the
+//! Kinds are added as a new [`PluginType`] value plus an optional, type-specific spec section
+//! (as `filter` added `wasm`); existing objects stay valid and older operators report the
 //! unknown kind as invalid instead of failing to decode it.
 
 pub mod cel;
 pub mod rules;
 mod spec;
 pub mod status;
+mod wasm;
 
 pub use spec::{
     Artifact, DEFAULT_CONFIG_PATH, DEFAULT_CONTAINER, FluentBitPlugin, FluentBitPluginSpec,
@@ -60,6 +85,7 @@ pub use spec::{
     Target,
 };
 pub use status::{Condition, ConditionUpdate, FluentBitPluginStatus, RolloutCounts, StatusProblem};
+pub use wasm::{EventFormat, WasmFilter};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

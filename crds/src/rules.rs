@@ -53,6 +53,32 @@ pub const MAX_PROPERTIES: usize = 64;
 /// Longest `metadata.name`: the init container is `fbplugin-<name>`, a 63-character DNS label.
 pub const MAX_OBJECT_NAME_LEN: usize = 54;
 
+/// Largest `spec.wasm.maxRecordSize` (16 MiB): the rendered heap stays a sane size.
+pub const MAX_WASM_RECORD_SIZE: i64 = 16 * 1024 * 1024;
+/// Largest `spec.wasm.maxTagSize`.
+pub const MAX_WASM_TAG_SIZE: i64 = 4096;
+/// `spec.wasm.maxTagSize` when not set.
+pub const DEFAULT_WASM_TAG_SIZE: i64 = 256;
+/// Smallest `spec.wasm.stackSize`: Fluent Bit ignores smaller values (its default and floor).
+pub const MIN_WASM_STACK_SIZE: i64 = 8192;
+/// Largest `spec.wasm.stackSize` (8 MiB).
+pub const MAX_WASM_STACK_SIZE: i64 = 8 * 1024 * 1024;
+/// `spec.wasm.stackSize` when not set: WAMR's interpreter needs more than Fluent Bit's 8 KiB
+/// default for JSON parsing and serialization frames.
+pub const DEFAULT_WASM_STACK_SIZE: i64 = 65536;
+/// Longest `spec.wasm.functionName`.
+pub const MAX_FUNCTION_NAME_LEN: usize = 128;
+/// File name suffix of a WASM filter module.
+pub const WASM_SUFFIX: &str = ".wasm";
+
+/// True for a C identifier (what a module can export and Fluent Bit looks up by name):
+/// 1-128 of `A-Z a-z 0-9 _`, not starting with a digit.
+pub fn is_c_identifier(name: &str) -> bool {
+    (1..=MAX_FUNCTION_NAME_LEN).contains(&name.len())
+        && !name.as_bytes()[0].is_ascii_digit()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Where a reserved key belongs instead of `properties`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReservedUse {
@@ -294,6 +320,16 @@ mod tests {
         assert_eq!(reserved_key("path"), None);
         assert_eq!(reserved_key("tlsx"), None);
         assert_eq!(reserved_key("hostname"), None);
+    }
+
+    #[test]
+    fn c_identifiers() {
+        for ok in ["redact_filter", "_f", "F9", &"a".repeat(128)] {
+            assert!(is_c_identifier(ok), "{ok}");
+        }
+        for bad in ["", "9f", "redact-filter", "a b", "é", &"a".repeat(129)] {
+            assert!(!is_c_identifier(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::status::FluentBitPluginStatus;
+use crate::wasm::WasmFilter;
 
 /// A Fluent Bit plugin shipped as a file inside an OCI image, loaded into the Fluent Bit
 /// DaemonSet named in `target`, and run as one config section per instance.
@@ -32,11 +33,17 @@ use crate::status::FluentBitPluginStatus;
 #[x_kube(validation = crate::cel::spec_match_only_on_outputs())]
 #[x_kube(validation = crate::cel::spec_output_only_fields())]
 #[x_kube(validation = crate::cel::spec_input_only_fields())]
+#[x_kube(validation = crate::cel::spec_plugin_name_by_type())]
+#[x_kube(validation = crate::cel::spec_filter_needs_wasm())]
+#[x_kube(validation = crate::cel::spec_wasm_only_on_filters())]
+#[x_kube(validation = crate::cel::spec_artifact_suffix_by_type())]
+#[x_kube(validation = crate::cel::spec_filter_no_properties())]
 #[serde(rename_all = "camelCase")]
 pub struct FluentBitPluginSpec {
     /// The kind of plugin: `input`, `output` or `custom` (a shared object built with
-    /// plugin-runtime, loaded through Fluent Bit's proxy). Decides the section written
-    /// (`[INPUT]`, `[OUTPUT]`, `[CUSTOM]`) and which instance fields apply.
+    /// plugin-runtime, loaded through Fluent Bit's proxy), or `filter` (a `.wasm` module run by
+    /// Fluent Bit's `wasm` filter, configured in `wasm`). Decides the section written
+    /// (`[INPUT]`, `[OUTPUT]`, `[CUSTOM]`, `[FILTER]`) and which instance fields apply.
     #[serde(rename = "type")]
     pub plugin_type: PluginType,
 
@@ -44,9 +51,16 @@ pub struct FluentBitPluginSpec {
     pub artifact: Artifact,
 
     /// The name the plugin registers with Fluent Bit: the value written after `Name` in each
-    /// section. 1-63 characters of A-Z a-z 0-9 _ -.
+    /// section. 1-63 characters of A-Z a-z 0-9 _ -. Required for input, output and custom;
+    /// not set for a filter, whose sections are always `Name wasm` (the module's export is
+    /// `wasm.functionName`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(length(min = 1, max = 63))]
     pub plugin_name: String,
+
+    /// Filters only (and required for them): how Fluent Bit's `wasm` filter runs the module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm: Option<WasmFilter>,
 
     /// One config section per instance, rendered in this order.
     #[schemars(length(min = 1, max = 16))]
@@ -67,6 +81,10 @@ pub enum PluginType {
     Output,
     /// Runs beside the pipeline without records: rendered as `[CUSTOM]`.
     Custom,
+    /// Keeps, modifies or drops records between inputs and outputs: a `.wasm` module (built
+    /// with plugin-runtime's `export_filter!`) rendered as `[FILTER]` with `Name wasm`, routed
+    /// by `match` or `matchRegex`, configured by `spec.wasm`.
+    Filter,
     /// A kind this operator version does not know (written by a newer API version). Refused by
     /// validation instead of failing to decode the whole object.
     #[serde(other)]
@@ -81,6 +99,7 @@ impl PluginType {
             PluginType::Input => "input",
             PluginType::Output => "output",
             PluginType::Custom => "custom",
+            PluginType::Filter => "filter",
             PluginType::Unsupported => "unsupported",
         }
     }
@@ -168,14 +187,16 @@ pub struct Instance {
     #[x_kube(validation = crate::cel::value_trimmed("self"))]
     pub tag: Option<String>,
 
-    /// Outputs only: the tag pattern (with `*` wildcards) this instance receives (`Match`).
+    /// Outputs and filters: the tag pattern (with `*` wildcards) this instance receives
+    /// (`Match`).
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     #[x_kube(validation = crate::cel::value_one_line("self"))]
     #[x_kube(validation = crate::cel::value_trimmed("self"))]
     pub match_: Option<String>,
 
-    /// Outputs only: a regular expression over tags (`Match_Regex`); exclusive with `match`.
+    /// Outputs and filters: a regular expression over tags (`Match_Regex`); exclusive with
+    /// `match`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     #[x_kube(validation = crate::cel::value_one_line("self"))]
@@ -223,7 +244,8 @@ pub struct Instance {
     /// The plugin's own settings, written in this order as `name value` lines. Repeated names
     /// are allowed (some plugins read a key several times). Keys Fluent Bit consumes itself
     /// (tag, match, workers, host, port, tls.*, net.*, ...) are refused: use the typed fields
-    /// above, or a different key in the plugin.
+    /// above, or a different key in the plugin. Not for filters: a WASM filter function
+    /// receives only the tag, time and record, never config keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Atomic)]

@@ -168,3 +168,115 @@ fn cel_refuses_tags_digests_and_routing_mistakes() {
         );
     }
 }
+
+const FILTER: &str = r#"
+apiVersion: fbplugin.dev/v1alpha1
+kind: FluentBitPlugin
+metadata: {name: filter-redact, namespace: logging}
+spec:
+  type: filter
+  artifact:
+    image: ghcr.io/fbplugin/filter-redact@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+    path: /plugins/filter_redact.wasm
+  wasm:
+    functionName: redact_filter
+    maxRecordSize: 65536
+  instances:
+    - match: "app.*"
+      alias: redact_app
+  target: {daemonSet: fluent-bit}
+"#;
+
+#[test]
+fn a_filter_passes_cel_and_defaults_decode() {
+    let p = plugin(FILTER);
+    assert_eq!(cel_errors(&p), Vec::<String>::new());
+    let wasm = p.spec.wasm.as_ref().expect("wasm section");
+    assert_eq!(wasm.event_format(), fbplugin_crds::EventFormat::Json);
+    assert_eq!((wasm.max_tag_size(), wasm.stack_size()), (256, 65536));
+    assert!(p.spec.plugin_name.is_empty());
+}
+
+#[test]
+fn cel_refuses_filter_mistakes() {
+    let cases = [
+        (
+            FILTER.replace("functionName: redact_filter", "functionName: 9redact"),
+            "C identifier",
+        ),
+        (
+            FILTER.replace("functionName: redact_filter", "functionName: redact-filter"),
+            "C identifier",
+        ),
+        (
+            FILTER.replace("maxRecordSize: 65536", "maxRecordSize: 0"),
+            "maxRecordSize",
+        ),
+        (
+            FILTER.replace(
+                "maxRecordSize: 65536",
+                "maxRecordSize: 65536\n    maxTagSize: -1",
+            ),
+            "maxTagSize",
+        ),
+        (
+            FILTER.replace(
+                "maxRecordSize: 65536",
+                "maxRecordSize: 65536\n    stackSize: 4096",
+            ),
+            "stackSize",
+        ),
+        (
+            FILTER.replace(
+                "maxRecordSize: 65536",
+                "maxRecordSize: 65536\n    eventFormat: xml",
+            ),
+            "json or msgpack",
+        ),
+        (
+            FILTER.replace("filter_redact.wasm", "libfilter_redact.so"),
+            ".wasm",
+        ),
+        (VALID.replace("libout_jsonl.so", "out_jsonl.wasm"), ".wasm"),
+        (
+            FILTER.replace("type: filter", "type: filter\n  pluginName: redact"),
+            "not set for a filter",
+        ),
+        (
+            VALID.replace("  pluginName: jsonl_file\n", ""),
+            "pluginName is required",
+        ),
+        (
+            FILTER.replace(
+                "  wasm:\n    functionName: redact_filter\n    maxRecordSize: 65536\n",
+                "",
+            ),
+            "needs spec.wasm",
+        ),
+        (
+            VALID.replace(
+                "  instances:",
+                "  wasm: {functionName: f, maxRecordSize: 1}\n  instances:",
+            ),
+            "type filter only",
+        ),
+        (
+            FILTER.replace(
+                "alias: redact_app",
+                "properties: [{name: fields, value: password}]",
+            ),
+            "no settings",
+        ),
+        (
+            FILTER.replace("- match: \"app.*\"", "- tag: app"),
+            "needs match",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let errors = cel_errors(&plugin(&yaml));
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "expected an error containing {expected:?}, got {errors:?} for\n{yaml}"
+        );
+    }
+}

@@ -229,7 +229,7 @@ fn repeated_property_names_and_allowed_env_expansion_are_fine() {
 
 #[test]
 fn an_unknown_type_is_reported_not_a_decode_failure() {
-    let plugin = decode(&OUTPUT.replace("type: output", "type: filter"));
+    let plugin = decode(&OUTPUT.replace("type: output", "type: router"));
     let problems = validate::validate(&plugin);
     assert!(
         problems

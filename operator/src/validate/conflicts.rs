@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fbplugin_crds::FluentBitPlugin;
+use fbplugin_crds::{FluentBitPlugin, PluginType};
 
 use super::{Problem, Reason};
 
@@ -25,7 +25,9 @@ pub fn conflicts(plugins: &[&FluentBitPlugin]) -> Vec<Vec<Problem>> {
         let plugin = plugins[idx];
         let spec = &plugin.spec;
         let key = spec.plugin_name.to_ascii_lowercase();
-        if let Some(&winner) = seen_names.get(&key) {
+        // Filters register no name (every one is `Name wasm`).
+        let registers = spec.plugin_type != PluginType::Filter;
+        if let Some(&winner) = seen_names.get(&key).filter(|_| registers) {
             report_pair(
                 &mut out,
                 (winner, "spec.pluginName".into()),
@@ -34,7 +36,7 @@ pub fn conflicts(plugins: &[&FluentBitPlugin]) -> Vec<Vec<Problem>> {
                 Reason::DuplicatePluginName,
                 &format!("registers plugin name {:?}", spec.plugin_name),
             );
-        } else {
+        } else if registers {
             seen_names.insert(key, idx);
         }
         for (i, inst) in spec.instances.iter().enumerate() {

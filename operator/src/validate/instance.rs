@@ -19,6 +19,8 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
         }
     }
     let is = |k: PluginType| kind == k || kind == PluginType::Unsupported;
+    // Filters route like outputs.
+    let routed = is(PluginType::Output) || kind == PluginType::Filter;
     if inst.tag.is_some() && !is(PluginType::Input) {
         out.push(Problem::new(
             at("tag"),
@@ -35,12 +37,12 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
         ));
     }
     for (name, value) in [("match", &inst.match_), ("matchRegex", &inst.match_regex)] {
-        if value.is_some() && !is(PluginType::Output) {
+        if value.is_some() && !routed {
             out.push(Problem::new(
                 at(name),
                 Reason::RoutingNotAllowed,
                 format!(
-                    "{name} is for outputs; this {} cannot set it: remove it{}",
+                    "{name} is for outputs and filters; this {} cannot set it: remove it{}",
                     kind.as_str(),
                     if kind == PluginType::Input {
                         " and set tag"
@@ -51,12 +53,20 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
             ));
         }
     }
-    if kind == PluginType::Output {
+    if matches!(kind, PluginType::Output | PluginType::Filter) {
         match (&inst.match_, &inst.match_regex) {
             (None, None) => out.push(Problem::new(
                 at("match"),
                 Reason::MissingMatch,
-                "an output receives nothing without routing: set match (e.g. \"*\") or matchRegex",
+                format!(
+                    "{} receives nothing without routing: set match (e.g. \"*\") or \
+                     matchRegex",
+                    if kind == PluginType::Filter {
+                        "a filter"
+                    } else {
+                        "an output"
+                    }
+                ),
             )),
             (Some(_), Some(_)) => out.push(Problem::new(
                 at("matchRegex"),
@@ -140,6 +150,16 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
             format!("retryLimit {k:?} must be a count of at least 1, no_limits or no_retries"),
         )),
         _ => {}
+    }
+    if kind == PluginType::Filter && !inst.properties.is_empty() {
+        out.push(Problem::new(
+            at("properties"),
+            Reason::PropertiesNotAllowed,
+            "a WASM filter gets no settings from Fluent Bit: its function receives only the tag, \
+             the time and the record, and Fluent Bit's wasm filter passes no other keys; remove \
+             properties and build the settings into the module",
+        ));
+        return;
     }
     if inst.properties.len() > rules::MAX_PROPERTIES {
         out.push(Problem::new(

@@ -4,6 +4,7 @@
 //! each other ([`conflicts`]). Every [`Problem`] names the field, a stable [`Reason`] and what to do.
 
 mod conflicts;
+mod filter;
 mod instance;
 
 pub use conflicts::conflicts;
@@ -119,6 +120,19 @@ reasons! {
     InvalidSize,
     /// A retry limit below 1 or an unknown keyword.
     InvalidRetryLimit,
+    /// `spec.artifact.path` does not fit the type: a filter needs a `.wasm` module, the other
+    /// kinds must not name one.
+    ArtifactTypeMismatch,
+    /// A filter without `spec.wasm`.
+    MissingWasm,
+    /// `spec.wasm.functionName` is not a C identifier.
+    InvalidFunctionName,
+    /// `spec.wasm.eventFormat` is not `json` or `msgpack`.
+    InvalidEventFormat,
+    /// A `spec.wasm` size out of range.
+    InvalidWasmSize,
+    /// `properties` on a filter, which Fluent Bit never passes to a WASM function.
+    PropertiesNotAllowed,
     /// A malformed `spec.target`.
     InvalidTarget,
     /// Another plugin on the DaemonSet registers the same name.
@@ -161,12 +175,23 @@ pub fn validate_spec(spec: &FluentBitPluginSpec) -> Vec<Problem> {
         out.push(Problem::new(
             "spec.type",
             Reason::UnsupportedType,
-            "this operator version supports type input, output or custom; upgrade the operator \
-             or change spec.type",
+            "this operator version supports type input, output, custom or filter; upgrade the \
+             operator or change spec.type",
         ));
     }
     check_artifact(spec, &mut out);
-    if !rules::is_plugin_name(&spec.plugin_name) {
+    filter::check(spec, &mut out);
+    if spec.plugin_type == PluginType::Filter {
+        if !spec.plugin_name.is_empty() {
+            out.push(Problem::new(
+                "spec.pluginName",
+                Reason::FieldNotAllowed,
+                "a filter's sections are always `Name wasm` (Fluent Bit's WASM filter); \
+                 pluginName does not apply: remove it and name the exported function in \
+                 spec.wasm.functionName",
+            ));
+        }
+    } else if !rules::is_plugin_name(&spec.plugin_name) {
         out.push(Problem::new(
             "spec.pluginName",
             Reason::InvalidPluginName,
