@@ -47,6 +47,28 @@ spec:
   target: {daemonSet: fluent-bit}
 "#;
 
+const FILTER: &str = r#"
+apiVersion: fbplugin.dev/v1alpha1
+kind: FluentBitPlugin
+metadata: {name: filter-redact, namespace: logging}
+spec:
+  type: filter
+  artifact:
+    image: ghcr.io/fbplugin/filter-redact@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+    path: /plugins/filter_redact.wasm
+  wasm:
+    functionName: redact_filter
+    eventFormat: json
+    maxRecordSize: 65536
+    maxTagSize: 128
+    stackSize: 131072
+  instances:
+    - match: "app.*"
+      alias: redact_app
+      logLevel: warn
+  target: {daemonSet: fluent-bit}
+"#;
+
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Cel {
     Yes,
@@ -150,6 +172,30 @@ fn rows() -> Vec<Row> {
         r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: Fluent_Bit}", "spec.target.daemonSet", InvalidTarget, "DaemonSet name", No),
         r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}", "spec.target.daemonSet", InvalidTarget, "too long", No),
         r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: fluent-bit, configPath: /fluent-bit/etc/fluent-bit.yaml}", "spec.target.configPath", InvalidTarget, "classic", No),
+        // WASM filters: the artifact, spec.wasm, and what a filter cannot set.
+        r(FILTER, "functionName: redact_filter", "functionName: 1redact", "spec.wasm.functionName", InvalidFunctionName, "C identifier", Yes),
+        r(FILTER, "functionName: redact_filter", "functionName: redact-filter", "spec.wasm.functionName", InvalidFunctionName, "export_filter!", Yes),
+        r(FILTER, "functionName: redact_filter", "functionName: 'redact filter'", "spec.wasm.functionName", InvalidFunctionName, "C identifier", Yes),
+        r(FILTER, "eventFormat: json", "eventFormat: JSON", "spec.wasm.eventFormat", InvalidEventFormat, "json or msgpack", Yes),
+        r(FILTER, "eventFormat: json", "eventFormat: xml", "spec.wasm.eventFormat", InvalidEventFormat, "json or msgpack", Yes),
+        r(FILTER, "maxRecordSize: 65536", "maxRecordSize: 0", "spec.wasm.maxRecordSize", InvalidWasmSize, "1 to 16777216", Yes),
+        r(FILTER, "maxRecordSize: 65536", "maxRecordSize: -5", "spec.wasm.maxRecordSize", InvalidWasmSize, "1 to 16777216", Yes),
+        r(FILTER, "maxRecordSize: 65536", "maxRecordSize: 16777217", "spec.wasm.maxRecordSize", InvalidWasmSize, "1 to 16777216", Yes),
+        r(FILTER, "maxTagSize: 128", "maxTagSize: 0", "spec.wasm.maxTagSize", InvalidWasmSize, "1 to 4096", Yes),
+        r(FILTER, "stackSize: 131072", "stackSize: 4096", "spec.wasm.stackSize", InvalidWasmSize, "8192 to 8388608", Yes),
+        r(FILTER, "path: /plugins/filter_redact.wasm", "path: /plugins/libfilter_redact.so", "spec.artifact.path", ArtifactTypeMismatch, ".wasm module", Yes),
+        r(OUTPUT, "path: /plugins/libout_jsonl.so", "path: /plugins/out_jsonl.wasm", "spec.artifact.path", ArtifactTypeMismatch, "set spec.type: filter", Yes),
+        r(FILTER, "  wasm:\n    functionName: redact_filter\n    eventFormat: json\n    maxRecordSize: 65536\n    maxTagSize: 128\n    stackSize: 131072\n", "", "spec.wasm", MissingWasm, "maxRecordSize", Yes),
+        r(OUTPUT, "  instances:", "  wasm: {functionName: f, maxRecordSize: 1024}\n  instances:", "spec.wasm", FieldNotAllowed, "filters only", Yes),
+        r(FILTER, "type: filter", "type: filter\n  pluginName: redact", "spec.pluginName", FieldNotAllowed, "Name wasm", Yes),
+        r(OUTPUT, "  pluginName: jsonl_file\n", "", "spec.pluginName", InvalidPluginName, "registers", Yes),
+        r(FILTER, "logLevel: warn", "logLevel: warn\n      properties: [{name: fields, value: password}]", "spec.instances[0].properties", PropertiesNotAllowed, "no settings from Fluent Bit", Yes),
+        r(FILTER, "- match: \"app.*\"\n      alias", "- alias", "spec.instances[0].match", MissingMatch, "a filter receives nothing", Yes),
+        r(FILTER, "- match: \"app.*\"", "- tag: app", "spec.instances[0].tag", RoutingNotAllowed, "route with match", Yes),
+        r(FILTER, "logLevel: warn", "logLevel: warn\n      workers: 2", "spec.instances[0].workers", FieldNotAllowed, "outputs only", Yes),
+        r(FILTER, "logLevel: warn", "logLevel: warn\n      memBufLimit: 5M", "spec.instances[0].memBufLimit", FieldNotAllowed, "inputs only", Yes),
+        r(FILTER, "- match: \"app.*\"", "- match: \"${APP}\"", "spec.instances[0].match", EnvExpansionNotAllowed, "allowEnvExpansion", Yes),
+        r(INPUT, "- tag: gen", "- tag: gen\n      matchRegex: '^a'", "spec.instances[0].matchRegex", RoutingNotAllowed, "outputs and filters", Yes),
     ]
 }
 
@@ -163,7 +209,7 @@ fn decode(yaml: &str) -> FluentBitPlugin {
 
 #[test]
 fn the_base_objects_are_valid_for_both_validators() {
-    for base in [OUTPUT, INPUT] {
+    for base in [OUTPUT, INPUT, FILTER] {
         let plugin = decode(base);
         assert_eq!(validate::validate(&plugin), vec![]);
         assert!(

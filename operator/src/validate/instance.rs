@@ -28,7 +28,7 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
             format!(
                 "tag is for inputs; this {} cannot set it: remove it{}",
                 kind.as_str(),
-                if kind == PluginType::Output {
+                if matches!(kind, PluginType::Output | PluginType::Filter) {
                     " and route with match or matchRegex"
                 } else {
                     ""
