@@ -9,13 +9,17 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use operator::offline;
 use support::{assert_golden, fixture, workspace_path};
 
-const EXAMPLES: [&str; 2] = ["examples/out-jsonl/deploy", "examples/in-generator/deploy"];
+const EXAMPLES: [&str; 3] = [
+    "examples/out-jsonl/deploy",
+    "examples/in-generator/deploy",
+    "examples/filter-redact/deploy",
+];
 
 #[test]
 fn examples_render_to_the_golden_manifests() {
     let paths: Vec<_> = EXAMPLES.iter().map(|p| workspace_path(p)).collect();
     let sources = offline::load_plugins(&paths).expect("examples load");
-    assert_eq!(sources.len(), 2);
+    assert_eq!(sources.len(), 3);
     let ds: DaemonSet = serde_norway::from_str(&fixture("daemonset.yaml")).expect("DaemonSet");
     let output = offline::render(&sources, Some(&ds), &fixture("fluent-bit.conf")).expect("YAML");
     assert_eq!(output.messages, Vec::<String>::new());
@@ -43,6 +47,7 @@ fn the_binary_renders_the_examples() {
         "-f",
         EXAMPLES[0],
         EXAMPLES[1],
+        EXAMPLES[2],
         "--daemonset",
         "operator/tests/fixtures/daemonset.yaml",
         "--base-config",
@@ -50,6 +55,23 @@ fn the_binary_renders_the_examples() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert_golden("examples/manifests.yaml", &stdout);
+}
+
+#[test]
+fn the_filter_example_renders_on_its_own() {
+    let (code, stdout, stderr) = operator(&["render", "-f", EXAMPLES[2]]);
+    assert_eq!(code, 0, "{stderr}");
+    for line in [
+        "[FILTER]",
+        "Name wasm",
+        "WASM_Path /fluent-bit/plugins/filter-redact/filter_redact.wasm",
+        "Function_Name redact_filter",
+        "WASM_Heap_Size 66832",
+        "name: fbplugin-filter-redact",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+    assert!(!stdout.contains("Plugins_File"), "{stdout}");
 }
 
 #[test]
