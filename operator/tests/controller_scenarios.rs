@@ -649,3 +649,121 @@ async fn cr_change_to_daemonset_patch_latency() {
     );
     assert!(p50 < Duration::from_millis(500), "p50 {p50:?}");
 }
+
+/// A WASM filter (`filter-redact`, 64 KiB records) on `fluent-bit`, routed to everything.
+fn filter_plugin(name: &str) -> PluginBuilder {
+    let mut v = serde_json::to_value(filter_object(name)).expect("plugin JSON");
+    v["metadata"]["uid"] = json!(format!("uid-{name}"));
+    v["metadata"]["generation"] = json!(1);
+    v["metadata"]["resourceVersion"] = json!("1");
+    PluginBuilder(v)
+}
+
+fn filter_object(name: &str) -> FluentBitPlugin {
+    support::plugin(&format!(
+        r#"
+apiVersion: fbplugin.dev/v1alpha1
+kind: FluentBitPlugin
+metadata: {{name: {name}, namespace: logging}}
+spec:
+  type: filter
+  artifact:
+    image: registry.example/{name}@sha256:{digest}
+    path: /plugins/filter_redact.wasm
+  wasm: {{functionName: redact_filter, maxRecordSize: 65536}}
+  instances:
+    - match: "*"
+  target: {{daemonSet: fluent-bit}}
+"#,
+        digest = "5e".repeat(32)
+    ))
+}
+
+#[tokio::test]
+async fn new_filter_renders_a_wasm_filter_section_and_an_init_container() {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    filter_plugin("filter-redact").finalized().into(&mut c);
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            let plugins = cm["data"]["plugins.conf"].as_str().unwrap();
+            assert!(
+                plugins.contains("out-a/libout_a.so") && !plugins.contains(".wasm"),
+                "only .so files are in plugins.conf: {plugins}"
+            );
+            let conf = cm["data"]["fluent-bit.conf"].as_str().unwrap();
+            assert!(
+                conf.contains(
+                    "[FILTER]\n    Name wasm\n    Match *\n    \
+                     WASM_Path /fluent-bit/plugins/filter-redact/filter_redact.wasm\n    \
+                     Function_Name redact_filter\n    Event_Format json\n    \
+                     WASM_Heap_Size 66832\n    WASM_Stack_Size 65536\n"
+                ),
+                "{conf}"
+            );
+        }),
+        Step::apply(DAEMONSET).body(|ds| {
+            assert_eq!(init_names(ds), ["fbplugin-filter-redact", "fbplugin-out-a"]);
+            let init = &ds["spec"]["template"]["spec"]["initContainers"][0];
+            assert_eq!(init["env"][0]["value"], "/plugins/filter_redact.wasm");
+            assert_eq!(
+                init["env"][1]["value"],
+                "/fbplugin-out/filter-redact/filter_redact.wasm"
+            );
+        }),
+        list_pods(),
+        list_daemonsets(),
+        Step::apply(format!("{}/status", plugin_path("filter-redact"))).body(|p| {
+            let s = &p["status"];
+            assert_eq!(condition(s, "Accepted"), ("True", "Valid"));
+            assert_eq!(condition(s, "Applied"), ("True", "Applied"));
+            assert_eq!(condition(s, "Progressing"), ("True", "RolloutInProgress"));
+        }),
+        event("Applied"),
+    ]);
+    let out = reconcile(c, "filter-redact", steps).await;
+    assert_eq!(
+        out.result.expect("applied"),
+        Action::requeue(ROLLING_RECHECK)
+    );
+}
+
+#[tokio::test]
+async fn a_filter_with_properties_is_rejected_and_the_output_keeps_running() {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    let mut bad = filter_plugin("filter-redact").finalized();
+    bad.0["spec"]["instances"][0]["properties"] = json!([{"name": "fields", "value": "password"}]);
+    bad.into(&mut c);
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            let conf = cm["data"]["fluent-bit.conf"].as_str().unwrap();
+            assert!(!conf.contains("[FILTER]\n    Name wasm"), "{conf}");
+        }),
+        Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
+        list_pods(),
+        list_daemonsets(),
+        Step::apply(format!("{}/status", plugin_path("filter-redact"))).body(|p| {
+            let s = &p["status"];
+            assert_eq!(condition(s, "Accepted"), ("False", "Invalid"));
+            assert_eq!(s["problems"][0]["field"], "spec.instances[0].properties");
+            assert_eq!(s["problems"][0]["reason"], "PropertiesNotAllowed");
+        }),
+        Step::new(Method::POST, EVENTS).body(|e| {
+            assert_eq!(e["reason"], "Rejected");
+            assert!(
+                e["note"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no settings from Fluent Bit"),
+                "{e}"
+            );
+        }),
+    ]);
+    reconcile(c, "filter-redact", steps)
+        .await
+        .result
+        .expect("an invalid filter is a status, not an error");
+}
