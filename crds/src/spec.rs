@@ -118,8 +118,9 @@ pub struct Artifact {
     #[x_kube(validation = crate::cel::image_digest())]
     pub image: String,
 
-    /// Absolute path of the plugin file inside the image, e.g. `/plugins/libout_jsonl.so`.
-    /// Only A-Z a-z 0-9 . _ - /; the file name must not start with `flb-`.
+    /// Absolute path of the plugin file inside the image, e.g. `/plugins/libout_jsonl.so`, or
+    /// the `.wasm` module of a filter (only filters may name a `.wasm`). Only A-Z a-z 0-9 . _ -
+    /// /; the file name must not start with `flb-`.
     #[schemars(length(min = 2, max = 1024))]
     #[x_kube(validation = crate::cel::path_safe())]
     #[x_kube(validation = crate::cel::path_not_native())]

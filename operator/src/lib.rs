@@ -7,7 +7,8 @@
 //! - [`validate`]: spec → [`validate::Problem`]s (field, stable [`validate::Reason`], advice);
 //!   the same rules as the CRD's CEL, checked again because CEL can be missing.
 //! - [`render`]: the plugins of one DaemonSet + its own config text → `plugins.conf`,
-//!   `fluent-bit.conf`, hash; invalid plugins are left out and reported, the others render.
+//!   `fluent-bit.conf`, hash; invalid plugins are left out and reported, the others render
+//!   (WASM filter sections in [`render::filter`]).
 //! - [`workload`]: included plugins + hash → server-side-apply intents (DaemonSet, ConfigMap)
 //!   holding only the fields the operator sets; also finds where the base config lives.
 //! - [`rollout`]: DaemonSet status + its pods → Progressing / Ready / Degraded.
@@ -15,6 +16,33 @@
 //!
 //! [`offline`] chains them for `operator render` (no cluster); the tests render the examples
 //! through it.
+//!
+//! # WASM filters
+//!
+//! A `FluentBitPlugin` of `type: filter` ships a `.wasm` module built with plugin-runtime's
+//! `export_filter!` (see [`fbplugin_crds::WasmFilter`] for `spec.wasm`). It goes through the same
+//! steps as a `.so` plugin: the same validation and status, the same init container and copy
+//! script (sha256 checked, copied into the shared volume at
+//! `/fluent-bit/plugins/<object name>/<file>.wasm`), the same hash-driven rollout. What differs:
+//! - **Rendered** ([`render::filter`]): one `[FILTER]` per instance with `Name wasm`, `Match` or
+//!   `Match_Regex`, `Alias` and `Log_Level` when set, `WASM_Path` (absolute: Fluent Bit resolves
+//!   a relative path against its working directory), `Function_Name`, `Event_Format`,
+//!   `WASM_Heap_Size` and `WASM_Stack_Size` (default 65536), sizes as plain bytes (Fluent Bit's
+//!   `K`/`M` are decimal). The module is not listed in `plugins.conf` (only `.so` files are
+//!   `dlopen`ed), and `Plugins_File` is appended only when a `.so` plugin is included.
+//! - **Heap size.** Fluent Bit copies the tag and the record's JSON text into WAMR's app heap
+//!   before every call and drops a record that does not fit (8 KiB by default). The operator
+//!   writes `max(8192, blk(R) + blk(T) + 1024)` with `blk(n) = max(16, ceil((n + 5) / 8) * 8)`,
+//!   R = `maxRecordSize`, T = `maxTagSize` (default 256): the SDK's
+//!   `plugin_runtime::filter::heap_size_for`, which a test checks the operator agrees with.
+//! - **Order.** Filters run in config order: after the DaemonSet's own filters, then by the
+//!   plugins' (namespace, name), each plugin's instances in spec order.
+//! - **No `properties`, no `pluginName`.** Fluent Bit's `wasm` filter passes the function only
+//!   the tag, the time and the record; a config key could never reach the module, so properties
+//!   are refused (reason `PropertiesNotAllowed`) instead of being silently ignored. Every section
+//!   is `Name wasm`, so `pluginName` is refused too, and two filters never conflict by name.
+//! - **Artifact suffix.** A filter's `artifact.path` must end in `.wasm`, and the other kinds'
+//!   must not (`ArtifactTypeMismatch`), so a module is never `dlopen`ed or a `.so` handed to WAMR.
 //!
 //! # The controller ([`controller`])
 //!

@@ -47,8 +47,9 @@ pub const DAEMONSET_LABEL: &str = "fbplugin.dev/daemonset";
 /// Prefix of the init container names (`fbplugin-<object name>`).
 pub const INIT_PREFIX: &str = "fbplugin-";
 
-/// The init containers' script. Inputs come from the environment only (SRC, DST, optional
-/// SHA256), so nothing from the spec is ever parsed by the shell.
+/// The init containers' script, the same for a `.so` plugin and a `.wasm` filter. Inputs come
+/// from the environment only (SRC, DST, optional SHA256), so nothing from the spec is ever
+/// parsed by the shell.
 pub const COPY_SCRIPT: &str = r#"set -eu
 fail() { echo "fbplugin: $*" >&2; exit 1; }
 [ -f "$SRC" ] || fail "plugin file $SRC not found in the image: check spec.artifact.path"
