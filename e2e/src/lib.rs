@@ -81,8 +81,11 @@ mod accounts;
 mod apply;
 mod cluster;
 mod error;
+mod install;
 mod kubelet;
 mod local;
+mod operator_bin;
+mod plugins;
 mod pod_status;
 mod process;
 mod provision;
@@ -91,7 +94,13 @@ mod wait;
 pub use apply::{apply_object, apply_yaml, strip_cel_rules};
 pub use cluster::{Cluster, EXTERNAL_KUBECONFIG_ENV};
 pub use error::{Error, Result};
+pub use install::{
+    HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, http_get, install_crd, of_kind,
+    yaml_documents,
+};
 pub use kubelet::{KubeletPlayer, rolled_out};
+pub use operator_bin::{operator_binary, workspace_root};
+pub use plugins::{condition, example_plugin, printed_columns, wait_for_plugin};
 pub use pod_status::PodState;
 pub use process::{Process, tail_file};
 pub use provision::{Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries};

@@ -1,0 +1,119 @@
+//! Finding (and when needed building) the real `operator` binary the suites run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use crate::error::{Error, Result};
+
+/// The workspace root (the directory holding `operator/`, `crds/`, `charts/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `target/<profile>` directory the running executable was built into: a test binary lives
+/// in `target/<profile>/deps/`, the demo in `target/<profile>/`.
+fn profile_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(Error::io("finding the running executable"))?;
+    let mut dir = exe
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent", exe.display())))?
+        .to_owned();
+    if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
+        dir.pop();
+    }
+    Ok(dir)
+}
+
+fn newest_source(dir: &Path, newest: &mut SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                newest_source(&path, newest);
+            }
+        } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified())
+            && modified > *newest
+        {
+            *newest = modified;
+        }
+    }
+}
+
+fn is_current(binary: &Path, root: &Path) -> bool {
+    let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
+        return false;
+    };
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for part in [
+        "operator/src",
+        "operator/Cargo.toml",
+        "crds/src",
+        "crds/Cargo.toml",
+    ] {
+        let path = root.join(part);
+        if path.is_dir() {
+            newest_source(&path, &mut newest);
+        } else if let Ok(modified) = path.metadata().and_then(|m| m.modified()) {
+            newest = newest.max(modified);
+        }
+    }
+    built >= newest
+}
+
+/// The `operator` binary of the profile this executable was built with
+/// (`target/<profile>/operator`). When it is missing or older than the operator's or the CRD
+/// crate's sources, runs `cargo build -p operator --bin operator` with the same profile and
+/// target directory first (nextest does not hold the cargo lock while tests run, and cargo
+/// serializes concurrent builds itself).
+pub fn operator_binary() -> Result<PathBuf> {
+    let profile_dir = profile_dir()?;
+    let binary = profile_dir.join("operator");
+    let root = workspace_root();
+    if is_current(&binary, &root) {
+        return Ok(binary);
+    }
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent", profile_dir.display())))?;
+    let profile = profile_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "debug".into());
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args(["build", "-p", "operator", "--bin", "operator"])
+        .env("CARGO_TARGET_DIR", target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    eprintln!(
+        "e2e: {} is missing or older than its sources; building it ({profile})",
+        binary.display()
+    );
+    let status = command
+        .status()
+        .map_err(Error::io("running cargo build -p operator"))?;
+    if !status.success() || !binary.is_file() {
+        return Err(Error::Invalid(format!(
+            "cargo build -p operator --bin operator ({profile}, CARGO_TARGET_DIR={}) failed ({status}); \
+             build it by hand to see why",
+            target_dir.display()
+        )));
+    }
+    Ok(binary)
+}

@@ -1,0 +1,915 @@
+//! The operator against a real API server (1.20.2), run as the chart's ServiceAccount: quick
+//! start, a DaemonSet made like the official fluent-bit chart's, updates and the no-write rule,
+//! invalid beside valid, degraded pods, delete, restart mid-rollout, RBAC refusals.
+//!
+//! Each test starts its own cluster ([`e2e::Installed`] installs the CRD and the chart's RBAC
+//! and starts the operator). On failure the error carries the operator's log tail, the object's
+//! YAML and Events (`Installed::explain`, `wait_for_object`).
+
+use std::time::Duration;
+
+use e2e::{
+    Error, HELM_MANAGER, Installed, PodState, Result, apply_values, condition, example_plugin,
+    printed_columns, wait_for_object, wait_for_plugin,
+};
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use operator::workload::{CONFIG_VOLUME, HASH_ANNOTATION, INIT_PREFIX, PLUGINS_VOLUME};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(40);
+const USER: &str = "kubectl-client-side-apply";
+
+/// The chart's prepared Fluent Bit DaemonSet (its ServiceAccount, ConfigMap and DaemonSet from
+/// `helm template` with default values), applied as `helm`, on one ready node, rolled out.
+async fn prepared_daemonset(installed: &Installed<'_>) -> Result<DaemonSet> {
+    let cluster = installed.cluster();
+    cluster.create_ready_node("node-a").await?;
+    let objects: Vec<&Value> = installed
+        .chart
+        .iter()
+        .filter(|o| o["metadata"]["name"] == "fluent-bit")
+        .collect();
+    assert_eq!(
+        objects.len(),
+        3,
+        "ServiceAccount, ConfigMap, DaemonSet fluent-bit"
+    );
+    apply_values(
+        &installed.client(),
+        &objects,
+        HELM_MANAGER,
+        &installed.namespace,
+    )
+    .await?;
+    rolled_out(installed, "fluent-bit").await
+}
+
+async fn rolled_out(installed: &Installed<'_>, ds: &str) -> Result<DaemonSet> {
+    installed
+        .cluster()
+        .kubelet(&installed.namespace, ds)
+        .play_until_rolled_out(WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    daemonsets(installed)
+        .get(ds)
+        .await
+        .map_err(|e| installed.explain(Error::Invalid(format!("reading DaemonSet {ds}: {e}"))))
+}
+
+fn daemonsets(installed: &Installed<'_>) -> Api<DaemonSet> {
+    Api::namespaced(installed.client(), &installed.namespace)
+}
+
+fn configmaps(installed: &Installed<'_>) -> Api<ConfigMap> {
+    Api::namespaced(installed.client(), &installed.namespace)
+}
+
+async fn apply_plugin(installed: &Installed<'_>, plugin: &Value) -> Result<()> {
+    apply_values(&installed.client(), &[plugin], USER, &installed.namespace).await?;
+    Ok(())
+}
+
+fn template(ds: &DaemonSet) -> Value {
+    serde_json::to_value(ds.spec.as_ref().map(|s| &s.template)).unwrap_or(Value::Null)
+}
+
+fn hash_of(ds: &DaemonSet) -> Option<String> {
+    template(ds)["metadata"]["annotations"][HASH_ANNOTATION]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn is_operator_volume(name: &Value) -> bool {
+    name == PLUGINS_VOLUME || name == CONFIG_VOLUME
+}
+
+/// The pod template without what the operator adds: its annotation, its init containers, its
+/// two volumes and the mounts of them. Also returns how many of each were removed.
+fn without_operator_fields(mut template: Value) -> (Value, [usize; 4]) {
+    let mut removed = [0; 4];
+    if let Some(annotations) = template["metadata"]["annotations"].as_object_mut() {
+        removed[0] += usize::from(annotations.remove(HASH_ANNOTATION).is_some());
+    }
+    let spec = &mut template["spec"];
+    if let Some(init) = spec["initContainers"].as_array_mut() {
+        let before = init.len();
+        init.retain(|c| {
+            !c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(INIT_PREFIX))
+        });
+        removed[1] = before - init.len();
+        if init.is_empty()
+            && let Some(spec) = spec.as_object_mut()
+        {
+            spec.remove("initContainers");
+        }
+    }
+    if let Some(volumes) = spec["volumes"].as_array_mut() {
+        let before = volumes.len();
+        volumes.retain(|v| !is_operator_volume(&v["name"]));
+        removed[2] = before - volumes.len();
+    }
+    for container in spec["containers"].as_array_mut().into_iter().flatten() {
+        if let Some(mounts) = container["volumeMounts"].as_array_mut() {
+            let before = mounts.len();
+            mounts.retain(|m| !is_operator_volume(&m["name"]));
+            removed[3] += before - mounts.len();
+        }
+    }
+    (template, removed)
+}
+
+fn counts(plugin: &FluentBitPlugin) -> Option<(i32, i32, i32)> {
+    let r = plugin.status.as_ref()?.rollout.as_ref()?;
+    Some((r.desired, r.updated, r.ready))
+}
+
+/// Suite 1. The quick start: the chart's DaemonSet + the out-jsonl example.
+#[tokio::test]
+async fn quick_start_adds_exactly_the_plugin_and_rolls() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "quick").await?;
+    let before = prepared_daemonset(&installed).await?;
+    let plugins = installed.plugins();
+    apply_plugin(
+        &installed,
+        &example_plugin("out-jsonl", &installed.namespace)?,
+    )
+    .await?;
+
+    let cm = wait_for_object(
+        &configmaps(&installed),
+        "fluent-bit-fbplugin",
+        "exists",
+        WAIT,
+        |_| true,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let data = cm.data.clone().unwrap_or_default();
+    let plugins_conf = data.get("plugins.conf").cloned().unwrap_or_default();
+    assert!(
+        plugins_conf.contains("/fluent-bit/plugins/out-jsonl/libout_jsonl.so"),
+        "{plugins_conf}"
+    );
+    let conf = data.get("fluent-bit.conf").cloned().unwrap_or_default();
+    assert!(
+        conf.contains("jsonl_file") && conf.contains("/var/log/fbplugin/gen.jsonl"),
+        "{conf}"
+    );
+
+    // Progressing while the pods are not replaced yet (the test has not played the kubelet).
+    let progressing = wait_for_plugin(&plugins, "out-jsonl", "Progressing", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    assert_eq!(
+        condition(&progressing, "Ready").map(|c| c.status.as_str()),
+        Some("False")
+    );
+
+    let after = daemonsets(&installed)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let (stripped, removed) = without_operator_fields(template(&after));
+    assert_eq!(removed[0], 1, "the checksum annotation");
+    assert_eq!(removed[1], 1, "one init container for one plugin");
+    assert_eq!(
+        removed[2], 2,
+        "the plugins emptyDir and the rendered ConfigMap volume"
+    );
+    assert!(
+        removed[3] >= 2,
+        "mounts of both volumes in fluent-bit: {}",
+        removed[3]
+    );
+    assert_eq!(
+        stripped,
+        template(&before),
+        "nothing else in the pod template changed"
+    );
+    let hash = hash_of(&after).unwrap_or_default();
+    assert!(!hash.is_empty());
+
+    let ready_ds = rolled_out(&installed, "fluent-bit").await?;
+    assert_eq!(hash_of(&ready_ds).as_deref(), Some(hash.as_str()));
+    let ready = wait_for_plugin(
+        &plugins,
+        "out-jsonl",
+        "Ready",
+        "True",
+        Some("RolloutComplete"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert_eq!(counts(&ready), Some((1, 1, 1)));
+    assert_eq!(
+        ready
+            .status
+            .as_ref()
+            .and_then(|s| s.rendered_hash.clone())
+            .as_deref(),
+        Some(hash.as_str())
+    );
+    for (type_, status) in [
+        ("Accepted", "True"),
+        ("Applied", "True"),
+        ("Progressing", "False"),
+        ("Degraded", "False"),
+    ] {
+        assert_eq!(
+            condition(&ready, type_).map(|c| c.status.as_str()),
+            Some(status),
+            "{type_}"
+        );
+    }
+
+    // What `kubectl get fbp -o wide` shows, from the API server's Table rendering.
+    let rows = printed_columns(&installed.client(), &installed.namespace).await?;
+    assert_eq!(rows.len(), 1);
+    let row: std::collections::BTreeMap<_, _> = rows[0].iter().cloned().collect();
+    for (column, value) in [
+        ("Name", "out-jsonl"),
+        ("Type", "output"),
+        ("DaemonSet", "fluent-bit"),
+        ("Ready", "True"),
+        ("Rollout", "1/1"),
+        ("Reason", "RolloutComplete"),
+    ] {
+        assert_eq!(
+            row.get(column).map(String::as_str),
+            Some(value),
+            "column {column} in {row:?}"
+        );
+    }
+    Ok(())
+}
+
+/// A DaemonSet as the official fluent-bit Helm chart (fluent/helm-charts, chart fluent-bit)
+/// renders it with default values, plus its ConfigMap.
+fn official_chart_objects(namespace: &str) -> Vec<Value> {
+    let labels = json!({ "app.kubernetes.io/name": "fluent-bit", "app.kubernetes.io/instance": "fluent-bit" });
+    let mut all_labels = labels.clone();
+    all_labels["helm.sh/chart"] = json!("fluent-bit-0.54.0");
+    all_labels["app.kubernetes.io/version"] = json!("4.2.0");
+    all_labels["app.kubernetes.io/managed-by"] = json!("Helm");
+    let config = "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n    HTTP_Port 2020\n    Health_Check On\n\n[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser docker, cri\n    Tag kube.*\n    Mem_Buf_Limit 5MB\n    Skip_Long_Lines On\n\n[OUTPUT]\n    Name stdout\n    Match *\n";
+    vec![
+        json!({ "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": "fluent-bit", "namespace": namespace, "labels": all_labels },
+            "data": { "fluent-bit.conf": config, "custom_parsers.conf": "[PARSER]\n    Name docker_no_time\n    Format json\n" } }),
+        json!({ "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": { "name": "fluent-bit", "namespace": namespace, "labels": all_labels },
+            "spec": {
+                "selector": { "matchLabels": labels },
+                "template": {
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": { "checksum/config": "2b1d0b3b0a4f5c1e7e0f7c7a9f3b1f0c1d4e2a8b6c5d4e3f2a1b0c9d8e7f6a5b" },
+                    },
+                    "spec": {
+                        "serviceAccountName": "default",
+                        "hostNetwork": false,
+                        "dnsPolicy": "ClusterFirst",
+                        "containers": [{
+                            "name": "fluent-bit",
+                            "image": "cr.fluentbit.io/fluent/fluent-bit:4.2.0",
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["/fluent-bit/bin/fluent-bit"],
+                            "args": ["--workdir=/fluent-bit/etc", "--config=/fluent-bit/etc/conf/fluent-bit.conf"],
+                            "ports": [{ "name": "http", "containerPort": 2020, "protocol": "TCP" }],
+                            "livenessProbe": { "httpGet": { "path": "/", "port": "http" } },
+                            "readinessProbe": { "httpGet": { "path": "/api/v1/health", "port": "http" } },
+                            "volumeMounts": [
+                                { "name": "config", "mountPath": "/fluent-bit/etc/conf" },
+                                { "name": "varlog", "mountPath": "/var/log" },
+                                { "name": "varlibdockercontainers", "mountPath": "/var/lib/docker/containers", "readOnly": true },
+                                { "name": "etcmachineid", "mountPath": "/etc/machine-id", "readOnly": true },
+                            ],
+                        }],
+                        "volumes": [
+                            { "name": "config", "configMap": { "name": "fluent-bit" } },
+                            { "name": "varlog", "hostPath": { "path": "/var/log" } },
+                            { "name": "varlibdockercontainers", "hostPath": { "path": "/var/lib/docker/containers" } },
+                            { "name": "etcmachineid", "hostPath": { "path": "/etc/machine-id", "type": "File" } },
+                        ],
+                    },
+                },
+            },
+        }),
+    ]
+}
+
+fn manager_entry(ds: &DaemonSet, manager: &str) -> Option<Value> {
+    ds.managed_fields()
+        .iter()
+        .find(|m| m.manager.as_deref() == Some(manager))
+        .and_then(|m| serde_json::to_value(&m.fields_v1).ok())
+}
+
+/// Suite 2. A DaemonSet of the official fluent-bit chart: same result, helm's fields untouched.
+#[tokio::test]
+async fn official_chart_daemonset_keeps_helms_fields() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "official").await?;
+    cluster.create_ready_node("node-a").await?;
+    let objects = official_chart_objects(&installed.namespace);
+    apply_values(
+        &installed.client(),
+        &objects.iter().collect::<Vec<_>>(),
+        HELM_MANAGER,
+        &installed.namespace,
+    )
+    .await?;
+    let before = rolled_out(&installed, "fluent-bit").await?;
+    let helm_before = manager_entry(&before, HELM_MANAGER);
+    assert!(helm_before.is_some());
+
+    apply_plugin(
+        &installed,
+        &example_plugin("out-jsonl", &installed.namespace)?,
+    )
+    .await?;
+    wait_for_object(
+        &daemonsets(&installed),
+        "fluent-bit",
+        "the operator's hash annotation",
+        WAIT,
+        |d| hash_of(d).is_some(),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let after = rolled_out(&installed, "fluent-bit").await?;
+    wait_for_plugin(
+        &installed.plugins(),
+        "out-jsonl",
+        "Ready",
+        "True",
+        None,
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+
+    assert_eq!(
+        manager_entry(&after, HELM_MANAGER),
+        helm_before,
+        "helm still owns exactly what it owned"
+    );
+    let (stripped, removed) = without_operator_fields(template(&after));
+    assert_eq!(removed[..3], [1, 1, 2]);
+    assert_eq!(stripped, template(&before), "helm's values are untouched");
+    let spec = template(&after)["spec"].clone();
+    let mounts = spec["containers"][0]["volumeMounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let over_config = mounts
+        .iter()
+        .find(|m| m["mountPath"] == "/fluent-bit/etc/conf/fluent-bit.conf")
+        .unwrap_or_else(|| panic!("the rendered config is mounted over the chart's: {mounts:?}"));
+    assert_eq!(over_config["subPath"], "fluent-bit.conf");
+    assert_eq!(over_config["name"], CONFIG_VOLUME);
+    let rendered = configmaps(&installed)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let conf = rendered
+        .data
+        .unwrap_or_default()
+        .remove("fluent-bit.conf")
+        .unwrap_or_default();
+    assert!(
+        conf.starts_with("[SERVICE]\n    Daemon Off"),
+        "the chart's own config comes first:\n{conf}"
+    );
+    // Fields the operator does not own, in the DaemonSet outside the template, are unchanged.
+    assert_eq!(after.metadata.labels, before.metadata.labels);
+    assert_eq!(
+        serde_json::to_value(after.spec.as_ref().map(|s| &s.selector)).ok(),
+        serde_json::to_value(before.spec.as_ref().map(|s| &s.selector)).ok()
+    );
+    Ok(())
+}
+
+fn set_property(plugin: &mut Value, name: &str, value: &str) {
+    for property in plugin["spec"]["instances"][0]["properties"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if property["name"] == name {
+            property["value"] = json!(value);
+        }
+    }
+}
+
+/// Suite 3. A property change rolls a new hash; re-applying the same spec writes nothing.
+#[tokio::test]
+async fn update_rolls_a_new_hash_and_no_change_writes_nothing() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "update").await?;
+    prepared_daemonset(&installed).await?;
+    let plugins = installed.plugins();
+    let mut plugin = example_plugin("out-jsonl", &installed.namespace)?;
+    apply_plugin(&installed, &plugin).await?;
+    wait_for_object(
+        &daemonsets(&installed),
+        "fluent-bit",
+        "hash annotation",
+        WAIT,
+        |d| hash_of(d).is_some(),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let first = rolled_out(&installed, "fluent-bit").await?;
+    let ready = wait_for_plugin(&plugins, "out-jsonl", "Ready", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    let first_hash = hash_of(&first);
+
+    set_property(&mut plugin, "max_size", "20M");
+    apply_plugin(&installed, &plugin).await?;
+    let changed = wait_for_object(
+        &daemonsets(&installed),
+        "fluent-bit",
+        "a new hash",
+        WAIT,
+        |d| hash_of(d) != first_hash,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let second_hash = hash_of(&changed);
+    let cm = configmaps(&installed)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert!(
+        cm.data
+            .unwrap_or_default()
+            .get("fluent-bit.conf")
+            .is_some_and(|c| c.contains("20M"))
+    );
+    wait_for_plugin(&plugins, "out-jsonl", "Progressing", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    let second = rolled_out(&installed, "fluent-bit").await?;
+    assert_eq!(hash_of(&second), second_hash);
+    let ready2 = wait_for_plugin(&plugins, "out-jsonl", "Ready", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    assert_eq!(
+        ready2.status.as_ref().and_then(|s| s.rendered_hash.clone()),
+        second_hash
+    );
+    assert!(ready2.metadata.generation > ready.metadata.generation);
+
+    // Settle, then the same spec again and an unrelated label: no write anywhere.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ds_rv = daemonsets(&installed)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?
+        .resource_version();
+    let cm_rv = configmaps(&installed)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?
+        .resource_version();
+    let status_before = plugins
+        .get("out-jsonl")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?
+        .status;
+    apply_plugin(&installed, &plugin).await?;
+    plugins
+        .patch(
+            "out-jsonl",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "team": "logging" } } })),
+        )
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ds_after = daemonsets(&installed)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let cm_after = configmaps(&installed)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let plugin_after = plugins
+        .get("out-jsonl")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert_eq!(
+        ds_after.resource_version(),
+        ds_rv,
+        "{}",
+        installed.operator_log_tail(20)
+    );
+    assert_eq!(cm_after.resource_version(), cm_rv);
+    assert_eq!(
+        plugin_after.status, status_before,
+        "the status is not rewritten"
+    );
+    let status_writes = plugin_after
+        .managed_fields()
+        .iter()
+        .filter(|m| m.subresource.as_deref() == Some("status"))
+        .map(|m| m.time.clone())
+        .collect::<Vec<_>>();
+    assert!(status_writes.len() <= 1, "{status_writes:?}");
+    Ok(())
+}
+
+/// Suite 4. An invalid plugin beside a valid one.
+#[tokio::test]
+async fn invalid_plugin_is_reported_and_left_out() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "invalid").await?;
+    prepared_daemonset(&installed).await?;
+    let plugins = installed.plugins();
+    apply_plugin(
+        &installed,
+        &example_plugin("out-jsonl", &installed.namespace)?,
+    )
+    .await?;
+    wait_for_object(
+        &daemonsets(&installed),
+        "fluent-bit",
+        "hash annotation",
+        WAIT,
+        |d| hash_of(d).is_some(),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    rolled_out(&installed, "fluent-bit").await?;
+    wait_for_plugin(&plugins, "out-jsonl", "Ready", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    let valid_ds = daemonsets(&installed)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+
+    // CEL would refuse this on a current cluster; 1.20 stores it and the operator must refuse it.
+    let mut bad = example_plugin("in-generator", &installed.namespace)?;
+    bad["metadata"]["name"] = json!("bad-generator");
+    bad["spec"]["instances"][0]["properties"] = json!([{ "name": "Workers", "value": "4" }]);
+    apply_plugin(&installed, &bad).await?;
+    let rejected = wait_for_plugin(
+        &plugins,
+        "bad-generator",
+        "Accepted",
+        "False",
+        Some("Invalid"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let field = "spec.instances[0].properties[0].name";
+    let accepted = condition(&rejected, "Accepted")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(accepted.contains(field), "{accepted}");
+    let problems = rejected
+        .status
+        .as_ref()
+        .map(|s| s.problems.clone())
+        .unwrap_or_default();
+    assert!(problems.iter().any(|p| p.field == field), "{problems:?}");
+    let events = e2e::wait_for(
+        "a Warning Event naming the field",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let client = installed.client();
+            let rejected = rejected.clone();
+            async move {
+                let events = e2e::events_for(&client, &rejected).await?;
+                Ok(
+                    if events.iter().any(|e| {
+                        e.type_.as_deref() == Some("Warning")
+                            && e.message.as_deref().is_some_and(|m| m.contains(field))
+                    }) {
+                        Ok(events)
+                    } else {
+                        Err(e2e::describe_events(&events))
+                    },
+                )
+            }
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert!(!events.is_empty());
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ds = daemonsets(&installed)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert_eq!(
+        ds.resource_version(),
+        valid_ds.resource_version(),
+        "the invalid plugin did not touch the DaemonSet"
+    );
+    let spec = template(&ds)["spec"].to_string();
+    assert!(!spec.contains("bad-generator") && !spec.contains("in-generator"));
+    let valid = plugins
+        .get("out-jsonl")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert_eq!(
+        condition(&valid, "Ready").map(|c| c.status.as_str()),
+        Some("True")
+    );
+    Ok(())
+}
+
+/// Suite 5. Crash loops, failed pulls and failed init containers show as Degraded.
+#[tokio::test]
+async fn failing_pods_show_as_degraded_with_reason_and_pod() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "degraded").await?;
+    prepared_daemonset(&installed).await?;
+    let plugins = installed.plugins();
+    apply_plugin(
+        &installed,
+        &example_plugin("out-jsonl", &installed.namespace)?,
+    )
+    .await?;
+    wait_for_object(
+        &daemonsets(&installed),
+        "fluent-bit",
+        "hash annotation",
+        WAIT,
+        |d| hash_of(d).is_some(),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let player = cluster.kubelet(&installed.namespace, "fluent-bit");
+    // Let the controller replace the old pod: force-delete it until a pod with the init container exists.
+    let pod = e2e::wait_for(
+        "a pod of the new template",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let player = player.clone();
+            async move {
+                player.force_delete_terminating().await?;
+                let pods = player.pods().await?;
+                Ok(pods
+                    .into_iter()
+                    .find(|p| {
+                        p.metadata.deletion_timestamp.is_none()
+                            && p.spec.as_ref().is_some_and(|s| s.init_containers.is_some())
+                    })
+                    .ok_or_else(|| "no new pod yet".to_owned()))
+            }
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let pod_name = pod.name_any();
+    let init = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .map(|c| c[0].name.clone())
+        .unwrap_or_default();
+    let cases = [
+        (
+            PodState::Waiting {
+                reason: "CrashLoopBackOff".into(),
+                message: "back-off 5m0s restarting failed container".into(),
+            },
+            "CrashLoopBackOff",
+        ),
+        (
+            PodState::Waiting {
+                reason: "ImagePullBackOff".into(),
+                message: "Back-off pulling image".into(),
+            },
+            "ImagePullFailed",
+        ),
+        (
+            PodState::InitContainerFailed {
+                name: init.clone(),
+                exit_code: 1,
+                reason: "Error".into(),
+            },
+            "InitContainerFailed",
+        ),
+    ];
+    for (state, reason) in cases {
+        player.set_pod(&pod_name, &state).await?;
+        let degraded = wait_for_plugin(
+            &plugins,
+            "out-jsonl",
+            "Degraded",
+            "True",
+            Some(reason),
+            WAIT,
+        )
+        .await
+        .map_err(|e| installed.explain(e))?;
+        let message = condition(&degraded, "Degraded")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        assert!(message.contains(&pod_name), "{reason}: {message}");
+        assert_eq!(
+            condition(&degraded, "Ready").map(|c| c.status.as_str()),
+            Some("False")
+        );
+    }
+    player.set_pod(&pod_name, &PodState::Ready).await?;
+    wait_for_plugin(&plugins, "out-jsonl", "Degraded", "False", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    Ok(())
+}
+
+/// Suite 6. Delete: the DaemonSet and the ConfigMap are back to what they were; also with the
+/// DaemonSet deleted first.
+#[tokio::test]
+async fn delete_restores_the_daemonset_and_completes_without_it() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "delete").await?;
+    let before = prepared_daemonset(&installed).await?;
+    let plugins = installed.plugins();
+    apply_plugin(
+        &installed,
+        &example_plugin("out-jsonl", &installed.namespace)?,
+    )
+    .await?;
+    let with = wait_for_plugin(&plugins, "out-jsonl", "Applied", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    assert!(
+        with.finalizers()
+            .iter()
+            .any(|f| f == "fbplugin.dev/cleanup")
+    );
+    rolled_out(&installed, "fluent-bit").await?;
+
+    plugins
+        .delete("out-jsonl", &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    e2e::wait_for(
+        "the plugin to be gone",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let plugins = plugins.clone();
+            async move {
+                Ok(
+                    match plugins
+                        .get_opt("out-jsonl")
+                        .await
+                        .map_err(|e| Error::Invalid(e.to_string()))?
+                    {
+                        None => Ok(()),
+                        Some(p) => Err(e2e::observed_yaml(&Some(p))),
+                    },
+                )
+            }
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert!(
+        configmaps(&installed)
+            .get_opt("fluent-bit-fbplugin")
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .is_none()
+    );
+    let after = rolled_out(&installed, "fluent-bit").await?;
+    assert_eq!(
+        template(&after),
+        template(&before),
+        "the template is back to what it was"
+    );
+    assert!(
+        manager_entry(&after, operator::workload::FIELD_MANAGER)
+            .is_none_or(|f| !f.to_string().contains("template"))
+    );
+
+    // The DaemonSet deleted first: the plugin says so, and deleting it still completes.
+    apply_plugin(
+        &installed,
+        &example_plugin("out-jsonl", &installed.namespace)?,
+    )
+    .await?;
+    wait_for_plugin(&plugins, "out-jsonl", "Applied", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    daemonsets(&installed)
+        .delete("fluent-bit", &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    wait_for_plugin(
+        &plugins,
+        "out-jsonl",
+        "Applied",
+        "False",
+        Some("DaemonSetNotFound"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    plugins
+        .delete("out-jsonl", &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    e2e::wait_for(
+        "the plugin to be gone without its DaemonSet",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let plugins = plugins.clone();
+            async move {
+                Ok(
+                    match plugins
+                        .get_opt("out-jsonl")
+                        .await
+                        .map_err(|e| Error::Invalid(e.to_string()))?
+                    {
+                        None => Ok(()),
+                        Some(p) => Err(e2e::observed_yaml(&Some(p))),
+                    },
+                )
+            }
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    Ok(())
+}
+
+/// Suite 8. The chart's ServiceAccount (what every suite runs the operator as) is refused what
+/// the operator must not do.
+#[tokio::test]
+async fn the_operators_account_is_refused_what_it_must_not_do() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "rbac").await?;
+    let before = prepared_daemonset(&installed).await?;
+    let client = cluster
+        .client_for_service_account(&installed.namespace, &installed.service_account)
+        .await?;
+    let ns = &installed.namespace;
+    let forbidden = |r: std::result::Result<_, kube::Error>, what: &str| match r {
+        Err(kube::Error::Api(s)) if s.code == 403 => {}
+        other => panic!(
+            "{what}: expected 403 Forbidden, got {:?}",
+            other.map(|_| ())
+        ),
+    };
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    forbidden(
+        secrets.list(&Default::default()).await.map(|_| ()),
+        "listing Secrets",
+    );
+    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    forbidden(
+        ds.delete("fluent-bit", &DeleteParams::default())
+            .await
+            .map(|_| ()),
+        "deleting a DaemonSet",
+    );
+    let mut copy = before.clone();
+    copy.metadata = kube::api::ObjectMeta {
+        name: Some("another".into()),
+        ..Default::default()
+    };
+    forbidden(
+        ds.create(&Default::default(), &copy).await.map(|_| ()),
+        "creating a DaemonSet",
+    );
+    let other: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    forbidden(
+        other.list(&Default::default()).await.map(|_| ()),
+        "ConfigMaps outside its namespace",
+    );
+    // What it needs works with the same account.
+    ds.get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(format!("get DaemonSet as the SA: {e}")))?;
+    let plugins: Api<FluentBitPlugin> = Api::namespaced(client, ns);
+    plugins
+        .list(&Default::default())
+        .await
+        .map_err(|e| Error::Invalid(format!("list plugins as the SA: {e}")))?;
+    Ok(())
+}
