@@ -136,6 +136,85 @@ fn every_plugin_has_a_dockerfile_that_builds_it_to_the_path_its_cr_names() {
 }
 
 #[test]
+fn every_wasm_filter_has_a_dockerfile_that_builds_it_to_the_path_its_cr_names() {
+    let mut filters = 0;
+    let examples = workspace_root().join("examples");
+    for entry in std::fs::read_dir(&examples).expect("examples/") {
+        let dir = entry.expect("entry").path();
+        let cr_path = dir.join("deploy/fluentbitplugin.yaml");
+        if !cr_path.exists() || yaml(&cr_path)["spec"]["type"] != "filter" {
+            continue;
+        }
+        filters += 1;
+        let rel = dir
+            .strip_prefix(workspace_root())
+            .expect("under the workspace")
+            .display()
+            .to_string();
+        let crate_name = package_name(&read(&dir.join("Cargo.toml"))).expect("package name");
+        let module = format!("{}.wasm", crate_name.replace('-', "_"));
+        let cr = yaml(&cr_path);
+        assert_eq!(
+            cr["spec"]["artifact"]["path"],
+            Value::from(format!("/plugins/{module}")),
+            "{rel}: CR path"
+        );
+        let function = cr["spec"]["wasm"]["functionName"]
+            .as_str()
+            .expect("functionName");
+        assert!(
+            read(&dir.join("src/lib.rs")).contains(&format!("export_filter!({function},")),
+            "{rel}: the module exports {function}"
+        );
+        let dockerfile = read(&dir.join("Dockerfile"));
+        assert!(
+            dockerfile.contains("rustup target add wasm32-unknown-unknown"),
+            "{rel}: installs the wasm target"
+        );
+        assert!(
+            dockerfile.contains(&format!(
+                "cargo build --release --locked -p {crate_name} --target wasm32-unknown-unknown"
+            )),
+            "{rel}: builds the module"
+        );
+        assert!(
+            dockerfile.contains(&format!(
+                "cp target/wasm32-unknown-unknown/release/{module} /out/"
+            )),
+            "{rel}: copies {module}"
+        );
+        assert!(
+            dockerfile.contains(&format!(
+                "COPY --from=build --chmod=0444 /out/{module} /plugins/{module}"
+            )),
+            "{rel}"
+        );
+        assert!(
+            dockerfile.contains(&format!("sha256sum {module} | tee {module}.sha256")),
+            "{rel}: prints the sha256"
+        );
+        assert!(
+            dockerfile.contains(&format!("docker build -f {rel}/Dockerfile")),
+            "{rel}: build command names its own path"
+        );
+        let final_stage = dockerfile.rsplit("\nFROM ").next().expect("a final stage");
+        assert!(
+            final_stage.starts_with("${BASE_IMAGE}")
+                && dockerfile.contains("ARG BASE_IMAGE=busybox:"),
+            "{rel}: final stage is the busybox base"
+        );
+        assert!(
+            final_stage.contains("\nUSER 65532:65532\n"),
+            "{rel}: non-root"
+        );
+    }
+    assert!(
+        filters >= 1,
+        "filter-redact ships a FluentBitPlugin of type filter"
+    );
+}
+
+#[test]
 fn operator_dockerfile_builds_a_static_non_root_binary_of_the_operator_package() {
     let root = workspace_root();
     let dockerfile = read(&root.join("operator/Dockerfile"));
