@@ -1,0 +1,202 @@
+//! `cargo run -p e2e --bin demo`: the whole product on a local Kubernetes control plane.
+//!
+//! Provisions the control plane (the first time: Debian packages and a Kubernetes build, with
+//! the script's progress on stderr; cached afterwards), installs the CRD and the chart's RBAC,
+//! starts the real operator as the chart's ServiceAccount, applies the chart's prepared Fluent
+//! Bit DaemonSet and the example plugins, plays the kubelet on two nodes, and shows the plugins
+//! and the DaemonSet reconciling, one table per change (what `kubectl get fbp,ds -w` shows).
+//! Ctrl-C stops the operator and tears the cluster down.
+//!
+//! `--once` (or `DEMO_ONCE=1`): exit 0 as soon as every plugin is Ready and the DaemonSet is
+//! rolled out, 1 if that does not happen within `DEMO_TIMEOUT_SECS` (default 120).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use e2e::{Cluster, HELM_MANAGER, Installed, PodState, apply_values, condition, example_plugin};
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::{Api, ResourceExt};
+use serde_json::Value;
+
+const EXAMPLES: [&str; 2] = ["in-generator", "out-jsonl"];
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let once = std::env::args().any(|a| a == "--once")
+        || std::env::var("DEMO_ONCE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let timeout = std::env::var("DEMO_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(120));
+    match run(once, timeout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("demo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(once: bool, timeout: Duration) -> Result<(), String> {
+    eprintln!(
+        "demo: starting the local Kubernetes control plane (the first run builds it: minutes)"
+    );
+    let cluster = Cluster::start().await.map_err(|e| e.to_string())?;
+    eprintln!("demo: control plane ready in {:?}", cluster.startup_time());
+    let installed = Installed::new(&cluster, "logging")
+        .await
+        .map_err(|e| e.to_string())?;
+    let ns = installed.namespace.clone();
+    eprintln!(
+        "demo: CRD and RBAC installed, operator running as ServiceAccount {ns}/{} (log: {})",
+        installed.service_account,
+        cluster
+            .dir()
+            .map(|d| d.join("operator-1.log").display().to_string())
+            .unwrap_or_default()
+    );
+    if cluster.plays_kubelet() {
+        for node in ["node-a", "node-b"] {
+            cluster
+                .create_ready_node(node)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let fluent_bit: Vec<&Value> = installed
+        .chart
+        .iter()
+        .filter(|o| o["metadata"]["name"] == "fluent-bit")
+        .collect();
+    apply_values(&installed.client(), &fluent_bit, HELM_MANAGER, &ns)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut plugins = Vec::new();
+    for example in EXAMPLES {
+        plugins.push(example_plugin(example, &ns).map_err(|e| e.to_string())?);
+    }
+    apply_values(
+        &installed.client(),
+        &plugins.iter().collect::<Vec<_>>(),
+        "kubectl",
+        &ns,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    println!(
+        "\nadmin kubeconfig: {}\ntry: kubectl --kubeconfig {} get fbp -A\n",
+        cluster.kubeconfig().display(),
+        cluster.kubeconfig().display()
+    );
+    if !once {
+        println!("Ctrl-C stops the operator and removes the cluster.\n");
+    }
+
+    let player = cluster.kubelet(&ns, "fluent-bit");
+    let fbp: Api<FluentBitPlugin> = installed.plugins();
+    let daemonsets: Api<DaemonSet> = Api::namespaced(installed.client(), &ns);
+    let started = Instant::now();
+    let mut shown = String::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("demo: stopping; removing the cluster");
+                return Ok(());
+            }
+            _ = ticker.tick() => {}
+        }
+        if cluster.plays_kubelet() {
+            // The kubelet's part: finish terminations, run and ready the new pods.
+            if let Err(e) = play(&player).await {
+                eprintln!("demo: playing the kubelet: {e}");
+            }
+        }
+        let (table, done) = match snapshot(&fbp, &daemonsets).await {
+            Ok(found) => found,
+            Err(e) => (format!("(reading the cluster: {e})\n"), false),
+        };
+        if table != shown {
+            println!("[{:>5.1}s]\n{table}", started.elapsed().as_secs_f64());
+            shown = table;
+        }
+        if once && done {
+            println!("every plugin is Ready and the DaemonSet is rolled out");
+            return Ok(());
+        }
+        if once && started.elapsed() > timeout {
+            return Err(format!(
+                "not everything Ready within {timeout:?}; last state:\n{shown}\n--- operator log ---\n{}",
+                installed.operator_log_tail(30)
+            ));
+        }
+    }
+}
+
+async fn play(player: &e2e::KubeletPlayer) -> e2e::Result<()> {
+    player.force_delete_terminating().await?;
+    for pod in player.pods().await? {
+        let ready = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if pod.metadata.deletion_timestamp.is_none() && !ready {
+            player.set_pod(&pod.name_any(), &PodState::Ready).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The two tables, and whether everything is Ready.
+async fn snapshot(
+    fbp: &Api<FluentBitPlugin>,
+    daemonsets: &Api<DaemonSet>,
+) -> Result<(String, bool), kube::Error> {
+    let plugins = fbp.list(&Default::default()).await?;
+    let mut out = format!(
+        "{:<24} {:<7} {:<12} {:<6} {:<8} {}\n",
+        "PLUGIN", "TYPE", "DAEMONSET", "READY", "ROLLOUT", "REASON"
+    );
+    let mut all_ready = !plugins.items.is_empty();
+    for p in &plugins.items {
+        let ready = condition(p, "Ready");
+        let status = ready.map(|c| c.status.as_str()).unwrap_or("");
+        all_ready &= status == "True";
+        let reason = ready.map(|c| c.reason.as_str()).unwrap_or("");
+        let progress = p
+            .status
+            .as_ref()
+            .and_then(|s| s.progress.clone())
+            .unwrap_or_default();
+        let kind = serde_json::to_value(&p.spec.plugin_type).ok();
+        out.push_str(&format!(
+            "{:<24} {:<7} {:<12} {:<6} {:<8} {}\n",
+            p.name_any(),
+            kind.as_ref().and_then(Value::as_str).unwrap_or(""),
+            p.spec.target.daemon_set,
+            status,
+            progress,
+            reason
+        ));
+    }
+    out.push_str(&format!(
+        "\n{:<24} {:>7} {:>7} {:>7}\n",
+        "DAEMONSET", "DESIRED", "UPDATED", "READY"
+    ));
+    let mut rolled = true;
+    for ds in daemonsets.list(&Default::default()).await?.items {
+        let status = ds.status.clone().unwrap_or_default();
+        rolled &= e2e::rolled_out(&ds, &status);
+        out.push_str(&format!(
+            "{:<24} {:>7} {:>7} {:>7}\n",
+            ds.name_any(),
+            status.desired_number_scheduled,
+            status.updated_number_scheduled.unwrap_or(0),
+            status.number_ready
+        ));
+    }
+    Ok((out, all_ready && rolled))
+}
