@@ -913,3 +913,84 @@ async fn the_operators_account_is_refused_what_it_must_not_do() -> Result<()> {
         .map_err(|e| Error::Invalid(format!("list plugins as the SA: {e}")))?;
     Ok(())
 }
+
+/// Suite 7. The operator killed mid-rollout and started again: it writes nothing twice (the
+/// DaemonSet's generation counts spec changes: exactly one for one plugin), and the status
+/// converges.
+#[tokio::test]
+async fn restart_mid_rollout_writes_nothing_twice() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let mut installed = Installed::new(&cluster, "restart").await?;
+    let before = prepared_daemonset(&installed).await?;
+    let generation = before.metadata.generation.unwrap_or_default();
+    apply_plugin(
+        &installed,
+        &example_plugin("out-jsonl", &installed.namespace)?,
+    )
+    .await?;
+    let applied = wait_for_object(
+        &daemonsets(&installed),
+        "fluent-bit",
+        "the operator's template",
+        WAIT,
+        |d| hash_of(d).is_some(),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert_eq!(applied.metadata.generation, Some(generation + 1));
+    wait_for_plugin(
+        &installed.plugins(),
+        "out-jsonl",
+        "Progressing",
+        "True",
+        None,
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let operator_write = |ds: &DaemonSet| {
+        ds.managed_fields()
+            .iter()
+            .find(|m| m.manager.as_deref() == Some(operator::workload::FIELD_MANAGER))
+            .and_then(|m| m.time.clone())
+    };
+    let written = operator_write(&applied);
+    let cm_rv = configmaps(&installed)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?
+        .resource_version();
+
+    // Killed while the DaemonSet rolls (no pod replaced yet), then a new one.
+    installed.stop_operator();
+    installed.start_operator().await?;
+    let after = rolled_out(&installed, "fluent-bit").await?;
+    let ready = wait_for_plugin(
+        &installed.plugins(),
+        "out-jsonl",
+        "Ready",
+        "True",
+        None,
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert_eq!(
+        after.metadata.generation,
+        Some(generation + 1),
+        "one template change for one spec change"
+    );
+    assert_eq!(
+        operator_write(&after),
+        written,
+        "the new operator did not apply the DaemonSet again"
+    );
+    assert_eq!(hash_of(&after), hash_of(&applied));
+    let cm = configmaps(&installed)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert_eq!(cm.resource_version(), cm_rv, "nor the ConfigMap");
+    assert_eq!(counts(&ready), Some((1, 1, 1)));
+    installed.check_operator()
+}

@@ -171,7 +171,7 @@ async fn snapshot(
             .as_ref()
             .and_then(|s| s.progress.clone())
             .unwrap_or_default();
-        let kind = serde_json::to_value(&p.spec.plugin_type).ok();
+        let kind = serde_json::to_value(p.spec.plugin_type).ok();
         out.push_str(&format!(
             "{:<24} {:<7} {:<12} {:<6} {:<8} {}\n",
             p.name_any(),
