@@ -1,6 +1,7 @@
 //! The `fb-test-host run` pipeline: load every plugin a classic config names, create its
-//! `[CUSTOM]`/`[INPUT]`/`[OUTPUT]` instances, route collected chunks to outputs by `Match` or
-//! `Match_Regex`, flush on an interval, then shut down in Fluent Bit's order.
+//! `[CUSTOM]`/`[INPUT]`/`[OUTPUT]` instances and its `[FILTER] Name wasm` filters, pass
+//! collected chunks through the filters that match their tag, route them to outputs by `Match`
+//! or `Match_Regex`, flush on an interval, then shut down in Fluent Bit's order.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +16,10 @@ use crate::{
 
 mod builtin;
 mod route;
+mod wasm;
 
 pub use route::{Route, wildcard_match};
+pub use wasm::FilterStats;
 
 /// Options of one run.
 #[derive(Debug, Clone)]
@@ -118,6 +121,8 @@ pub struct Summary {
     pub inputs: Vec<InputStats>,
     /// Outputs in config order.
     pub outputs: Vec<OutputStats>,
+    /// WASM filters in config order.
+    pub filters: Vec<FilterStats>,
     /// Custom instance names.
     pub customs: Vec<String>,
     /// Config and routing warnings.
@@ -156,6 +161,16 @@ impl fmt::Display for Summary {
             )?;
             for e in &i.errors {
                 writeln!(f, "    {e}")?;
+            }
+        }
+        for w in &self.filters {
+            writeln!(
+                f,
+                "filter {:<28} records={} kept={} modified={} dropped={} corrupted={}",
+                w.name, w.records, w.kept, w.modified, w.dropped, w.corrupted
+            )?;
+            if let Some(reason) = &w.first_drop {
+                writeln!(f, "    first drop: {reason}")?;
             }
         }
         for o in &self.outputs {
@@ -254,6 +269,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
 
     // Resolve every section first so errors surface before any Init.
     let mut plan: Vec<(&Section, usize, u32)> = Vec::new();
+    let mut wasm_filters: Vec<wasm::WasmFilter> = Vec::new();
     for (kind, pk) in [
         (SectionKind::Custom, PluginKind::Custom),
         (SectionKind::Input, PluginKind::Input),
@@ -269,6 +285,14 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
                 }
                 .into());
             };
+            if kind == SectionKind::Filter && name.eq_ignore_ascii_case("wasm") {
+                wasm_filters.push(wasm::WasmFilter::from_section(
+                    s,
+                    id as u32,
+                    opts.root.as_deref(),
+                )?);
+                continue;
+            }
             let host = (kind != SectionKind::Filter)
                 .then(|| by_name.get(&name.to_ascii_lowercase()))
                 .flatten();
@@ -387,7 +411,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
     loop {
         let left = opts.duration.saturating_sub(start.elapsed());
         std::thread::sleep(flush_every.min(left));
-        pump(&mut inputs, &mut outputs);
+        pump(&mut inputs, &mut wasm_filters, &mut outputs);
         let delivered: u64 = outputs.iter().map(|o| o.stats.records).sum();
         let collected: u64 = inputs.iter().map(|(_, s)| s.records).sum();
         let reached = opts.until_records.is_some_and(|n| {
@@ -404,13 +428,14 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
     for (i, _) in &inputs {
         let _ = i.stop_collector();
     }
-    pump(&mut inputs, &mut outputs);
+    pump(&mut inputs, &mut wasm_filters, &mut outputs);
 
     // Fluent Bit's exit order: outputs, customs, inputs; then unregister and dlclose.
     for o in outputs {
         let _ = o.instance.exit();
         summary.outputs.push(o.stats);
     }
+    summary.filters = wasm_filters.into_iter().map(|f| f.stats).collect();
     drop(customs);
     for (i, stats) in inputs {
         let _ = i.exit();
@@ -423,8 +448,13 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
     Ok(summary)
 }
 
-/// Moves collected chunks to matching outputs and flushes every queued chunk once.
-fn pump(inputs: &mut [(InputInstance, InputStats)], outputs: &mut [RunningOutput]) {
+/// Passes collected chunks through the matching WASM filters, moves them to matching outputs
+/// and flushes every queued chunk once.
+fn pump(
+    inputs: &mut [(InputInstance, InputStats)],
+    filters: &mut [wasm::WasmFilter],
+    outputs: &mut [RunningOutput],
+) {
     for (input, stats) in inputs.iter_mut() {
         for e in input.take_errors() {
             stats.errors.push(e.to_string());
@@ -432,17 +462,26 @@ fn pump(inputs: &mut [(InputInstance, InputStats)], outputs: &mut [RunningOutput
         for c in input.take_collected() {
             stats.records += c.records as u64;
             stats.chunks += 1;
+            let (mut data, mut count) = (c.data, c.records as u64);
+            for f in filters.iter_mut().filter(|f| f.matches(input.tag())) {
+                match f.apply(input.tag(), &data) {
+                    Ok((filtered, n)) => (data, count) = (filtered, n),
+                    Err(e) => stats.errors.push(e),
+                }
+            }
+            if count == 0 {
+                continue;
+            }
             for o in outputs.iter_mut().filter(|o| o.route.matches(input.tag())) {
                 // Like a Fluent Bit chunk: records of one tag accumulate until the next flush.
                 match o.queue.last_mut() {
-                    Some((tag, data, records, 0)) if tag == input.tag() => {
-                        data.extend_from_slice(&c.data);
-                        *records += c.records as u64;
+                    Some((tag, queued, records, 0)) if tag == input.tag() => {
+                        queued.extend_from_slice(&data);
+                        *records += count;
                     }
-                    _ => {
-                        o.queue
-                            .push((input.tag().to_owned(), c.data.clone(), c.records as u64, 0))
-                    }
+                    _ => o
+                        .queue
+                        .push((input.tag().to_owned(), data.clone(), count, 0)),
                 }
             }
         }
