@@ -1,0 +1,136 @@
+//! Suite 9. 200 plugins over 10 DaemonSets converge to Ready; prints the time to all Ready and
+//! the operator's peak memory (VmHWM). Under `CI` it runs the same shape (no reduction was
+//! needed when it passes).
+//!
+//! Ignored for now: it found an operator bug (reconciles fail with `failed to add finalizer:
+//! 422 Invalid` for many of the 200 plugins and never converge within 120 s).
+
+use std::time::{Duration, Instant};
+
+use e2e::{Error, HELM_MANAGER, Installed, Result, apply_values, condition, example_plugin};
+use serde_json::{Value, json};
+
+const DAEMONSETS: usize = 10;
+const PER_DAEMONSET: usize = 20;
+const WAIT: Duration = Duration::from_secs(120);
+
+fn daemonset(chart_ds: &Value, index: usize) -> Value {
+    let mut ds = chart_ds.clone();
+    let name = format!("fluent-bit-{index}");
+    ds["metadata"]["name"] = json!(name);
+    let instance = format!("scale-{index}");
+    ds["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"] = json!(instance);
+    ds["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(instance);
+    ds
+}
+
+fn plugin(example: &Value, ds: usize, index: usize) -> Value {
+    let mut plugin = example.clone();
+    let name = format!("jsonl-{ds}-{index}");
+    plugin["metadata"]["name"] = json!(name);
+    // Each plugin on one DaemonSet must register its own name and alias.
+    plugin["spec"]["pluginName"] = json!(format!("jsonl_{index}"));
+    plugin["spec"]["instances"][0]["alias"] = json!(format!("jsonl_{ds}_{index}"));
+    plugin["spec"]["target"]["daemonSet"] = json!(format!("fluent-bit-{ds}"));
+    plugin
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test]
+#[ignore = "fails today: the operator's finalizer add gets 422 Invalid under load and retries with a stale object (see the e2e report); run with --run-ignored"]
+async fn two_hundred_plugins_over_ten_daemonsets_converge() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "scale").await?;
+    let ns = installed.namespace.clone();
+    cluster.create_ready_node("node-a").await?;
+    let chart_ds = installed
+        .chart
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .cloned()
+        .ok_or_else(|| Error::Invalid("the chart renders no DaemonSet".into()))?;
+    let mut objects: Vec<Value> = installed
+        .chart
+        .iter()
+        .filter(|o| o["metadata"]["name"] == "fluent-bit" && o["kind"] != "DaemonSet")
+        .cloned()
+        .collect();
+    objects.extend((0..DAEMONSETS).map(|i| daemonset(&chart_ds, i)));
+    apply_values(
+        &installed.client(),
+        &objects.iter().collect::<Vec<_>>(),
+        HELM_MANAGER,
+        &ns,
+    )
+    .await?;
+
+    let example = example_plugin("out-jsonl", &ns)?;
+    let started = Instant::now();
+    let plugins: Vec<Value> = (0..DAEMONSETS)
+        .flat_map(|d| (0..PER_DAEMONSET).map(move |i| (d, i)))
+        .map(|(d, i)| plugin(&example, d, i))
+        .collect();
+    apply_values(
+        &installed.client(),
+        &plugins.iter().collect::<Vec<_>>(),
+        "kubectl",
+        &ns,
+    )
+    .await?;
+    let applied = started.elapsed();
+
+    let api = installed.plugins();
+    let players: Vec<_> = (0..DAEMONSETS)
+        .map(|d| cluster.kubelet(&ns, &format!("fluent-bit-{d}")))
+        .collect();
+    let mut peak = 0;
+    loop {
+        for player in &players {
+            player.force_delete_terminating().await?;
+            player.set_all(&e2e::PodState::Ready).await?;
+        }
+        if let Some(pid) = installed.operator_pid() {
+            peak = peak.max(vm_hwm_kib(pid).unwrap_or(0));
+        }
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| Error::Invalid(format!("listing plugins: {e}")))?;
+        let ready = list
+            .items
+            .iter()
+            .filter(|p| condition(p, "Ready").is_some_and(|c| c.status == "True"))
+            .count();
+        if ready == DAEMONSETS * PER_DAEMONSET {
+            break;
+        }
+        if started.elapsed() > WAIT {
+            let not_ready: Vec<String> = list
+                .items
+                .iter()
+                .filter(|p| condition(p, "Ready").is_none_or(|c| c.status != "True"))
+                .take(5)
+                .map(|p| e2e::observed_yaml(&Some(p)))
+                .collect();
+            return Err(installed.explain(Error::Invalid(format!(
+                "{ready} of {} plugins Ready after {:?}; some that are not:\n{}",
+                DAEMONSETS * PER_DAEMONSET,
+                started.elapsed(),
+                not_ready.join("\n---\n")
+            ))));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "scale: {} plugins over {DAEMONSETS} DaemonSets: applied in {applied:?}, all Ready after {elapsed:?}; operator peak memory (VmHWM) {peak} KiB",
+        DAEMONSETS * PER_DAEMONSET
+    );
+    assert!(peak > 0, "the operator's VmHWM was read");
+    Ok(())
+}
