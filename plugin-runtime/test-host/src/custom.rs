@@ -6,50 +6,19 @@ use plugin_runtime::ffi::ProxyContext;
 
 use crate::api::InstanceCore;
 use crate::error::HostError;
-use crate::host::{Host, InstanceRef};
-use crate::instance::{Pending, SendPtr, logs_since, prepare};
+use crate::host::InstanceRef;
+use crate::instance::{InstanceBuilder, SendPtr, logs_since, prepare};
 use crate::props::PluginKind;
 use crate::register::Registration;
 use crate::worker::Worker;
 
-/// Builds a custom instance; see [`Host::custom`].
-#[must_use = "call .init() to create the instance"]
-pub struct CustomBuilder<'h> {
-    host: &'h Host,
-    pending: Pending,
-}
+/// Marks an [`InstanceBuilder`] that creates custom instances.
+pub enum CustomKind {}
 
-impl<'h> CustomBuilder<'h> {
-    pub(crate) fn new(host: &'h Host) -> Self {
-        Self {
-            host,
-            pending: Pending::default(),
-        }
-    }
+/// Builds a custom instance; see [`Host::custom`](crate::Host::custom).
+pub type CustomBuilder<'h> = InstanceBuilder<'h, CustomKind>;
 
-    /// Sets a property (`alias`, `log_level` and `net.*` are captured by the core).
-    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.pending.pairs.push((key.into(), value.into()));
-        self
-    }
-
-    /// Sets several properties in order.
-    pub fn properties<K: Into<String>, V: Into<String>>(
-        mut self,
-        kv: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        self.pending
-            .pairs
-            .extend(kv.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
-    /// Overrides the instance number.
-    pub fn instance_id(mut self, id: u32) -> Self {
-        self.pending.id = Some(id);
-        self
-    }
-
+impl InstanceBuilder<'_, CustomKind> {
     /// Runs `FLBPluginInit` on flb-pipeline with the shared `flbgo_custom_plugin`.
     pub fn init(self) -> Result<CustomInstance, HostError> {
         let p = prepare(self.host, PluginKind::Custom, self.pending)?;

@@ -11,8 +11,8 @@ use plugin_runtime::ffi::InputProxyContext;
 
 use crate::api::InstanceCore;
 use crate::error::HostError;
-use crate::host::{Host, InstanceRef};
-use crate::instance::{Pending, SendPtr, logs_since, prepare};
+use crate::host::InstanceRef;
+use crate::instance::{InstanceBuilder, SendPtr, logs_since, prepare};
 use crate::props::PluginKind;
 use crate::records::{RecordStats, validate_records};
 use crate::register::Registration;
@@ -32,44 +32,13 @@ pub struct Collected {
     pub code: i32,
 }
 
-/// Builds an input instance; see [`Host::input`].
-#[must_use = "call .init() to create the instance"]
-pub struct InputBuilder<'h> {
-    host: &'h Host,
-    pending: Pending,
-}
+/// Marks an [`InstanceBuilder`] that creates input instances.
+pub enum InputKind {}
 
-impl<'h> InputBuilder<'h> {
-    pub(crate) fn new(host: &'h Host) -> Self {
-        Self {
-            host,
-            pending: Pending::default(),
-        }
-    }
+/// Builds an input instance; see [`Host::input`](crate::Host::input).
+pub type InputBuilder<'h> = InstanceBuilder<'h, InputKind>;
 
-    /// Sets a property, exactly like a config line (core keys such as `tag` are captured).
-    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.pending.pairs.push((key.into(), value.into()));
-        self
-    }
-
-    /// Sets several properties in order.
-    pub fn properties<K: Into<String>, V: Into<String>>(
-        mut self,
-        kv: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        self.pending
-            .pairs
-            .extend(kv.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
-    /// Overrides the instance number.
-    pub fn instance_id(mut self, id: u32) -> Self {
-        self.pending.id = Some(id);
-        self
-    }
-
+impl InstanceBuilder<'_, InputKind> {
     /// Starts the instance thread and runs `FLBPluginInit` then `FLBPluginInputPreRun` on it.
     pub fn init(self) -> Result<InputInstance, HostError> {
         let p = prepare(self.host, PluginKind::Input, self.pending)?;

@@ -157,3 +157,48 @@ pub(crate) fn metric(shared: &Shared, instance: &str, name: &str, labels: &[&str
     );
     shared.series().get(&key).copied()
 }
+
+/// Builds one instance of the loaded plugin: properties as config lines, then `init()`. The
+/// kind is fixed by how it was obtained ([`Host::output`](crate::Host::output),
+/// [`Host::input`](crate::Host::input), [`Host::custom`](crate::Host::custom)).
+#[must_use = "call .init() to create the instance"]
+pub struct InstanceBuilder<'h, K> {
+    pub(crate) host: &'h crate::Host,
+    pub(crate) pending: Pending,
+    kind: std::marker::PhantomData<K>,
+}
+
+impl<'h, K> InstanceBuilder<'h, K> {
+    pub(crate) fn new(host: &'h crate::Host) -> Self {
+        Self {
+            host,
+            pending: Pending::default(),
+            kind: std::marker::PhantomData,
+        }
+    }
+
+    /// Sets a property, exactly like a config line: keys Fluent Bit consumes for this kind
+    /// (`match`, `tag`, `workers`, `alias`, `log_level`, `net.*`, ...) are captured by the host
+    /// and never reach the plugin. Repeated keys are kept; the plugin sees the first.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.pending.pairs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets several properties in order.
+    pub fn properties<Key: Into<String>, Value: Into<String>>(
+        mut self,
+        kv: impl IntoIterator<Item = (Key, Value)>,
+    ) -> Self {
+        self.pending
+            .pairs
+            .extend(kv.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Overrides the instance number (default: 0, 1, 2... per host, as Fluent Bit numbers them).
+    pub fn instance_id(mut self, id: u32) -> Self {
+        self.pending.id = Some(id);
+        self
+    }
+}

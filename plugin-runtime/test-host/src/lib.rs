@@ -46,12 +46,13 @@ mod worker;
 
 use std::path::PathBuf;
 
-pub use custom::{CustomBuilder, CustomInstance};
+pub use custom::{CustomBuilder, CustomInstance, CustomKind};
 pub use error::HostError;
 pub use host::{DEFAULT_CORO_STACK_SIZE, Host, HostBuilder};
-pub use input::{Collected, InputBuilder, InputInstance};
+pub use input::{Collected, InputBuilder, InputInstance, InputKind};
+pub use instance::InstanceBuilder;
 pub use logs::{LogLevel, LogLine, unattributed_logs};
-pub use output::{FlushCode, FlushReport, OutputBuilder, OutputInstance};
+pub use output::{FlushCode, FlushReport, OutputBuilder, OutputInstance, OutputKind};
 pub use props::{PluginKind, is_core_key};
 pub use register::{DefSize, POISON};
 

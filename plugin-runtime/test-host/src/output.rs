@@ -11,8 +11,8 @@ use plugin_runtime::ffi::ProxyContext;
 use crate::api::InstanceCore;
 use crate::coro::CoroStack;
 use crate::error::HostError;
-use crate::host::{Host, InstanceRef};
-use crate::instance::{Pending, SendPtr, logs_since, prepare};
+use crate::host::InstanceRef;
+use crate::instance::{InstanceBuilder, SendPtr, logs_since, prepare};
 use crate::props::PluginKind;
 use crate::register::Registration;
 use crate::shared::Shared;
@@ -55,45 +55,13 @@ pub struct FlushReport {
     pub elapsed: Duration,
 }
 
-/// Builds an output instance; see [`Host::output`].
-#[must_use = "call .init() to create the instance"]
-pub struct OutputBuilder<'h> {
-    host: &'h Host,
-    pending: Pending,
-}
+/// Marks an [`InstanceBuilder`] that creates output instances.
+pub enum OutputKind {}
 
-impl<'h> OutputBuilder<'h> {
-    pub(crate) fn new(host: &'h Host) -> Self {
-        Self {
-            host,
-            pending: Pending::default(),
-        }
-    }
+/// Builds an output instance; see [`Host::output`](crate::Host::output).
+pub type OutputBuilder<'h> = InstanceBuilder<'h, OutputKind>;
 
-    /// Sets a property, exactly like a config line (core keys are captured by the host).
-    /// Repeated keys are kept; the plugin sees the first.
-    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.pending.pairs.push((key.into(), value.into()));
-        self
-    }
-
-    /// Sets several properties in order.
-    pub fn properties<K: Into<String>, V: Into<String>>(
-        mut self,
-        kv: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        self.pending
-            .pairs
-            .extend(kv.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
-    }
-
-    /// Overrides the instance number (default: 0, 1, 2... per host, as Fluent Bit numbers them).
-    pub fn instance_id(mut self, id: u32) -> Self {
-        self.pending.id = Some(id);
-        self
-    }
-
+impl InstanceBuilder<'_, OutputKind> {
     /// Runs `FLBPluginInit` (then `FLBPluginOutputPreRun`) on flb-pipeline.
     pub fn init(self) -> Result<OutputInstance, HostError> {
         let p = prepare(self.host, PluginKind::Output, self.pending)?;
