@@ -1,0 +1,271 @@
+//! Suite 10, without pods: the example `FluentBitPlugin`s through the operator's offline render
+//! onto the chart's prepared base config; the `.so` files placed by running each rendered init
+//! container's own script (checking the CRs' sha256); the rendered `plugins.conf` and
+//! `fluent-bit.conf` run by the plugin-runtime test host; the example input's records reach the
+//! example output's file intact.
+//!
+//! Changed only to run outside a pod: the jsonl output's `path` points into a temporary
+//! directory, the generator's `rate` is raised (10 → 2000 records/s) so the run is short,
+//! `spec.artifact.sha256` is set to the checksum of the locally built `.so`, and the init
+//! containers' `SRC` (the file in the image) is the built `.so` while `DST` is remapped under the
+//! temporary root through the
+//! volume both containers mount. The base config's built-in plugins (tail, null) are skipped by the host.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::{chart_objects, of_kind, workspace_root, yaml_documents};
+use plugin_test_host::run::{RunOptions, run};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const RECORDS: u64 = 300;
+
+fn sha256_hex(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn built(crate_name: &str) -> PathBuf {
+    plugin_test_host::cdylib_path(crate_name)
+        .unwrap_or_else(|e| panic!("the {crate_name} cdylib (a dev-dependency): {e:?}"))
+}
+
+/// The examples' CRs, patched as the module docs say.
+fn example_sources(out_file: &Path, wrong_sha: bool) -> Vec<operator::offline::Source> {
+    let examples = workspace_root().join("examples");
+    let mut sources = operator::offline::load_plugins(&[
+        examples.join("in-generator/deploy"),
+        examples.join("out-jsonl/deploy"),
+    ])
+    .unwrap_or_else(|e| panic!("loading the examples: {e}"));
+    for source in &mut sources {
+        let spec = &mut source.plugin.spec;
+        let crate_name = match spec.plugin_name.as_str() {
+            "generator" => "in-generator",
+            "jsonl_file" => "out-jsonl",
+            other => panic!("unexpected example plugin {other:?}"),
+        };
+        let mut sha = sha256_hex(&built(crate_name));
+        if wrong_sha && crate_name == "out-jsonl" {
+            sha = "0".repeat(64);
+        }
+        spec.artifact.sha256 = Some(sha);
+        for property in spec
+            .instances
+            .iter_mut()
+            .flat_map(|i| i.properties.iter_mut())
+        {
+            match property.name.as_str() {
+                "path" => property.value = out_file.display().to_string(),
+                "rate" => property.value = "2000".into(),
+                _ => {}
+            }
+        }
+    }
+    sources
+}
+
+/// The chart's prepared base config (`fluent-bit.conf` of ConfigMap `fluent-bit`).
+fn chart_base_config() -> String {
+    let objects = chart_objects("logging", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let cm = of_kind(&objects, "ConfigMap", Some("fluent-bit"));
+    cm.first()
+        .and_then(|cm| cm["data"]["fluent-bit.conf"].as_str())
+        .map(str::to_owned)
+        .expect("the chart's ConfigMap fluent-bit has fluent-bit.conf")
+}
+
+/// Renders; returns (ConfigMap data, init containers of the DaemonSet intent, and the Fluent Bit
+/// container's mounts in the intent).
+fn render(sources: &[operator::offline::Source], base: &str) -> (Value, Vec<Value>, Vec<Value>) {
+    let output = operator::offline::render(sources, None, base)
+        .unwrap_or_else(|e| panic!("offline render: {e}"));
+    assert!(!output.failed, "{:?}", output.messages);
+    let docs = yaml_documents(&output.manifests).unwrap_or_else(|e| panic!("{e}"));
+    let cm = of_kind(&docs, "ConfigMap", None)[0]["data"].clone();
+    let ds = of_kind(&docs, "DaemonSet", None)[0].clone();
+    let init = ds["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mounts = ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    (cm, init, mounts)
+}
+
+/// Where a path inside the init container lands as the Fluent Bit container sees it (both mount
+/// the same volume, at different paths), under `root`.
+fn through_volume(path: &str, init: &Value, fluent_bit_mounts: &[Value], root: &Path) -> PathBuf {
+    for mount in init["volumeMounts"].as_array().into_iter().flatten() {
+        let at = mount["mountPath"].as_str().unwrap_or_default();
+        let Some(rest) = path.strip_prefix(at) else {
+            continue;
+        };
+        let seen_at = fluent_bit_mounts
+            .iter()
+            .find(|m| m["name"] == mount["name"] && m["subPath"].is_null())
+            .and_then(|m| m["mountPath"].as_str())
+            .unwrap_or_else(|| panic!("the Fluent Bit container mounts volume {}", mount["name"]));
+        return root
+            .join(seen_at.trim_start_matches('/'))
+            .join(rest.trim_start_matches('/'));
+    }
+    panic!("{path} is on no volume of init container {}", init["name"])
+}
+
+/// Runs one rendered init container's command (`sh -c <script>`) as the pod would, with `SRC`
+/// the locally built file and `DST` under `root`. Returns (success, output).
+fn run_init_container(container: &Value, mounts: &[Value], root: &Path) -> (bool, String) {
+    let command: Vec<String> = container["command"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(container["args"].as_array().into_iter().flatten())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        command.len() >= 3 && command[0] == "sh" && command[1] == "-c",
+        "{command:?}"
+    );
+    let mut process = Command::new("sh");
+    process
+        .args(&command[1..])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    for env in container["env"].as_array().into_iter().flatten() {
+        let name = env["name"].as_str().unwrap_or_default();
+        let value = env["value"].as_str().unwrap_or_default();
+        let value = match name {
+            "SRC" => {
+                let file = Path::new(value)
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .unwrap_or_default();
+                let crate_name = file
+                    .trim_start_matches("lib")
+                    .trim_end_matches(".so")
+                    .replace('_', "-");
+                built(&crate_name).display().to_string()
+            }
+            "DST" => through_volume(value, container, mounts, root)
+                .display()
+                .to_string(),
+            _ => value.to_owned(),
+        };
+        process.env(name, value);
+    }
+    let out = process
+        .output()
+        .unwrap_or_else(|e| panic!("running sh: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn config_path_line(conf: &str, key: &str) -> Option<String> {
+    conf.lines()
+        .map(str::trim)
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&key.to_ascii_lowercase())
+        })
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned)
+}
+
+#[test]
+fn examples_render_install_and_carry_records_end_to_end() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path().join("root");
+    let out_file = dir.path().join("gen.jsonl");
+    let base = chart_base_config();
+    let (data, init, mounts) = render(&example_sources(&out_file, false), &base);
+    let plugins_conf = data["plugins.conf"]
+        .as_str()
+        .expect("plugins.conf rendered");
+    let fluent_bit_conf = data["fluent-bit.conf"]
+        .as_str()
+        .expect("fluent-bit.conf rendered");
+
+    // Where the pod would see them: plugins.conf at the Plugins_File path, the config beside.
+    let plugins_file =
+        config_path_line(fluent_bit_conf, "Plugins_File").expect("a Plugins_File line");
+    let plugins_path = root.join(plugins_file.trim_start_matches('/'));
+    std::fs::create_dir_all(plugins_path.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&plugins_path, plugins_conf).expect("write plugins.conf");
+    let conf_path = root.join("fluent-bit/etc/conf/fluent-bit.conf");
+    std::fs::create_dir_all(conf_path.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&conf_path, fluent_bit_conf).expect("write fluent-bit.conf");
+
+    assert_eq!(init.len(), 2, "one init container per example");
+    for container in &init {
+        let (ok, output) = run_init_container(container, &mounts, &root);
+        assert!(ok, "init container {} failed:\n{output}", container["name"]);
+        assert!(output.contains("fbplugin: copied"), "{output}");
+    }
+    for line in plugins_conf
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.to_ascii_lowercase().starts_with("path"))
+    {
+        let path = line.split_whitespace().nth(1).expect("a path");
+        assert!(
+            root.join(path.trim_start_matches('/')).is_file(),
+            "{path} placed by its init container"
+        );
+    }
+
+    let summary = run(&RunOptions {
+        config: conf_path.clone(),
+        duration: Duration::from_secs(20),
+        collect_interval: Duration::from_millis(100),
+        flush_interval: Some(Duration::from_millis(100)),
+        until_records: Some(RECORDS),
+        skip_builtin: true,
+        echo_logs: false,
+        plugin_map: Vec::new(),
+        root: Some(root.clone()),
+    })
+    .unwrap_or_else(|e| panic!("the test host run: {e:?}\nconfig:\n{fluent_bit_conf}"));
+    assert!(!summary.failed(), "{summary:?}");
+
+    let text = std::fs::read_to_string(&out_file).expect("the output file was written");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {e}: {l}")))
+        .collect();
+    assert!(records.len() as u64 >= RECORDS, "{} records", records.len());
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(
+            record["seq"].as_u64(),
+            Some(i as u64),
+            "every seq once, in order: {record}"
+        );
+        assert_eq!(record["message"], "hello from a Rust input", "{record}");
+        assert_eq!(record["source"], "in-generator", "{record}");
+        assert_eq!(record["team"], "logging", "{record}");
+    }
+
+    // A wrong checksum: the init container's script refuses the file.
+    let (_, init, mounts) = render(&example_sources(&out_file, true), &base);
+    let jsonl = init
+        .iter()
+        .find(|c| c["name"].as_str().is_some_and(|n| n.contains("jsonl")))
+        .expect("the out-jsonl init container");
+    let (ok, output) = run_init_container(jsonl, &mounts, &dir.path().join("root2"));
+    assert!(
+        !ok,
+        "a wrong sha256 must fail the init container:\n{output}"
+    );
+    assert!(output.contains("sha256 mismatch"), "{output}");
+}
