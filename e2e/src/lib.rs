@@ -54,6 +54,19 @@
 //! }
 //! ```
 //!
+//! # The suites and the demo
+//!
+//! [`Installed::new`] is the shared setup: a namespace, the CRD with its CEL rules stripped, the
+//! chart's ServiceAccount, Role and RoleBinding from `helm template` ([`chart_objects`]), and the
+//! real `operator` binary ([`operator_binary`], built first when missing or older than its
+//! sources) running as that ServiceAccount, its log captured; [`Installed::explain`] adds the
+//! operator's log tail to a failure. `tests/operator.rs` holds suites 1 to 8 (quick start, the
+//! official chart's DaemonSet, update and no-write, invalid beside valid, degraded, delete,
+//! restart mid-rollout, RBAC refusals), `tests/scale.rs` suite 9 (ignored for now, see its
+//! docs), `tests/offline.rs` suite 10 (no pods: offline render, init scripts, test host).
+//! `cargo run -p e2e --bin demo` runs the whole product live; `tests/demo.rs` runs it with
+//! `--once`.
+//!
 //! # Against an existing cluster (kind, ...)
 //!
 //! Set `E2E_KUBECONFIG=/path/to/kubeconfig` (the plain `KUBECONFIG` is ignored on purpose, so a
