@@ -18,6 +18,7 @@ use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::{Api, ResourceExt};
 use serde_json::Value;
+use tokio::signal::unix::{SignalKind, signal};
 
 const EXAMPLES: [&str; 2] = ["in-generator", "out-jsonl"];
 
@@ -100,10 +101,21 @@ async fn run(once: bool, timeout: Duration) -> Result<(), String> {
     let started = Instant::now();
     let mut shown = String::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    // Listening from here on: a signal that arrives while a tick's work runs stays pending for
+    // the next `recv` (a fresh `ctrl_c()` per tick would miss it, and the handler installed by
+    // the first one would keep the default action from ending the process).
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("demo: stopping; removing the cluster");
+            _ = interrupt.recv() => {
+                eprintln!("demo: interrupted; stopping the operator and removing the cluster");
+                return Ok(());
+            }
+            _ = terminate.recv() => {
+                eprintln!("demo: terminated; stopping the operator and removing the cluster");
                 return Ok(());
             }
             _ = ticker.tick() => {}
