@@ -24,7 +24,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, Event as Finalizer};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use drift::{contains, daemonset_current};
 pub use runner::{Health, run};
@@ -93,8 +93,21 @@ impl Error {
         }
     }
 
+    /// Whether this is kube-runtime's finalizer patch failing its `test` against a cached copy
+    /// older than the object (the API answers 422): the next attempt reads a fresher copy, so
+    /// it is retried at once and not counted as a failure of the plugin.
+    pub fn is_stale_finalizer_patch(&self) -> bool {
+        matches!(self, Error::Finalizer(e)
+            if matches!(e.as_ref(),
+                finalizer::Error::AddFinalizer(kube::Error::Api(s))
+                | finalizer::Error::RemoveFinalizer(kube::Error::Api(s)) if s.code == 422))
+    }
+
     /// Label for `fbplugin_reconcile_failures_total{error}`.
     pub fn metric_label(&self) -> &'static str {
+        if self.is_stale_finalizer_patch() {
+            return "stale_cache";
+        }
         match self.kube_error() {
             Some(kube::Error::Api(s)) => match s.code {
                 409 => "conflict",
@@ -163,6 +176,9 @@ impl Context {
     }
 }
 
+/// How soon a reconcile whose finalizer patch met a stale cached copy is retried.
+pub const STALE_CACHE_RETRY: Duration = Duration::from_millis(500);
+
 /// The delay after `n` consecutive failures: 1 s, 2 s, 4 s, ... capped at 5 minutes.
 pub fn backoff_delay(n: u32) -> Duration {
     let secs = 1u64 << n.saturating_sub(1).min(9);
@@ -201,6 +217,10 @@ pub async fn reconcile(plugin: Arc<FluentBitPlugin>, ctx: Arc<Context>) -> Resul
 /// Logs the error and retries the object with exponential backoff (conflicts, 5xx and
 /// transport errors are all transient here).
 pub fn error_policy(plugin: Arc<FluentBitPlugin>, error: &Error, ctx: Arc<Context>) -> Action {
+    if error.is_stale_finalizer_patch() {
+        debug!(plugin = %key(&plugin), error = %error, "finalizer patch raced the cache; retrying");
+        return Action::requeue(STALE_CACHE_RETRY);
+    }
     let delay = ctx.backoff(&key(&plugin));
     warn!(plugin = %key(&plugin), error = %error, kind = error.metric_label(), retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
@@ -362,4 +382,31 @@ async fn release_elsewhere(plugin: &FluentBitPlugin, ctx: &Context) -> Result<()
         remove_from(plugin, &daemonset, ctx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("the test operation failed", "Invalid").with_code(code),
+        ))
+    }
+
+    #[test]
+    fn a_finalizer_patch_against_a_stale_copy_is_retried_quietly() {
+        let stale = Error::Finalizer(Box::new(finalizer::Error::AddFinalizer(api_error(422))));
+        assert!(stale.is_stale_finalizer_patch());
+        assert_eq!(stale.metric_label(), "stale_cache");
+        let conflict = Error::Finalizer(Box::new(finalizer::Error::AddFinalizer(api_error(409))));
+        assert!(!conflict.is_stale_finalizer_patch());
+        assert_eq!(conflict.metric_label(), "conflict");
+        let refused = Error::api("apply the DaemonSet", api_error(422));
+        assert!(
+            !refused.is_stale_finalizer_patch(),
+            "only the finalizer's own patch"
+        );
+        assert_eq!(refused.metric_label(), "refused");
+    }
 }
