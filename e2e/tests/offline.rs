@@ -1,11 +1,13 @@
-//! Suite 10, without pods: the example `FluentBitPlugin`s through the operator's offline render
-//! onto the chart's prepared base config; the `.so` files placed by running each rendered init
-//! container's own script (checking the CRs' sha256); the rendered `plugins.conf` and
-//! `fluent-bit.conf` run by the plugin-runtime test host; the example input's records reach the
-//! example output's file intact.
+//! Suite 10, without pods: the example `FluentBitPlugin`s (input, WASM filter, output) through
+//! the operator's offline render onto the chart's prepared base config; the `.so` and `.wasm`
+//! files placed by running each rendered init container's own script (checking the CRs'
+//! sha256); the rendered `plugins.conf` and `fluent-bit.conf` run by the plugin-runtime test
+//! host, the `[FILTER] Name wasm` section through the WASM filter host; the example input's
+//! records reach the example output's file intact, redacted by the filter.
 //!
 //! Changed only to run outside a pod: the jsonl output's `path` points into a temporary
-//! directory, the generator's `rate` is raised (10 → 2000 records/s) so the run is short,
+//! directory, the generator's `rate` is raised (10 → 2000 records/s) so the run is short and a
+//! `password` field is added to its `fields` so the filter has something to redact,
 //! `spec.artifact.sha256` is set to the checksum of the locally built `.so`, and the init
 //! containers' `SRC` (the file in the image) is the built `.so` while `DST` is remapped under the
 //! temporary root through the
@@ -19,6 +21,7 @@ use e2e::{chart_objects, of_kind, workspace_root, yaml_documents};
 use plugin_test_host::run::{RunOptions, run};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use wasm_filter_test_host::build_wasm;
 
 const RECORDS: u64 = 300;
 
@@ -31,6 +34,10 @@ fn sha256_hex(path: &Path) -> String {
 }
 
 fn built(crate_name: &str) -> PathBuf {
+    if crate_name == "filter-redact" {
+        return build_wasm(crate_name)
+            .unwrap_or_else(|e| panic!("building the {crate_name} .wasm: {e}"));
+    }
     plugin_test_host::cdylib_path(crate_name)
         .unwrap_or_else(|e| panic!("the {crate_name} cdylib (a dev-dependency): {e:?}"))
 }
@@ -40,6 +47,7 @@ fn example_sources(out_file: &Path, wrong_sha: bool) -> Vec<operator::offline::S
     let examples = workspace_root().join("examples");
     let mut sources = operator::offline::load_plugins(&[
         examples.join("in-generator/deploy"),
+        examples.join("filter-redact/deploy"),
         examples.join("out-jsonl/deploy"),
     ])
     .unwrap_or_else(|e| panic!("loading the examples: {e}"));
@@ -48,6 +56,7 @@ fn example_sources(out_file: &Path, wrong_sha: bool) -> Vec<operator::offline::S
         let crate_name = match spec.plugin_name.as_str() {
             "generator" => "in-generator",
             "jsonl_file" => "out-jsonl",
+            "" if spec.wasm.is_some() => "filter-redact",
             other => panic!("unexpected example plugin {other:?}"),
         };
         let mut sha = sha256_hex(&built(crate_name));
@@ -63,6 +72,7 @@ fn example_sources(out_file: &Path, wrong_sha: bool) -> Vec<operator::offline::S
             match property.name.as_str() {
                 "path" => property.value = out_file.display().to_string(),
                 "rate" => property.value = "2000".into(),
+                "fields" => property.value.push_str(", password=hunter2"),
                 _ => {}
             }
         }
@@ -151,6 +161,7 @@ fn run_init_container(container: &Value, mounts: &[Value], root: &Path) -> (bool
                 let crate_name = file
                     .trim_start_matches("lib")
                     .trim_end_matches(".so")
+                    .trim_end_matches(".wasm")
                     .replace('_', "-");
                 built(&crate_name).display().to_string()
             }
@@ -207,7 +218,7 @@ fn examples_render_install_and_carry_records_end_to_end() {
     std::fs::create_dir_all(conf_path.parent().expect("a parent")).expect("mkdir");
     std::fs::write(&conf_path, fluent_bit_conf).expect("write fluent-bit.conf");
 
-    assert_eq!(init.len(), 2, "one init container per example");
+    assert_eq!(init.len(), 3, "one init container per example");
     for container in &init {
         let (ok, output) = run_init_container(container, &mounts, &root);
         assert!(ok, "init container {} failed:\n{output}", container["name"]);
@@ -238,6 +249,11 @@ fn examples_render_install_and_carry_records_end_to_end() {
     })
     .unwrap_or_else(|e| panic!("the test host run: {e:?}\nconfig:\n{fluent_bit_conf}"));
     assert!(!summary.failed(), "{summary:?}");
+    let filter = &summary.filters[0];
+    assert!(
+        filter.records >= RECORDS && filter.modified == filter.records && filter.dropped == 0,
+        "every record went through the filter and was redacted: {filter:?}"
+    );
 
     let text = std::fs::read_to_string(&out_file).expect("the output file was written");
     let records: Vec<Value> = text
@@ -254,6 +270,7 @@ fn examples_render_install_and_carry_records_end_to_end() {
         assert_eq!(record["message"], "hello from a Rust input", "{record}");
         assert_eq!(record["source"], "in-generator", "{record}");
         assert_eq!(record["team"], "logging", "{record}");
+        assert_eq!(record["password"], "[REDACTED]", "the filter ran: {record}");
     }
 
     // A wrong checksum: the init container's script refuses the file.
