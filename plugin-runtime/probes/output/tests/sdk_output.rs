@@ -347,3 +347,21 @@ fn heavy_work_runs_off_the_coroutine_stack() {
     );
     expect_line(&host.messages(), "deep_work depth=2000");
 }
+
+#[test]
+fn a_huge_record_is_decoded_without_trouble() {
+    let host = host();
+    let out = host.output().property("label", "big").init().unwrap();
+    let mut data = Vec::new();
+    let payload = "x".repeat(8 << 20);
+    push_v2(
+        &mut data,
+        Timestamp::Int(1_700_000_000),
+        &[],
+        &[("payload", payload.as_str().into())],
+    );
+    data.extend_from_slice(&chunk(1));
+    let report = out.flush("t", &data).unwrap();
+    assert_eq!(report.code, FlushCode::Ok);
+    expect_line(&host.messages(), "flush label=big tag=t records=2");
+}
