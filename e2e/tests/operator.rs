@@ -994,3 +994,70 @@ async fn restart_mid_rollout_writes_nothing_twice() -> Result<()> {
     assert_eq!(counts(&ready), Some((1, 1, 1)));
     installed.check_operator()
 }
+
+#[tokio::test]
+async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "filter").await?;
+    prepared_daemonset(&installed).await?;
+    let plugins = installed.plugins();
+    for example in ["in-generator", "filter-redact", "out-jsonl"] {
+        apply_plugin(&installed, &example_plugin(example, &installed.namespace)?).await?;
+    }
+
+    let cm = wait_for_object(
+        &configmaps(&installed),
+        "fluent-bit-fbplugin",
+        "all three plugins rendered",
+        WAIT,
+        |cm: &ConfigMap| {
+            cm.data
+                .as_ref()
+                .and_then(|d| d.get("fluent-bit.conf"))
+                .is_some_and(|c| {
+                    c.contains("[FILTER]") && c.contains("[INPUT]") && c.contains("[OUTPUT]")
+                })
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let data = cm.data.unwrap_or_default();
+    let conf = data.get("fluent-bit.conf").cloned().unwrap_or_default();
+    for line in [
+        "Name wasm",
+        "WASM_Path /fluent-bit/plugins/filter-redact/filter_redact.wasm",
+        "Function_Name redact_filter",
+        "Event_Format json",
+        "WASM_Heap_Size 66832",
+    ] {
+        assert!(conf.contains(line), "{line:?} in\n{conf}");
+    }
+    let plugins_conf = data.get("plugins.conf").cloned().unwrap_or_default();
+    assert!(
+        !plugins_conf.contains(".wasm"),
+        "only .so files are proxy plugins: {plugins_conf}"
+    );
+
+    let ds = rolled_out(&installed, "fluent-bit").await?;
+    let inits: Vec<String> = ds
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.init_containers)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(inits.len(), 3, "one init container per plugin: {inits:?}");
+    let ready = wait_for_plugin(
+        &plugins,
+        "filter-redact",
+        "Ready",
+        "True",
+        Some("RolloutComplete"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert_eq!(counts(&ready), Some((1, 1, 1)));
+    Ok(())
+}
