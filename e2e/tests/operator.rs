@@ -741,6 +741,39 @@ async fn failing_pods_show_as_degraded_with_reason_and_pod() -> Result<()> {
 
 /// Suite 6. Delete: the DaemonSet and the ConfigMap are back to what they were; also with the
 /// DaemonSet deleted first.
+/// Deletes a plugin and waits until the finalizer let it go.
+async fn delete_and_wait_gone(
+    installed: &Installed<'_>,
+    plugins: &Api<FluentBitPlugin>,
+    name: &str,
+) -> Result<()> {
+    plugins
+        .delete(name, &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    e2e::wait_for(
+        &format!("plugin {name} to be deleted"),
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let plugins = plugins.clone();
+            async move {
+                let current = plugins
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                Ok(match current {
+                    None => Ok(()),
+                    Some(p) => Err(e2e::observed_yaml(&Some(p))),
+                })
+            }
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn delete_restores_the_daemonset_and_completes_without_it() -> Result<()> {
     let cluster = e2e::cluster_or_skip!();
@@ -762,32 +795,7 @@ async fn delete_restores_the_daemonset_and_completes_without_it() -> Result<()> 
     );
     rolled_out(&installed, "fluent-bit").await?;
 
-    plugins
-        .delete("out-jsonl", &DeleteParams::default())
-        .await
-        .map_err(|e| Error::Invalid(e.to_string()))?;
-    e2e::wait_for(
-        "the plugin to be gone",
-        WAIT,
-        Duration::from_millis(200),
-        || {
-            let plugins = plugins.clone();
-            async move {
-                Ok(
-                    match plugins
-                        .get_opt("out-jsonl")
-                        .await
-                        .map_err(|e| Error::Invalid(e.to_string()))?
-                    {
-                        None => Ok(()),
-                        Some(p) => Err(e2e::observed_yaml(&Some(p))),
-                    },
-                )
-            }
-        },
-    )
-    .await
-    .map_err(|e| installed.explain(e))?;
+    delete_and_wait_gone(&installed, &plugins, "out-jsonl").await?;
     assert!(
         configmaps(&installed)
             .get_opt("fluent-bit-fbplugin")
@@ -829,32 +837,7 @@ async fn delete_restores_the_daemonset_and_completes_without_it() -> Result<()> 
     )
     .await
     .map_err(|e| installed.explain(e))?;
-    plugins
-        .delete("out-jsonl", &DeleteParams::default())
-        .await
-        .map_err(|e| Error::Invalid(e.to_string()))?;
-    e2e::wait_for(
-        "the plugin to be gone without its DaemonSet",
-        WAIT,
-        Duration::from_millis(200),
-        || {
-            let plugins = plugins.clone();
-            async move {
-                Ok(
-                    match plugins
-                        .get_opt("out-jsonl")
-                        .await
-                        .map_err(|e| Error::Invalid(e.to_string()))?
-                    {
-                        None => Ok(()),
-                        Some(p) => Err(e2e::observed_yaml(&Some(p))),
-                    },
-                )
-            }
-        },
-    )
-    .await
-    .map_err(|e| installed.explain(e))?;
+    delete_and_wait_gone(&installed, &plugins, "out-jsonl").await?;
     Ok(())
 }
 
