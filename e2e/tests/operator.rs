@@ -531,27 +531,33 @@ async fn update_rolls_a_new_hash_and_no_change_writes_nothing() -> Result<()> {
     Ok(())
 }
 
-/// Suite 4. An invalid plugin beside a valid one.
-#[tokio::test]
-async fn invalid_plugin_is_reported_and_left_out() -> Result<()> {
-    let cluster = e2e::cluster_or_skip!();
-    let installed = Installed::new(&cluster, "invalid").await?;
-    prepared_daemonset(&installed).await?;
-    let plugins = installed.plugins();
+/// The chart's prepared DaemonSet with the out-jsonl example applied; returns the DaemonSet
+/// once the operator has put the plugin into its pod template (the hash annotation is there).
+async fn out_jsonl_applied(installed: &Installed<'_>) -> Result<DaemonSet> {
+    prepared_daemonset(installed).await?;
     apply_plugin(
-        &installed,
+        installed,
         &example_plugin("out-jsonl", &installed.namespace)?,
     )
     .await?;
     wait_for_object(
-        &daemonsets(&installed),
+        &daemonsets(installed),
         "fluent-bit",
         "hash annotation",
         WAIT,
         |d| hash_of(d).is_some(),
     )
     .await
-    .map_err(|e| installed.explain(e))?;
+    .map_err(|e| installed.explain(e))
+}
+
+/// Suite 4. An invalid plugin beside a valid one.
+#[tokio::test]
+async fn invalid_plugin_is_reported_and_left_out() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "invalid").await?;
+    out_jsonl_applied(&installed).await?;
+    let plugins = installed.plugins();
     rolled_out(&installed, "fluent-bit").await?;
     wait_for_plugin(&plugins, "out-jsonl", "Ready", "True", None, WAIT)
         .await
@@ -641,22 +647,8 @@ async fn invalid_plugin_is_reported_and_left_out() -> Result<()> {
 async fn failing_pods_show_as_degraded_with_reason_and_pod() -> Result<()> {
     let cluster = e2e::cluster_or_skip!();
     let installed = Installed::new(&cluster, "degraded").await?;
-    prepared_daemonset(&installed).await?;
+    out_jsonl_applied(&installed).await?;
     let plugins = installed.plugins();
-    apply_plugin(
-        &installed,
-        &example_plugin("out-jsonl", &installed.namespace)?,
-    )
-    .await?;
-    wait_for_object(
-        &daemonsets(&installed),
-        "fluent-bit",
-        "hash annotation",
-        WAIT,
-        |d| hash_of(d).is_some(),
-    )
-    .await
-    .map_err(|e| installed.explain(e))?;
     let player = cluster.kubelet(&installed.namespace, "fluent-bit");
     // Let the controller replace the old pod: force-delete it until a pod with the init container exists.
     let pod = e2e::wait_for(
