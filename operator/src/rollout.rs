@@ -63,14 +63,20 @@ pub struct Assessment {
 /// selector); `template` is [`template_check`] for this plugin.
 pub fn assess(ds: &DaemonSet, pods: &[Pod], template: TemplateCheck) -> Assessment {
     let status = ds.status.clone().unwrap_or_default();
+    let generation = ds.metadata.generation.unwrap_or(0);
+    let observed = status.observed_generation.unwrap_or(0) >= generation;
     let counts = RolloutCounts {
         desired: status.desired_number_scheduled,
-        updated: status.updated_number_scheduled.unwrap_or(0),
+        // Until the DaemonSet controller has seen the current template, its updated count is
+        // about the previous one: no pod is known to run this template yet.
+        updated: if observed {
+            status.updated_number_scheduled.unwrap_or(0)
+        } else {
+            0
+        },
         ready: status.number_ready,
         available: status.number_available.unwrap_or(0),
     };
-    let generation = ds.metadata.generation.unwrap_or(0);
-    let observed = status.observed_generation.unwrap_or(0) >= generation;
     let complete = observed && counts.updated == counts.desired && counts.ready >= counts.desired;
     let degraded = find_failure(pods);
 

@@ -80,6 +80,10 @@ fn counts_of_an_old_generation_are_not_trusted() {
             .message
             .contains("waiting for the DaemonSet controller")
     );
+    // The recorded status says 3 of 3 updated, but for the previous template: the printer
+    // column must not claim the new one is out.
+    assert_eq!(a.counts.updated, 0);
+    assert_eq!(a.counts.progress(), "0/3");
 }
 
 #[test]
