@@ -74,6 +74,11 @@ async fn apply_plugin(installed: &Installed<'_>, plugin: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Applies `examples/<example>/deploy/fluentbitplugin.yaml` into the suite's namespace.
+async fn apply_example(installed: &Installed<'_>, example: &str) -> Result<()> {
+    apply_plugin(installed, &example_plugin(example, &installed.namespace)?).await
+}
+
 fn template(ds: &DaemonSet) -> Value {
     serde_json::to_value(ds.spec.as_ref().map(|s| &s.template)).unwrap_or(Value::Null)
 }
@@ -137,11 +142,7 @@ async fn quick_start_adds_exactly_the_plugin_and_rolls() -> Result<()> {
     let installed = Installed::new(&cluster, "quick").await?;
     let before = prepared_daemonset(&installed).await?;
     let plugins = installed.plugins();
-    apply_plugin(
-        &installed,
-        &example_plugin("out-jsonl", &installed.namespace)?,
-    )
-    .await?;
+    apply_example(&installed, "out-jsonl").await?;
 
     let cm = wait_for_object(
         &configmaps(&installed),
@@ -332,11 +333,7 @@ async fn official_chart_daemonset_keeps_helms_fields() -> Result<()> {
     let helm_before = manager_entry(&before, HELM_MANAGER);
     assert!(helm_before.is_some());
 
-    apply_plugin(
-        &installed,
-        &example_plugin("out-jsonl", &installed.namespace)?,
-    )
-    .await?;
+    apply_example(&installed, "out-jsonl").await?;
     wait_for_object(
         &daemonsets(&installed),
         "fluent-bit",
@@ -535,11 +532,7 @@ async fn update_rolls_a_new_hash_and_no_change_writes_nothing() -> Result<()> {
 /// once the operator has put the plugin into its pod template (the hash annotation is there).
 async fn out_jsonl_applied(installed: &Installed<'_>) -> Result<DaemonSet> {
     prepared_daemonset(installed).await?;
-    apply_plugin(
-        installed,
-        &example_plugin("out-jsonl", &installed.namespace)?,
-    )
-    .await?;
+    apply_example(installed, "out-jsonl").await?;
     wait_for_object(
         &daemonsets(installed),
         "fluent-bit",
@@ -772,11 +765,7 @@ async fn delete_restores_the_daemonset_and_completes_without_it() -> Result<()> 
     let installed = Installed::new(&cluster, "delete").await?;
     let before = prepared_daemonset(&installed).await?;
     let plugins = installed.plugins();
-    apply_plugin(
-        &installed,
-        &example_plugin("out-jsonl", &installed.namespace)?,
-    )
-    .await?;
+    apply_example(&installed, "out-jsonl").await?;
     let with = wait_for_plugin(&plugins, "out-jsonl", "Applied", "True", None, WAIT)
         .await
         .map_err(|e| installed.explain(e))?;
@@ -807,11 +796,7 @@ async fn delete_restores_the_daemonset_and_completes_without_it() -> Result<()> 
     );
 
     // The DaemonSet deleted first: the plugin says so, and deleting it still completes.
-    apply_plugin(
-        &installed,
-        &example_plugin("out-jsonl", &installed.namespace)?,
-    )
-    .await?;
+    apply_example(&installed, "out-jsonl").await?;
     wait_for_plugin(&plugins, "out-jsonl", "Applied", "True", None, WAIT)
         .await
         .map_err(|e| installed.explain(e))?;
@@ -898,11 +883,7 @@ async fn restart_mid_rollout_writes_nothing_twice() -> Result<()> {
     let mut installed = Installed::new(&cluster, "restart").await?;
     let before = prepared_daemonset(&installed).await?;
     let generation = before.metadata.generation.unwrap_or_default();
-    apply_plugin(
-        &installed,
-        &example_plugin("out-jsonl", &installed.namespace)?,
-    )
-    .await?;
+    apply_example(&installed, "out-jsonl").await?;
     let applied = wait_for_object(
         &daemonsets(&installed),
         "fluent-bit",
@@ -977,7 +958,7 @@ async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
     prepared_daemonset(&installed).await?;
     let plugins = installed.plugins();
     for example in ["in-generator", "filter-redact", "out-jsonl"] {
-        apply_plugin(&installed, &example_plugin(example, &installed.namespace)?).await?;
+        apply_example(&installed, example).await?;
     }
 
     let cm = wait_for_object(
