@@ -93,6 +93,7 @@
 mod accounts;
 mod apply;
 mod cluster;
+mod crd_server;
 mod error;
 mod install;
 mod kubelet;
@@ -106,6 +107,10 @@ mod wait;
 
 pub use apply::{apply_object, apply_yaml, strip_cel_rules};
 pub use cluster::{Cluster, EXTERNAL_KUBECONFIG_ENV};
+pub use crd_server::{
+    CRD_SERVER_MINOR, CRD_SERVER_SCRIPT, CrdServer, CrdServerBinaries, Verdict,
+    crd_server_cache_dir, ensure_crd_server,
+};
 pub use error::{Error, Result};
 pub use install::{
     HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, http_get, install_crd, of_kind,

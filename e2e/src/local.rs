@@ -194,7 +194,7 @@ fn strings(args: &[&str]) -> Vec<String> {
 /// Three distinct free loopback ports. All listeners are held until all are chosen, so the three
 /// differ; another process could still take one before the component binds it, which then
 /// fails start with "address already in use" in the component's log.
-fn free_ports() -> Result<[u16; 3]> {
+pub(crate) fn free_ports() -> Result<[u16; 3]> {
     let bind =
         || TcpListener::bind("127.0.0.1:0").map_err(Error::io("binding a free loopback port"));
     let listeners = [bind()?, bind()?, bind()?];
@@ -229,10 +229,10 @@ fn service_account_keys(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((key, public))
 }
 
-fn openssl(args: &[&str]) -> Result<()> {
+pub(crate) fn openssl(args: &[&str]) -> Result<()> {
     let output = Command::new("openssl").args(args).output().map_err(|e| {
         Error::Unavailable(format!(
-            "cannot run `openssl` to make the service-account key pair ({e}); install the openssl package"
+            "cannot run `openssl` to make the harness's keys and certificates ({e}); install the openssl package"
         ))
     })?;
     if output.status.success() {

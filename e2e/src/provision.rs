@@ -31,6 +31,11 @@ pub fn cache_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("FBPLUGIN_KUBE_DIR") {
         return Ok(PathBuf::from(dir));
     }
+    Ok(cache_root()?.join(format!("kube-{KUBE_VERSION}")))
+}
+
+/// `${XDG_CACHE_HOME:-$HOME/.cache}/fbplugin`: where every provisioned tool is cached per version.
+pub(crate) fn cache_root() -> Result<PathBuf> {
     let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
@@ -42,7 +47,7 @@ pub fn cache_dir() -> Result<PathBuf> {
             }
         },
     };
-    Ok(base.join("fbplugin").join(format!("kube-{KUBE_VERSION}")))
+    Ok(base.join("fbplugin"))
 }
 
 fn binaries_in(dir: &Path) -> Option<Binaries> {
