@@ -6,9 +6,11 @@
 
 use kube::core::Rule;
 
+use crate::layout::{CONFIG_DIR, COPY_MOUNT, PLUGIN_DIR};
 use crate::rules::{
-    MAX_WASM_RECORD_SIZE, MAX_WASM_STACK_SIZE, MAX_WASM_TAG_SIZE, MIN_WASM_STACK_SIZE,
-    RESERVED_KEYS, RESERVED_PREFIXES,
+    BUILTIN_CUSTOMS, BUILTIN_INPUTS, BUILTIN_OUTPUTS, IMAGE_PATTERN, MAX_WASM_RECORD_SIZE,
+    MAX_WASM_STACK_SIZE, MAX_WASM_TAG_SIZE, MIN_WASM_STACK_SIZE, RESERVED_FOR_ALL,
+    RESERVED_FOR_INPUTS, RESERVED_FOR_OUTPUTS, ReservedKeys,
 };
 
 fn cel_list(items: &[&str]) -> String {
@@ -16,18 +18,77 @@ fn cel_list(items: &[&str]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// `properties[*].name` is not a key Fluent Bit consumes itself.
+/// A CEL string literal holding an RE2 pattern (backslashes doubled).
+fn cel_regex(pattern: &str) -> String {
+    format!("'{}'", pattern.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// CEL: the lowercase key `key` (an expression) is not in `set`.
+fn not_reserved(key: &str, set: &ReservedKeys) -> String {
+    format!(
+        "!({key} in {}) && !{}.exists(x, {key}.startsWith(x))",
+        cel_list(set.keys),
+        cel_list(set.prefixes)
+    )
+}
+
+/// `properties[*].name` is not a key Fluent Bit consumes for every kind of plugin.
 pub fn property_not_reserved() -> Rule {
-    Rule::new(format!(
-        "!(self.name.lowerAscii() in {}) && !{}.exists(p, self.name.lowerAscii().startsWith(p))",
-        cel_list(RESERVED_KEYS),
-        cel_list(RESERVED_PREFIXES)
+    Rule::new(not_reserved("self.name.lowerAscii()", &RESERVED_FOR_ALL)).message(
+        "this key is consumed by Fluent Bit itself and never reaches the plugin: set the \
+         instance's alias or logLevel field instead, spec.pluginName for name, and rename a \
+         net.* key",
+    )
+}
+
+fn spec_properties_not_reserved(kind: &str, set: &ReservedKeys) -> String {
+    format!(
+        "self.type != '{kind}' || self.instances.all(i, !has(i.properties) || \
+         i.properties.all(p, {}))",
+        not_reserved("p.name.lowerAscii()", set)
+    )
+}
+
+/// No property of an input uses a key Fluent Bit consumes for inputs.
+pub fn spec_input_keys_not_reserved() -> Rule {
+    Rule::new(spec_properties_not_reserved("input", &RESERVED_FOR_INPUTS)).message(
+        "a property of this input uses a key Fluent Bit consumes for inputs and never passes to \
+         the plugin: set the instance's tag, memBufLimit or storageType field instead, and \
+         rename a plugin key named host, port, listen, ipv6, routable, threaded, \
+         log_suppress_interval, storage.pause_on_chunks_overlimit, tls*, oauth2*, rate_* or \
+         thread.ring_buffer.*",
+    )
+}
+
+/// No property of an output uses a key Fluent Bit consumes for outputs.
+pub fn spec_output_keys_not_reserved() -> Rule {
+    Rule::new(spec_properties_not_reserved(
+        "output",
+        &RESERVED_FOR_OUTPUTS,
     ))
     .message(
-        "this key is consumed by Fluent Bit itself and never reaches the plugin: use the typed \
-         instance field (tag, match, matchRegex, alias, workers, retryLimit, storageType, \
-         storageTotalLimitSize, memBufLimit, logLevel; pluginName for name) or rename the \
-         plugin's key (host, port, listen, ipv6, tls*, net.*, oauth2*)",
+        "a property of this output uses a key Fluent Bit consumes for outputs and never passes \
+         to the plugin: set the instance's match, matchRegex, workers, retryLimit or \
+         storageTotalLimitSize field instead, and rename a plugin key named host, port, ipv6, \
+         log_suppress_interval, tls*, oauth2* or _debug.*",
+    )
+}
+
+/// `pluginName` is not the name of one of Fluent Bit's own plugins of that type.
+pub fn spec_plugin_name_not_builtin() -> Rule {
+    Rule::new(format!(
+        "!has(self.pluginName) || \
+         !(self.type == 'input' && self.pluginName.lowerAscii() in {}) && \
+         !(self.type == 'output' && self.pluginName.lowerAscii() in {}) && \
+         !(self.type == 'custom' && self.pluginName.lowerAscii() in {})",
+        cel_list(BUILTIN_INPUTS),
+        cel_list(BUILTIN_OUTPUTS),
+        cel_list(BUILTIN_CUSTOMS)
+    ))
+    .message(
+        "pluginName is the name of one of Fluent Bit's own plugins of this type: Fluent Bit \
+         finds its built-in first (names compare case-insensitively) and the plugin would never \
+         run; register the plugin under another name",
     )
 }
 
@@ -45,8 +106,9 @@ pub fn property_key_no_marker() -> Rule {
 
 /// A single-line value without control characters (tab allowed).
 pub fn value_one_line(field: &str) -> Rule {
+    // One range for DEL and the C1 controls keeps the rule within the cost budget.
     Rule::new(format!(
-        r"!{field}.matches('[\\x00-\\x08\\x0a-\\x1f\\x7f\\x{{80}}-\\x{{9f}}]')"
+        r"!{field}.matches('[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x{{9f}}]')"
     ))
     .message("the value must be one line: no CR, LF, NUL or other control characters")
 }
@@ -129,9 +191,9 @@ pub fn retry_limit() -> Rule {
 
 /// `artifact.image` is pinned by digest.
 pub fn image_digest() -> Rule {
-    Rule::new(r"self.matches('^[^\\s@]+@sha256:[0-9a-f]{64}$')").message(
-        "image must be pinned by digest: repository@sha256:<64 lowercase hex>; a tag alone \
-         is refused",
+    Rule::new(format!("self.matches({})", cel_regex(IMAGE_PATTERN))).message(
+        "image must be an image reference pinned by digest: [registry[:port]/]path[:tag]@sha256:<64 \
+         lowercase hex>, with lowercase path components; a tag alone is refused",
     )
 }
 
@@ -152,6 +214,34 @@ pub fn path_not_native() -> Rule {
     Rule::new("!self.matches('/flb-[^/]*$')").message(
         "the file name must not start with 'flb-': Fluent Bit would load it as a native C \
          plugin, not through the proxy",
+    )
+}
+
+/// `artifact.path` is not under the init containers' copy mount.
+pub fn path_not_copy_mount() -> Rule {
+    Rule::new(format!(
+        "self != '{COPY_MOUNT}' && !self.startsWith('{COPY_MOUNT}/')"
+    ))
+    .message(format!(
+        "path must not be under {COPY_MOUNT}: the init container mounts the plugin volume there, \
+         hiding the image's file; move the file in the image"
+    ).as_str())
+}
+
+/// `target.configPath` is an absolute classic config path outside the operator's mounts.
+pub fn config_path() -> Rule {
+    Rule::new(format!(
+        "self.matches('^(/[A-Za-z0-9._-]+)+$') && !self.matches('/[.][.]?(/|$)') && \
+         !self.endsWith('.yaml') && !self.endsWith('.yml') && \
+         !self.startsWith('{CONFIG_DIR}') && !self.startsWith('{PLUGIN_DIR}')"
+    ))
+    .message(
+        format!(
+            "configPath must be the absolute path of the classic (.conf) main config, made of A-Z \
+         a-z 0-9 . _ - / without '.' or '..' segments, outside {CONFIG_DIR} and {PLUGIN_DIR} \
+         (the operator mounts those)"
+        )
+        .as_str(),
     )
 }
 

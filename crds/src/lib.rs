@@ -74,6 +74,7 @@
 //! unknown kind as invalid instead of failing to decode it.
 
 pub mod cel;
+pub mod layout;
 pub mod rules;
 mod spec;
 pub mod status;
@@ -87,7 +88,9 @@ pub use spec::{
 pub use status::{Condition, ConditionUpdate, FluentBitPluginStatus, RolloutCounts, StatusProblem};
 pub use wasm::{EventFormat, WasmFilter};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
 use kube::CustomResourceExt;
 
 /// File name of the generated CRD, committed in `crds/`.
@@ -104,22 +107,85 @@ pub enum Cel {
 }
 
 /// The CustomResourceDefinition, with CEL rules.
+///
+/// Optional fields are not marked `nullable`: the operator never writes `null`, a server prunes
+/// a `null` sent for a non-nullable field, and the OpenAPI v2 a cluster publishes drops the type
+/// of every nullable field (`kubectl explain` then shows `<>`).
 pub fn crd() -> CustomResourceDefinition {
-    FluentBitPlugin::crd()
+    let mut crd = FluentBitPlugin::crd();
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            drop_nullable(schema);
+        }
+    }
+    crd
+}
+
+fn drop_nullable(schema: &mut JSONSchemaProps) {
+    schema.nullable = None;
+    for child in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        drop_nullable(child);
+    }
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => drop_nullable(item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => items.iter_mut().for_each(drop_nullable),
+        None => {}
+    }
 }
 
 /// The CRD as YAML, with a header saying how it was made.
+///
+/// kubectl and Helm read manifests with YAML 1.1 rules, where an unquoted `off`, `on`, `yes`,
+/// `no`, `y` or `n` is a boolean: such strings are written quoted (`- 'off'` in the `logLevel`
+/// enum), so the server receives the strings the types declare.
 pub fn crd_yaml(cel: Cel) -> Result<String, serde_norway::Error> {
     let mut value =
         serde_json::to_value(crd()).map_err(<serde_norway::Error as serde::ser::Error>::custom)?;
     if cel == Cel::Strip {
         strip_cel(&mut value);
     }
-    let body = serde_norway::to_string(&value)?;
+    let body = quote_yaml11_scalars(&serde_norway::to_string(&value)?);
     Ok(format!(
         "# Generated from the fbplugin-crds types by `cargo run -p fbplugin-crds --bin crdgen`.\n\
          # Do not edit by hand.\n{body}"
     ))
+}
+
+/// Quotes plain scalars that YAML 1.1 (the YAML of kubectl and Helm) would read as booleans,
+/// in block sequences (`- off`) and mappings (`key: off`). serde_norway writes YAML 1.2, where
+/// they are strings, and quotes only what YAML 1.2 would misread.
+fn quote_yaml11_scalars(yaml: &str) -> String {
+    const YAML11_BOOLS: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF",
+    ];
+    let mut out = String::with_capacity(yaml.len() + 16);
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let rest = &line[indent..];
+        let (prefix, scalar) = match rest.strip_prefix("- ") {
+            Some(item) => ("- ".to_string(), item),
+            None => match rest.split_once(": ") {
+                Some((key, v)) if !key.contains(' ') => (format!("{key}: "), v),
+                _ => (String::new(), ""),
+            },
+        };
+        if YAML11_BOOLS.contains(&scalar) {
+            out.push_str(&line[..indent]);
+            out.push_str(&prefix);
+            out.push('\'');
+            out.push_str(scalar);
+            out.push('\'');
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Removes every `x-kubernetes-validations` entry from a schema, recursively.

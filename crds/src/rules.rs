@@ -5,42 +5,216 @@
 //! operator runs the Rust side again because clusters without CEL (Kubernetes 1.20) or a CRD
 //! installed with the rules stripped accept anything the OpenAPI types allow.
 
-/// Keys Fluent Bit consumes itself (compared case-insensitively), so a proxy plugin never sees
-/// them. From the documented list, what Fluent Bit 5.1.1 also consumes, and `name`, which the
-/// operator renders from `spec.pluginName`.
-pub const RESERVED_KEYS: &[&str] = &[
-    "alias",
-    "host",
-    "ipv6",
-    "listen",
-    "log_level",
-    "log_suppress_interval",
-    "match",
-    "match_regex",
-    "mem_buf_limit",
-    "name",
-    "port",
-    "retry_limit",
-    "routable",
-    "storage.pause_on_chunks_overlimit",
-    "storage.total_limit_size",
-    "storage.type",
-    "tag",
-    "threaded",
-    "tls",
-    "workers",
+use crate::PluginType;
+
+/// Keys a Fluent Bit 5.1.1 core consumes for one kind of plugin (compared case-insensitively):
+/// the exact keys and the key prefixes. A proxy plugin never sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservedKeys {
+    /// Whole keys.
+    pub keys: &'static [&'static str],
+    /// Key prefixes (`tls.` covers `tls.verify`, ...).
+    pub prefixes: &'static [&'static str],
+}
+
+impl ReservedKeys {
+    /// True when the lowercase key is one of these.
+    pub fn contains(&self, lower: &str) -> bool {
+        self.keys.contains(&lower) || self.prefixes.iter().any(|p| lower.starts_with(p))
+    }
+}
+
+/// Consumed for every kind (`flb_custom.c` keeps only these; inputs and outputs too), plus
+/// `name`, which the operator renders from `spec.pluginName`.
+pub const RESERVED_FOR_ALL: ReservedKeys = ReservedKeys {
+    keys: &["alias", "log_level", "name"],
+    prefixes: &["net."],
+};
+
+/// Also consumed for inputs (`flb_input_set_property`). The whole `tls.` namespace is reserved,
+/// and `rate_` covers the metrics build's `rate_window` and `rate_gate*`.
+pub const RESERVED_FOR_INPUTS: ReservedKeys = ReservedKeys {
+    keys: &[
+        "host",
+        "ipv6",
+        "listen",
+        "log_suppress_interval",
+        "mem_buf_limit",
+        "port",
+        "routable",
+        "storage.pause_on_chunks_overlimit",
+        "storage.type",
+        "tag",
+        "threaded",
+        "tls",
+    ],
+    prefixes: &["tls.", "oauth2", "thread.ring_buffer.", "rate_"],
+};
+
+/// Also consumed for outputs (`flb_output_set_property`); `_debug.` is the debug build's HTTP
+/// client settings.
+pub const RESERVED_FOR_OUTPUTS: ReservedKeys = ReservedKeys {
+    keys: &[
+        "host",
+        "ipv6",
+        "log_suppress_interval",
+        "match",
+        "match_regex",
+        "port",
+        "retry_limit",
+        "storage.total_limit_size",
+        "tls",
+        "workers",
+    ],
+    prefixes: &["tls.", "oauth2", "_debug."],
+};
+
+/// The key sets Fluent Bit consumes for a plugin of `kind`. Filters take no properties; an
+/// unknown kind gets every set.
+pub fn reserved_keys_for(kind: PluginType) -> &'static [ReservedKeys] {
+    match kind {
+        PluginType::Custom | PluginType::Filter => &[RESERVED_FOR_ALL],
+        PluginType::Input => &[RESERVED_FOR_ALL, RESERVED_FOR_INPUTS],
+        PluginType::Output => &[RESERVED_FOR_ALL, RESERVED_FOR_OUTPUTS],
+        PluginType::Unsupported => &[RESERVED_FOR_ALL, RESERVED_FOR_INPUTS, RESERVED_FOR_OUTPUTS],
+    }
+}
+
+/// The names Fluent Bit 5.1.1's own input plugins register (every `in_*` of its source tree).
+/// Plugin lookup compares names case-insensitively and built-ins are registered before proxy
+/// plugins, so a proxy plugin with one of these names would never run.
+pub const BUILTIN_INPUTS: &[&str] = &[
+    "blob",
+    "calyptia_fleet",
+    "collectd",
+    "cpu",
+    "disk",
+    "docker",
+    "docker_events",
+    "dummy",
+    "ebpf",
+    "elasticsearch",
+    "emitter",
+    "event_test",
+    "event_tracing_windows",
+    "event_type",
+    "exec",
+    "exec_wasi",
+    "fluentbit_logs",
+    "fluentbit_metrics",
+    "forward",
+    "gpu_metrics",
+    "head",
+    "health",
+    "http",
+    "kafka",
+    "kmsg",
+    "kubernetes_events",
+    "lib",
+    "mem",
+    "mqtt",
+    "netif",
+    "nginx_metrics",
+    "node_exporter_metrics",
+    "opentelemetry",
+    "podman_metrics",
+    "proc",
+    "process_exporter_metrics",
+    "prometheus_remote_write",
+    "prometheus_scrape",
+    "prometheus_textfile",
+    "random",
+    "serial",
+    "splunk",
+    "statsd",
+    "stdin",
+    "storage_backlog",
+    "stream_processor",
+    "syslog",
+    "systemd",
+    "tail",
+    "tcp",
+    "thermal",
+    "udp",
+    "unix_socket",
+    "windows_exporter_metrics",
+    "winevtlog",
+    "winlog",
+    "winstat",
 ];
 
-/// Key prefixes Fluent Bit 5.1.1 consumes (`tls.*`, `net.*`, `oauth2*`, `rate_*`,
-/// `thread.ring_buffer.*`, and the debug-build `_debug.*`), compared case-insensitively.
-pub const RESERVED_PREFIXES: &[&str] = &[
-    "tls.",
-    "net.",
-    "oauth2",
-    "rate_",
-    "thread.ring_buffer.",
-    "_debug.",
+/// The names Fluent Bit 5.1.1's own output plugins register (every `out_*`).
+pub const BUILTIN_OUTPUTS: &[&str] = &[
+    "azure",
+    "azure_blob",
+    "azure_kusto",
+    "azure_logs_ingestion",
+    "bigquery",
+    "calyptia",
+    "chronicle",
+    "cloudwatch_logs",
+    "counter",
+    "datadog",
+    "es",
+    "exit",
+    "file",
+    "flowcounter",
+    "forward",
+    "gcs",
+    "gelf",
+    "http",
+    "influxdb",
+    "kafka",
+    "kafka-rest",
+    "kinesis_firehose",
+    "kinesis_streams",
+    "lib",
+    "logdna",
+    "loki",
+    "nats",
+    "nrlogs",
+    "null",
+    "opensearch",
+    "opentelemetry",
+    "oracle_log_analytics",
+    "out_zig_demo",
+    "pgsql",
+    "plot",
+    "prometheus_exporter",
+    "prometheus_remote_write",
+    "retry",
+    "s3",
+    "skywalking",
+    "slack",
+    "splunk",
+    "stackdriver",
+    "stdout",
+    "syslog",
+    "tcp",
+    "td",
+    "udp",
+    "vivo_exporter",
+    "websocket",
 ];
+
+/// The names Fluent Bit 5.1.1's own custom plugins register.
+pub const BUILTIN_CUSTOMS: &[&str] = &["calyptia"];
+
+/// The built-in names a plugin of `kind` must not take.
+pub fn builtin_names_for(kind: PluginType) -> &'static [&'static str] {
+    match kind {
+        PluginType::Input => BUILTIN_INPUTS,
+        PluginType::Output => BUILTIN_OUTPUTS,
+        PluginType::Custom => BUILTIN_CUSTOMS,
+        PluginType::Filter | PluginType::Unsupported => &[],
+    }
+}
+
+/// True when Fluent Bit 5.1.1 has a built-in `kind` plugin of this name (case-insensitive).
+pub fn is_builtin_name(kind: PluginType, name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    builtin_names_for(kind).contains(&lower.as_str())
+}
 
 /// Longest property key accepted (keeps CEL cost estimates bounded).
 pub const MAX_KEY_LEN: usize = 128;
@@ -48,8 +222,29 @@ pub const MAX_KEY_LEN: usize = 128;
 pub const MAX_VALUE_LEN: usize = 4096;
 /// Most instances one plugin may declare.
 pub const MAX_INSTANCES: usize = 16;
-/// Most properties one instance may declare.
-pub const MAX_PROPERTIES: usize = 64;
+/// Most properties one instance may declare. With [`MAX_INSTANCES`] and [`MAX_VALUE_LEN`] this
+/// keeps the per-value CEL rules within a current API server's cost budget (64 properties of
+/// 4096 characters are refused at CRD creation).
+pub const MAX_PROPERTIES: usize = 32;
+/// Longest `tag`, `match` or `matchRegex`.
+pub const MAX_ROUTE_LEN: usize = 256;
+/// Longest `artifact.image`.
+pub const MAX_IMAGE_LEN: usize = 512;
+/// Longest `artifact.path` and `target.configPath`.
+pub const MAX_PATH_LEN: usize = 1024;
+/// Most `artifact.imagePullSecrets`.
+pub const MAX_PULL_SECRETS: usize = 8;
+/// Most `workers` of an output instance.
+pub const MAX_WORKERS: u32 = 64;
+/// Largest `retryLimit` count (`Retry_Limit` is read with `atoi`, so it must fit an `int`).
+pub const MAX_RETRY_LIMIT: i64 = 999_999_999;
+/// Longest `retryLimit` string (the CEL cost estimator needs a bound on the int-or-string).
+pub const MAX_RETRY_LIMIT_LEN: usize = 16;
+/// Longest size string (`memBufLimit`, `storageTotalLimitSize`).
+pub const MAX_SIZE_LEN: usize = 32;
+/// Longest `target.daemonSet`: the operator's ConfigMap is `<daemonSet>-fbplugin`, a name of at
+/// most 253 characters.
+pub const MAX_DAEMONSET_NAME_LEN: usize = 244;
 /// Longest `metadata.name`: the init container is `fbplugin-<name>`, a 63-character DNS label.
 pub const MAX_OBJECT_NAME_LEN: usize = 54;
 
@@ -94,12 +289,14 @@ pub enum ReservedUse {
     Engine,
 }
 
-/// Whether `key` is reserved, and what to use instead. Case-insensitive.
-pub fn reserved_key(key: &str) -> Option<ReservedUse> {
+/// Whether Fluent Bit consumes `key` for a plugin of `kind` (so the plugin never sees it), and
+/// what to use instead. Case-insensitive.
+pub fn reserved_key(kind: PluginType, key: &str) -> Option<ReservedUse> {
     let lower = key.to_ascii_lowercase();
-    let exact = RESERVED_KEYS.contains(&lower.as_str());
-    let prefixed = RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p));
-    if !exact && !prefixed {
+    if !reserved_keys_for(kind)
+        .iter()
+        .any(|set| set.contains(&lower))
+    {
         return None;
     }
     Some(match lower.as_str() {
@@ -138,7 +335,7 @@ pub fn key_error(key: &str) -> Option<KeyError> {
     if key.is_empty() {
         return Some(KeyError::Empty);
     }
-    if key.len() > MAX_KEY_LEN {
+    if key.chars().count() > MAX_KEY_LEN {
         return Some(KeyError::TooLong);
     }
     if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -172,7 +369,7 @@ pub fn value_error(value: &str, allow_env: bool) -> Option<ValueError> {
     if value.is_empty() {
         return Some(ValueError::Empty);
     }
-    if value.len() > MAX_VALUE_LEN {
+    if value.chars().count() > MAX_VALUE_LEN {
         return Some(ValueError::TooLong);
     }
     if value.contains(['\r', '\n', '\0']) {
@@ -191,14 +388,113 @@ pub fn value_error(value: &str, allow_env: bool) -> Option<ValueError> {
     None
 }
 
-/// True for `repository@sha256:<64 lowercase hex>` (a tag before the digest is allowed).
-pub fn is_digest_reference(image: &str) -> bool {
-    let Some((name, digest)) = image.rsplit_once("@sha256:") else {
-        return false;
+/// The grammar of `artifact.image`, as the CRD's CEL rule applies it (RE2) and
+/// [`is_digest_reference`] implements it: an optional registry host (DNS labels, optional port)
+/// followed by `/`, lowercase path components separated by `/` (each `a-z0-9` runs joined by
+/// `.`, `_`, `__` or dashes), an optional `:tag`, and a mandatory `@sha256:` digest of 64
+/// lowercase hex characters. The same shape as OCI's distribution reference, digest required.
+pub const IMAGE_PATTERN: &str = concat!(
+    r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(:[0-9]+)?/)?",
+    r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*",
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}$"
+);
+
+/// An image reference pinned by digest, split into its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageReference<'a> {
+    /// Registry host and path, e.g. `ghcr.io/fbplugin/out-jsonl`.
+    pub repository: &'a str,
+    /// The tag before the digest, if any (ignored when pulling: the digest wins).
+    pub tag: Option<&'a str>,
+    /// The 64 hex characters after `@sha256:`.
+    pub digest: &'a str,
+}
+
+/// Parses `artifact.image` by [`IMAGE_PATTERN`]; `None` when it does not match.
+pub fn image_reference(image: &str) -> Option<ImageReference<'_>> {
+    if image.chars().count() > MAX_IMAGE_LEN {
+        return None;
+    }
+    let (name, digest) = image.rsplit_once("@sha256:")?;
+    if !is_sha256_hex(digest) {
+        return None;
+    }
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (repository, tag) = match name[last_slash..].find(':') {
+        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
+        None => (name, None),
     };
-    !name.is_empty()
-        && !name.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@')
-        && is_sha256_hex(digest)
+    if let Some(tag) = tag {
+        let mut bytes = tag.bytes();
+        let first_ok = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !first_ok || !rest_ok || tag.len() > 128 {
+            return None;
+        }
+    }
+    let components: Vec<&str> = repository.split('/').collect();
+    let all_paths = components.iter().all(|c| is_path_component(c));
+    let host_then_paths = components.len() > 1
+        && is_registry_host(components[0])
+        && components[1..].iter().all(|c| is_path_component(c));
+    (all_paths || host_then_paths).then_some(ImageReference {
+        repository,
+        tag,
+        digest,
+    })
+}
+
+/// True for an image pinned by digest (see [`IMAGE_PATTERN`]).
+pub fn is_digest_reference(image: &str) -> bool {
+    image_reference(image).is_some()
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A registry host: DNS labels of `A-Z a-z 0-9 -` (not starting or ending with `-`) joined by
+/// `.`, with an optional `:port`.
+fn is_registry_host(host: &str) -> bool {
+    let (name, port) = match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
 }
 
 /// True for exactly 64 lowercase hexadecimal characters.
@@ -268,27 +564,63 @@ pub fn is_alias(alias: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// True for a Fluent Bit size: digits, an optional fraction, an optional `K`, `M` or `G`
-/// suffix with an optional `B` (case-insensitive), e.g. `5M`, `512KB`, `1.5G`.
+/// The grammar of a size field (`memBufLimit`, `storageTotalLimitSize`), as the CRD applies
+/// it: a number with an optional fraction of up to 9 digits and an optional `K`, `M` or `G`
+/// suffix with an optional `B` (case-insensitive), bounded so that Fluent Bit 5.1.1's
+/// `flb_utils_size_to_bytes` accepts it. That parser refuses (and Fluent Bit then fails to
+/// start) a `K` value from 9223372036854775, an `M` value from 9223372036854 and a `G` value
+/// from 9223372036, and turns a bare number of 2^63 or more into garbage. So: at most 18 whole
+/// digits bare, 15 with `K`, 12 with `M`, 9 with `G` (999999999G is about 1 EB).
+pub const SIZE_PATTERN: &str = concat!(
+    r"^([0-9]{1,18}(\.[0-9]{1,9})?|[0-9]{1,15}(\.[0-9]{1,9})?[kK][bB]?",
+    r"|[0-9]{1,12}(\.[0-9]{1,9})?[mM][bB]?|[0-9]{1,9}(\.[0-9]{1,9})?[gG][bB]?)$"
+);
+
+/// True for a size by [`SIZE_PATTERN`], e.g. `5M`, `512KB`, `1.5g`, `100`.
 pub fn is_size(size: &str) -> bool {
     let lower = size.to_ascii_lowercase();
     let number = lower
-        .strip_suffix(['k', 'm', 'g'])
-        .or_else(|| {
-            ["kb", "mb", "gb"]
-                .iter()
-                .find_map(|suffix| lower.strip_suffix(suffix))
-        })
-        .unwrap_or(&lower);
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
-    !whole.is_empty()
-        && !fraction.is_empty()
-        && whole.bytes().all(|b| b.is_ascii_digit())
-        && fraction.bytes().all(|b| b.is_ascii_digit())
+        .strip_suffix('b')
+        .filter(|n| n.ends_with(['k', 'm', 'g']));
+    let number = number.unwrap_or(&lower);
+    let (number, max_whole) = match number.as_bytes().last() {
+        Some(b'k') => (&number[..number.len() - 1], 15),
+        Some(b'm') => (&number[..number.len() - 1], 12),
+        Some(b'g') => (&number[..number.len() - 1], 9),
+        _ => (number, 18),
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (number, None),
+    };
+    let digits =
+        |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    digits(whole, max_whole) && fraction.is_none_or(|f| digits(f, 9))
 }
 
-/// True for a DNS-1123 label (container names, DaemonSet names are subdomains but the
-/// operator derives labels from them).
+/// The CRD's pattern for a DNS-1123 label (container names).
+pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// The CRD's pattern for a DNS-1123 subdomain (DaemonSet and Secret names), as Kubernetes
+/// validates object names: labels joined by dots, 253 characters in all.
+pub const DNS_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// The CRD's pattern for `pluginName` (see [`is_plugin_name`]).
+pub const PLUGIN_NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$";
+
+/// True for a DNS-1123 subdomain of at most 253 characters (Kubernetes object names).
+pub fn is_dns_subdomain(name: &str) -> bool {
+    (1..=253).contains(&name.len())
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// True for a DNS-1123 label (container names).
 pub fn is_dns_label(name: &str) -> bool {
     (1..=63).contains(&name.len())
         && name
@@ -303,23 +635,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reserved_keys_are_case_insensitive_and_cover_prefixes() {
-        assert_eq!(
-            reserved_key("Workers"),
-            Some(ReservedUse::InstanceField("workers"))
-        );
-        assert_eq!(reserved_key("MATCH_REGEX"), Some(ReservedUse::Match));
-        assert_eq!(reserved_key("tls.min_version"), Some(ReservedUse::Network));
-        assert_eq!(reserved_key("oauth2.token_url"), Some(ReservedUse::Network));
-        assert_eq!(reserved_key("rate_gate"), Some(ReservedUse::Engine));
-        assert_eq!(
-            reserved_key("thread.ring_buffer.window"),
-            Some(ReservedUse::Engine)
-        );
-        assert_eq!(reserved_key("Name"), Some(ReservedUse::PluginName));
-        assert_eq!(reserved_key("path"), None);
-        assert_eq!(reserved_key("tlsx"), None);
-        assert_eq!(reserved_key("hostname"), None);
+    fn reserved_keys_are_case_insensitive_per_kind_and_cover_prefixes() {
+        use PluginType::{Custom, Input, Output};
+        let cases = [
+            (
+                Output,
+                "Workers",
+                Some(ReservedUse::InstanceField("workers")),
+            ),
+            (Output, "MATCH_REGEX", Some(ReservedUse::Match)),
+            (Output, "tls.min_version", Some(ReservedUse::Network)),
+            (Input, "oauth2.token_url", Some(ReservedUse::Network)),
+            (Input, "rate_gate", Some(ReservedUse::Engine)),
+            (
+                Input,
+                "thread.ring_buffer.window",
+                Some(ReservedUse::Engine),
+            ),
+            (Input, "Tag", Some(ReservedUse::InstanceField("tag"))),
+            (Custom, "Name", Some(ReservedUse::PluginName)),
+            (Custom, "net.keepalive", Some(ReservedUse::Network)),
+            (
+                Custom,
+                "log_level",
+                Some(ReservedUse::InstanceField("logLevel")),
+            ),
+            // Fluent Bit passes these to a custom plugin, an input's `workers` and an output's
+            // `tag` to the plugin too.
+            (Custom, "host", None),
+            (Custom, "tag", None),
+            (Custom, "workers", None),
+            (Input, "workers", None),
+            (Input, "match", None),
+            (Output, "tag", None),
+            (Output, "path", None),
+            (Output, "tlsx", None),
+            (Output, "hostname", None),
+        ];
+        for (kind, key, expected) in cases {
+            assert_eq!(reserved_key(kind, key), expected, "{kind:?} {key}");
+        }
+    }
+
+    #[test]
+    fn builtin_names_per_kind() {
+        assert!(is_builtin_name(PluginType::Output, "stdout"));
+        assert!(is_builtin_name(PluginType::Output, "NULL"));
+        assert!(is_builtin_name(PluginType::Input, "tail"));
+        assert!(is_builtin_name(PluginType::Custom, "calyptia"));
+        assert!(!is_builtin_name(PluginType::Input, "stdout"));
+        assert!(!is_builtin_name(PluginType::Output, "jsonl_file"));
+        assert!(!is_builtin_name(PluginType::Filter, "stdout"));
     }
 
     #[test]
@@ -334,10 +700,38 @@ mod tests {
 
     #[test]
     fn sizes() {
-        for ok in ["5M", "512KB", "1.5g", "100", "8mb"] {
+        for ok in [
+            "5M",
+            "512KB",
+            "1.5g",
+            "100",
+            "8mb",
+            "0",
+            "999999999G",
+            "999999999999M",
+            "999999999999999k",
+            "999999999999999999",
+            "1.123456789M",
+        ] {
             assert!(is_size(ok), "{ok}");
         }
-        for bad in ["", "M", "5 M", "5T", "1.", ".5", "-1", "5MiB"] {
+        for bad in [
+            "",
+            "M",
+            "5 M",
+            "5T",
+            "1.",
+            ".5",
+            "-1",
+            "5MiB",
+            "100b",
+            "1000000000G",
+            "99999999999G",
+            "1000000000000M",
+            "1000000000000000K",
+            "9999999999999999999",
+            "1.1234567890M",
+        ] {
             assert!(!is_size(bad), "{bad}");
         }
     }
@@ -354,5 +748,26 @@ mod tests {
             "A".repeat(64)
         )));
         assert!(!is_digest_reference(&format!("x y@sha256:{hex}")));
+        assert!(!is_digest_reference(&format!("x\u{a0}y@sha256:{hex}")));
+        assert!(is_digest_reference(&format!(
+            "127.0.0.1:5000/fbplugin/out-jsonl@sha256:{hex}"
+        )));
+        assert!(is_digest_reference(&format!(
+            "localhost:5000/a__b/c-d.e@sha256:{hex}"
+        )));
+        assert!(is_digest_reference(&format!("busybox:1.36@sha256:{hex}")));
+        assert!(!is_digest_reference(&format!(
+            "ghcr.io/Upper/x@sha256:{hex}"
+        )));
+        assert!(!is_digest_reference(&format!("ghcr.io/x_.y@sha256:{hex}")));
+        assert!(!is_digest_reference(&format!(
+            "ghcr.io/x:-tag@sha256:{hex}"
+        )));
+        let image = format!("ghcr.io:443/a/b:v1@sha256:{hex}");
+        let parsed = image_reference(&image);
+        assert_eq!(
+            parsed.map(|r| (r.repository, r.tag)),
+            Some(("ghcr.io:443/a/b", Some("v1")))
+        );
     }
 }

@@ -38,6 +38,9 @@ use crate::wasm::WasmFilter;
 #[x_kube(validation = crate::cel::spec_wasm_only_on_filters())]
 #[x_kube(validation = crate::cel::spec_artifact_suffix_by_type())]
 #[x_kube(validation = crate::cel::spec_filter_no_properties())]
+#[x_kube(validation = crate::cel::spec_input_keys_not_reserved())]
+#[x_kube(validation = crate::cel::spec_output_keys_not_reserved())]
+#[x_kube(validation = crate::cel::spec_plugin_name_not_builtin())]
 #[serde(rename_all = "camelCase")]
 pub struct FluentBitPluginSpec {
     /// The kind of plugin: `input`, `output` or `custom` (a shared object built with
@@ -51,19 +54,20 @@ pub struct FluentBitPluginSpec {
     pub artifact: Artifact,
 
     /// The name the plugin registers with Fluent Bit: the value written after `Name` in each
-    /// section. 1-63 characters of A-Z a-z 0-9 _ -. Required for input, output and custom;
-    /// not set for a filter, whose sections are always `Name wasm` (the module's export is
-    /// `wasm.functionName`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(length(min = 1, max = 63))]
-    pub plugin_name: String,
+    /// section. 1-63 characters of A-Z a-z 0-9 _ -, starting with a letter or digit, and not
+    /// the name of one of Fluent Bit's own plugins of this type (Fluent Bit would run its
+    /// built-in instead). Required for input, output and custom; not set for a filter, whose
+    /// sections are always `Name wasm` (the module's export is `wasm.functionName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = crate::rules::PLUGIN_NAME_PATTERN))]
+    pub plugin_name: Option<String>,
 
     /// Filters only (and required for them): how Fluent Bit's `wasm` filter runs the module.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wasm: Option<WasmFilter>,
 
-    /// One config section per instance, rendered in this order.
-    #[schemars(length(min = 1, max = 16))]
+    /// One config section per instance, rendered in this order. 1 to 16.
+    #[schemars(length(min = 1, max = crate::rules::MAX_INSTANCES))]
     pub instances: Vec<Instance>,
 
     /// The Fluent Bit DaemonSet (in this namespace) that loads the plugin.
@@ -114,16 +118,19 @@ impl PluginType {
 pub struct Artifact {
     /// The image, pinned by digest: `registry/repository@sha256:<64 lowercase hex>`
     /// (`repository:tag@sha256:...` is accepted; the digest wins). A tag alone is refused.
-    #[schemars(length(max = 512))]
+    /// Path components are lowercase, as in any OCI image reference. At most 512 characters.
+    #[schemars(length(max = crate::rules::MAX_IMAGE_LEN))]
     #[x_kube(validation = crate::cel::image_digest())]
     pub image: String,
 
     /// Absolute path of the plugin file inside the image, e.g. `/plugins/libout_jsonl.so`, or
     /// the `.wasm` module of a filter (only filters may name a `.wasm`). Only A-Z a-z 0-9 . _ -
-    /// /; the file name must not start with `flb-`.
-    #[schemars(length(min = 2, max = 1024))]
+    /// /, at most 1024 characters; the file name must not start with `flb-`, and the path must
+    /// not be under `/fbplugin-out` (where the init container mounts the plugin volume).
+    #[schemars(length(min = 2, max = crate::rules::MAX_PATH_LEN))]
     #[x_kube(validation = crate::cel::path_safe())]
     #[x_kube(validation = crate::cel::path_not_native())]
+    #[x_kube(validation = crate::cel::path_not_copy_mount())]
     pub path: String,
 
     /// Optional sha256 of the file (64 lowercase hex, as printed by `sha256sum`). When set, the
@@ -138,9 +145,9 @@ pub struct Artifact {
     pub image_pull_policy: Option<PullPolicy>,
 
     /// Secrets (in this namespace) for pulling the image; added to the DaemonSet's pod
-    /// template next to any it already has.
+    /// template next to any it already has. At most 8.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 8))]
+    #[schemars(length(max = crate::rules::MAX_PULL_SECRETS))]
     pub image_pull_secrets: Vec<SecretReference>,
 }
 
@@ -170,8 +177,8 @@ impl PullPolicy {
 /// A Secret in the plugin's namespace.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
 pub struct SecretReference {
-    /// Name of the Secret.
-    #[schemars(length(min = 1, max = 253))]
+    /// Name of the Secret (a DNS subdomain of at most 253 characters).
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::rules::DNS_SUBDOMAIN_PATTERN))]
     pub name: String,
 }
 
@@ -181,25 +188,26 @@ pub struct SecretReference {
 #[x_kube(validation = crate::cel::instance_env_expansion())]
 #[x_kube(validation = crate::cel::instance_one_match())]
 pub struct Instance {
-    /// Inputs only: the tag given to the records this instance produces (`Tag`).
+    /// Inputs only: the tag given to the records this instance produces (`Tag`). 1-256
+    /// characters on one line, without surrounding whitespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = crate::rules::MAX_ROUTE_LEN))]
     #[x_kube(validation = crate::cel::value_one_line("self"))]
     #[x_kube(validation = crate::cel::value_trimmed("self"))]
     pub tag: Option<String>,
 
     /// Outputs and filters: the tag pattern (with `*` wildcards) this instance receives
-    /// (`Match`).
+    /// (`Match`). 1-256 characters on one line.
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = crate::rules::MAX_ROUTE_LEN))]
     #[x_kube(validation = crate::cel::value_one_line("self"))]
     #[x_kube(validation = crate::cel::value_trimmed("self"))]
     pub match_: Option<String>,
 
     /// Outputs and filters: a regular expression over tags (`Match_Regex`); exclusive with
-    /// `match`.
+    /// `match`. 1-256 characters on one line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = crate::rules::MAX_ROUTE_LEN))]
     #[x_kube(validation = crate::cel::value_one_line("self"))]
     #[x_kube(validation = crate::cel::value_trimmed("self"))]
     pub match_regex: Option<String>,
@@ -210,14 +218,14 @@ pub struct Instance {
     #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"))]
     pub alias: Option<String>,
 
-    /// Outputs only: worker threads flushing this instance (`Workers`). The plugin's flush
-    /// callback must be safe to run concurrently when this is above 1.
+    /// Outputs only: worker threads flushing this instance (`Workers`), 0 to 64. The plugin's
+    /// flush callback must be safe to run concurrently when this is above 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 64))]
+    #[schemars(range(min = 0, max = crate::rules::MAX_WORKERS))]
     pub workers: Option<u32>,
 
-    /// Outputs only: how often a failed flush is retried (`Retry_Limit`): a count of at least
-    /// 1, `no_limits` (retry forever) or `no_retries`.
+    /// Outputs only: how often a failed flush is retried (`Retry_Limit`): a count from 1 to
+    /// 999999999, `no_limits` (retry forever) or `no_retries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = crate::cel::retry_limit())]
     pub retry_limit: Option<RetryLimit>,
@@ -227,28 +235,32 @@ pub struct Instance {
     pub storage_type: Option<StorageType>,
 
     /// Outputs only: cap on the filesystem chunks queued for this output
-    /// (`storage.total_limit_size`), e.g. `500M`.
+    /// (`storage.total_limit_size`), e.g. `500M`. A number with an optional fraction and an
+    /// optional K, M or G suffix (optionally followed by B), within what Fluent Bit parses: at
+    /// most 18 whole digits bare, 15 with K, 12 with M, 9 with G.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([kKmMgG][bB]?)?$"))]
+    #[schemars(length(max = crate::rules::MAX_SIZE_LEN), regex(pattern = crate::rules::SIZE_PATTERN))]
     pub storage_total_limit_size: Option<String>,
 
     /// Inputs only: pause the input when its memory buffer exceeds this (`Mem_Buf_Limit`),
-    /// e.g. `5M`.
+    /// e.g. `5M`. The same form and bounds as `storageTotalLimitSize`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?([kKmMgG][bB]?)?$"))]
+    #[schemars(length(max = crate::rules::MAX_SIZE_LEN), regex(pattern = crate::rules::SIZE_PATTERN))]
     pub mem_buf_limit: Option<String>,
 
     /// Log level of this instance (`Log_Level`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
 
-    /// The plugin's own settings, written in this order as `name value` lines. Repeated names
-    /// are allowed (some plugins read a key several times). Keys Fluent Bit consumes itself
-    /// (tag, match, workers, host, port, tls.*, net.*, ...) are refused: use the typed fields
-    /// above, or a different key in the plugin. Not for filters: a WASM filter function
-    /// receives only the tag, time and record, never config keys.
+    /// The plugin's own settings, written in this order as `name value` lines; at most 32.
+    /// Repeated names are allowed (some plugins read a key several times). Keys Fluent Bit
+    /// consumes itself for this type of plugin are refused (for every type: alias, log_level,
+    /// name, net.*; for inputs also tag, mem_buf_limit, host, port, tls*, ...; for outputs
+    /// also match, workers, retry_limit, host, port, tls*, ...): use the typed fields above,
+    /// or a different key in the plugin. Not for filters: a WASM filter function receives only
+    /// the tag, time and record, never config keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = crate::rules::MAX_PROPERTIES))]
     #[x_kube(merge_strategy = ListMerge::Atomic)]
     pub properties: Vec<Property>,
 
@@ -266,13 +278,13 @@ pub struct Instance {
 #[x_kube(validation = crate::cel::value_one_line("self.value"))]
 #[x_kube(validation = crate::cel::value_trimmed("self.value"))]
 pub struct Property {
-    /// The key, as the plugin reads it (matched case-insensitively by Fluent Bit). No
-    /// whitespace; must not start with `[`, `#` or `@`.
-    #[schemars(length(min = 1, max = 128))]
+    /// The key, as the plugin reads it (matched case-insensitively by Fluent Bit). 1-128
+    /// characters, no whitespace; must not start with `[`, `#` or `@`.
+    #[schemars(length(min = 1, max = crate::rules::MAX_KEY_LEN))]
     pub name: String,
-    /// The value: one line, not empty, no leading or trailing whitespace, no `${` unless the
-    /// instance sets `allowEnvExpansion`.
-    #[schemars(length(min = 1, max = 4096))]
+    /// The value: one line of 1-4096 characters, no leading or trailing whitespace, no `${`
+    /// unless the instance sets `allowEnvExpansion`.
+    #[schemars(length(min = 1, max = crate::rules::MAX_VALUE_LEN))]
     pub value: String,
 }
 
@@ -299,7 +311,10 @@ impl JsonSchema for RetryLimit {
     }
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
+        schemars::json_schema!({
+            "x-kubernetes-int-or-string": true,
+            "maxLength": crate::rules::MAX_RETRY_LIMIT_LEN,
+        })
     }
 }
 
@@ -334,24 +349,32 @@ pub enum LogLevel {
 }
 
 /// The Fluent Bit DaemonSet that loads the plugin.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
-    /// Name of the DaemonSet, in the plugin's namespace.
-    #[schemars(length(min = 1, max = 253))]
+    /// Name of the DaemonSet, in the plugin's namespace: a DNS subdomain of at most 244
+    /// characters (the operator's ConfigMap is `<daemonSet>-fbplugin`).
+    #[schemars(
+        length(min = 1, max = crate::rules::MAX_DAEMONSET_NAME_LEN),
+        regex(pattern = crate::rules::DNS_SUBDOMAIN_PATTERN)
+    )]
     pub daemon_set: String,
 
-    /// The Fluent Bit container in its pod template. Default `fluent-bit`. All plugins of one
-    /// DaemonSet must agree.
+    /// The Fluent Bit container in its pod template (a DNS label). Default `fluent-bit`. All
+    /// plugins of one DaemonSet must agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63))]
+    #[schemars(length(min = 1, max = 63), regex(pattern = crate::rules::DNS_LABEL_PATTERN))]
     pub container: Option<String>,
 
     /// The main config file Fluent Bit reads in that container. The operator mounts the
     /// rendered config over this path. Default `/fluent-bit/etc/conf/fluent-bit.conf` (the
-    /// official fluent-bit Helm chart). All plugins of one DaemonSet must agree.
+    /// official fluent-bit Helm chart). A classic `.conf` file (YAML configs are not supported
+    /// yet), absolute, of A-Z a-z 0-9 . _ - /, outside the directories the operator mounts
+    /// (`/fluent-bit/etc/fbplugin`, `/fluent-bit/plugins`). All plugins of one DaemonSet must
+    /// agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 1024))]
+    #[schemars(length(min = 2, max = crate::rules::MAX_PATH_LEN))]
+    #[x_kube(validation = crate::cel::config_path())]
     pub config_path: Option<String>,
 }
 
@@ -369,6 +392,13 @@ impl Target {
     /// The main config path, defaulted.
     pub fn config_path(&self) -> &str {
         self.config_path.as_deref().unwrap_or(DEFAULT_CONFIG_PATH)
+    }
+}
+
+impl FluentBitPluginSpec {
+    /// `pluginName`, empty when not set (filters).
+    pub fn plugin_name(&self) -> &str {
+        self.plugin_name.as_deref().unwrap_or_default()
     }
 }
 

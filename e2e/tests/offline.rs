@@ -53,7 +53,7 @@ fn example_sources(out_file: &Path, wrong_sha: bool) -> Vec<operator::offline::S
     .unwrap_or_else(|e| panic!("loading the examples: {e}"));
     for source in &mut sources {
         let spec = &mut source.plugin.spec;
-        let crate_name = match spec.plugin_name.as_str() {
+        let crate_name = match spec.plugin_name() {
             "generator" => "in-generator",
             "jsonl_file" => "out-jsonl",
             "" if spec.wasm.is_some() => "filter-redact",

@@ -29,10 +29,7 @@ use crate::validate::{self, Problem, Reason};
 
 pub mod filter;
 
-/// Where the Fluent Bit container sees the plugin files (read-only emptyDir).
-pub const PLUGIN_DIR: &str = "/fluent-bit/plugins";
-/// Where the Fluent Bit container sees the rendered ConfigMap (read-only).
-pub const CONFIG_DIR: &str = "/fluent-bit/etc/fbplugin";
+pub use fbplugin_crds::layout::{CONFIG_DIR, PLUGIN_DIR};
 /// ConfigMap key and file name of the rendered plugin list.
 pub const PLUGINS_CONF: &str = "plugins.conf";
 /// ConfigMap key and file name of the rendered main config.
@@ -230,7 +227,7 @@ pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
                     line(&mut conf, indent, key, &value);
                 }
             } else {
-                line(&mut conf, indent, "Name", &spec.plugin_name);
+                line(&mut conf, indent, "Name", spec.plugin_name());
                 instance_lines(&mut conf, indent, instance);
             }
         }

@@ -24,7 +24,7 @@ pub fn conflicts(plugins: &[&FluentBitPlugin]) -> Vec<Vec<Problem>> {
     for &idx in &order {
         let plugin = plugins[idx];
         let spec = &plugin.spec;
-        let key = spec.plugin_name.to_ascii_lowercase();
+        let key = spec.plugin_name().to_ascii_lowercase();
         // Filters register no name (every one is `Name wasm`).
         let registers = spec.plugin_type != PluginType::Filter;
         if let Some(&winner) = seen_names.get(&key).filter(|_| registers) {
@@ -34,7 +34,7 @@ pub fn conflicts(plugins: &[&FluentBitPlugin]) -> Vec<Vec<Problem>> {
                 (idx, "spec.pluginName".into()),
                 plugins,
                 Reason::DuplicatePluginName,
-                &format!("registers plugin name {:?}", spec.plugin_name),
+                &format!("registers plugin name {:?}", spec.plugin_name()),
             );
         } else if registers {
             seen_names.insert(key, idx);

@@ -16,6 +16,16 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
     ] {
         if let Some(value) = value {
             check_value(&at(name), value, env, out);
+            if value.chars().count() > rules::MAX_ROUTE_LEN {
+                out.push(Problem::new(
+                    at(name),
+                    Reason::InvalidValue,
+                    format!(
+                        "{name} is longer than {} characters; shorten it",
+                        rules::MAX_ROUTE_LEN
+                    ),
+                ));
+            }
         }
     }
     let is = |k: PluginType| kind == k || kind == PluginType::Unsupported;
@@ -110,6 +120,19 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
         PluginType::Input,
         out,
     );
+    if let Some(workers) = inst.workers
+        && workers > rules::MAX_WORKERS
+    {
+        out.push(Problem::new(
+            at("workers"),
+            Reason::FieldNotAllowed,
+            format!(
+                "workers {workers} is more than {}; Fluent Bit flushes one instance from at most \
+                 that many threads here",
+                rules::MAX_WORKERS
+            ),
+        ));
+    }
     if let Some(alias) = &inst.alias
         && !rules::is_alias(alias)
     {
@@ -131,7 +154,12 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
             out.push(Problem::new(
                 at(field),
                 Reason::InvalidSize,
-                format!("{field} {size:?} must be a size such as 512K, 5M or 1.5G"),
+                format!(
+                    "{field} {size:?} must be a size Fluent Bit accepts, such as 512K, 5M or \
+                     1.5G: digits with an optional fraction of up to 9 digits and an optional \
+                     K, M or G (optionally followed by B), at most 18 whole digits bare, 15 with \
+                     K, 12 with M, 9 with G (larger values make Fluent Bit refuse to start)"
+                ),
             ));
         }
     }
@@ -170,13 +198,13 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
     }
     for (p, prop) in inst.properties.iter().enumerate() {
         let field = format!("spec.instances[{i}].properties[{p}]");
-        check_key(i, &format!("{field}.name"), &prop.name, out);
+        check_key(kind, i, &format!("{field}.name"), &prop.name, out);
         check_value(&format!("{field}.value"), &prop.value, env, out);
     }
 }
 
 /// Largest retry count (what the CRD's CEL rule accepts: up to 9 digits).
-const MAX_RETRIES: i64 = 999_999_999;
+const MAX_RETRIES: i64 = rules::MAX_RETRY_LIMIT;
 
 fn is_retry_keyword(k: &str) -> bool {
     let numeric =
@@ -184,7 +212,7 @@ fn is_retry_keyword(k: &str) -> bool {
     numeric || k == "no_limits" || k == "no_retries"
 }
 
-fn check_key(i: usize, field: &str, key: &str, out: &mut Vec<Problem>) {
+fn check_key(kind: PluginType, i: usize, field: &str, key: &str, out: &mut Vec<Problem>) {
     if let Some(err) = rules::key_error(key) {
         let why = match err {
             KeyError::Empty => "is empty".to_string(),
@@ -206,7 +234,7 @@ fn check_key(i: usize, field: &str, key: &str, out: &mut Vec<Problem>) {
         ));
         return;
     }
-    let Some(usage) = rules::reserved_key(key) else {
+    let Some(usage) = rules::reserved_key(kind, key) else {
         return;
     };
     let advice = match usage {
@@ -231,7 +259,11 @@ fn check_key(i: usize, field: &str, key: &str, out: &mut Vec<Problem>) {
     out.push(Problem::new(
         field,
         Reason::ReservedKey,
-        format!("property name {key:?} is reserved by Fluent Bit: {advice}"),
+        format!(
+            "property name {key:?} is consumed by Fluent Bit for a{} {} plugin: {advice}",
+            if kind == PluginType::Input { "n" } else { "" },
+            kind.as_str()
+        ),
     ));
 }
 
@@ -246,7 +278,7 @@ fn check_value(field: &str, value: &str, allow_env: bool, out: &mut Vec<Problem>
         ),
         ValueError::TooLong => (
             Reason::InvalidValue,
-            format!("is longer than {} bytes", rules::MAX_VALUE_LEN),
+            format!("is longer than {} characters", rules::MAX_VALUE_LEN),
         ),
         ValueError::LineBreak => (
             Reason::InvalidValue,

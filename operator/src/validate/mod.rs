@@ -135,6 +135,10 @@ reasons! {
     PropertiesNotAllowed,
     /// A malformed `spec.target`.
     InvalidTarget,
+    /// `spec.pluginName` is the name of one of Fluent Bit's own plugins of that type.
+    BuiltinPluginName,
+    /// Too many `spec.artifact.imagePullSecrets`, or one that is not a Secret name.
+    InvalidPullSecret,
     /// Another plugin on the DaemonSet registers the same name.
     DuplicatePluginName,
     /// Another instance on the DaemonSet uses the same alias.
@@ -145,15 +149,22 @@ reasons! {
     BaseConfigSetsPluginsFile,
 }
 
-/// The init containers' mount of the shared plugin volume; an artifact path under it would be
-/// hidden by the volume.
-pub const COPY_MOUNT: &str = "/fbplugin-out";
+pub use fbplugin_crds::layout::COPY_MOUNT;
 
 /// Checks one object (`metadata.name` and the spec).
 pub fn validate(plugin: &FluentBitPlugin) -> Vec<Problem> {
     let mut problems = Vec::new();
     let name = plugin.metadata.name.as_deref().unwrap_or_default();
-    if name.len() > rules::MAX_OBJECT_NAME_LEN || name.contains('.') || name.is_empty() {
+    if !rules::is_dns_subdomain(name) {
+        problems.push(Problem::new(
+            "metadata.name",
+            Reason::InvalidName,
+            format!(
+                "name {name:?} is not a Kubernetes object name: a lowercase DNS subdomain (a-z, \
+                 0-9, -), as the API server requires"
+            ),
+        ));
+    } else if name.len() > rules::MAX_OBJECT_NAME_LEN || name.contains('.') {
         problems.push(Problem::new(
             "metadata.name",
             Reason::InvalidName,
@@ -182,7 +193,7 @@ pub fn validate_spec(spec: &FluentBitPluginSpec) -> Vec<Problem> {
     check_artifact(spec, &mut out);
     filter::check(spec, &mut out);
     if spec.plugin_type == PluginType::Filter {
-        if !spec.plugin_name.is_empty() {
+        if spec.plugin_name.is_some() {
             out.push(Problem::new(
                 "spec.pluginName",
                 Reason::FieldNotAllowed,
@@ -191,14 +202,26 @@ pub fn validate_spec(spec: &FluentBitPluginSpec) -> Vec<Problem> {
                  spec.wasm.functionName",
             ));
         }
-    } else if !rules::is_plugin_name(&spec.plugin_name) {
+    } else if !rules::is_plugin_name(spec.plugin_name()) {
         out.push(Problem::new(
             "spec.pluginName",
             Reason::InvalidPluginName,
             format!(
                 "pluginName {:?} must be the name the plugin registers: 1-63 of A-Z a-z 0-9 _ -, \
                  starting with a letter or digit",
-                spec.plugin_name
+                spec.plugin_name()
+            ),
+        ));
+    } else if rules::is_builtin_name(spec.plugin_type, spec.plugin_name()) {
+        out.push(Problem::new(
+            "spec.pluginName",
+            Reason::BuiltinPluginName,
+            format!(
+                "pluginName {:?} is the name of Fluent Bit's own {} plugin: Fluent Bit finds its \
+                 built-in first (names compare case-insensitively), so this plugin would never \
+                 run; register the plugin under another name",
+                spec.plugin_name(),
+                spec.plugin_type.as_str()
             ),
         ));
     }
@@ -227,12 +250,38 @@ fn check_artifact(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
             "spec.artifact.image",
             Reason::ImageNotPinned,
             format!(
-                "image {:?} must be pinned by digest (repository@sha256:<64 lowercase hex>) so \
-                 every node runs the same file; find the digest with `crane digest <image>` or \
-                 `docker buildx imagetools inspect <image>`",
-                artifact.image
+                "image {:?} must be an image reference of at most {} characters pinned by digest \
+                 ([registry[:port]/]path[:tag]@sha256:<64 lowercase hex>, lowercase path \
+                 components) so every node runs the same file; find the digest with `crane \
+                 digest <image>` or `docker buildx imagetools inspect <image>`",
+                artifact.image,
+                rules::MAX_IMAGE_LEN
             ),
         ));
+    }
+    if artifact.image_pull_secrets.len() > rules::MAX_PULL_SECRETS {
+        out.push(Problem::new(
+            "spec.artifact.imagePullSecrets",
+            Reason::InvalidPullSecret,
+            format!(
+                "at most {} pull secrets; found {}",
+                rules::MAX_PULL_SECRETS,
+                artifact.image_pull_secrets.len()
+            ),
+        ));
+    }
+    for (i, secret) in artifact.image_pull_secrets.iter().enumerate() {
+        if !rules::is_dns_subdomain(&secret.name) {
+            out.push(Problem::new(
+                format!("spec.artifact.imagePullSecrets[{i}].name"),
+                Reason::InvalidPullSecret,
+                format!(
+                    "{:?} is not a Secret name (a lowercase DNS subdomain of at most 253 \
+                     characters)",
+                    secret.name
+                ),
+            ));
+        }
     }
     if let Some(sha) = &artifact.sha256
         && !rules::is_sha256_hex(sha)
@@ -283,7 +332,7 @@ fn check_artifact(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
 
 fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
     let target = &spec.target;
-    if !is_dns_subdomain(&target.daemon_set) {
+    if !rules::is_dns_subdomain(&target.daemon_set) {
         out.push(Problem::new(
             "spec.target.daemonSet",
             Reason::InvalidTarget,
@@ -292,12 +341,15 @@ fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
                 target.daemon_set
             ),
         ));
-    } else if crate::workload::configmap_name(&target.daemon_set).len() > 253 {
+    } else if target.daemon_set.len() > rules::MAX_DAEMONSET_NAME_LEN {
         out.push(Problem::new(
             "spec.target.daemonSet",
             Reason::InvalidTarget,
-            "the DaemonSet name is too long for the operator's ConfigMap <name>-fbplugin (253 \
-             characters at most): rename the DaemonSet",
+            format!(
+                "the DaemonSet name is too long for the operator's ConfigMap <name>-fbplugin (253 \
+                 characters at most, so {} for the DaemonSet): rename the DaemonSet",
+                rules::MAX_DAEMONSET_NAME_LEN
+            ),
         ));
     }
     if !rules::is_dns_label(target.container_name()) {
@@ -333,10 +385,6 @@ fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
             format!("configPath {path:?} is inside a directory the operator mounts; use the main config's own path"),
         ));
     }
-}
-
-fn is_dns_subdomain(name: &str) -> bool {
-    (1..=253).contains(&name.len()) && name.split('.').all(rules::is_dns_label)
 }
 
 /// The `Accepted` condition for a plugin's problems.
