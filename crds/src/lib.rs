@@ -62,10 +62,37 @@
 //! the time and the record, so a config key could never reach it; settings belong in the
 //! module.
 //!
-//! Validation happens twice: CEL rules in the CRD ([`cel`]) refuse bad objects at
-//! `kubectl apply` time on clusters with CEL, and the operator applies the same rules
+//! Validation happens twice: the CRD's OpenAPI bounds and CEL rules ([`cel`]) refuse bad objects
+//! at `kubectl apply` time on clusters with CEL, and the operator applies the same rules
 //! ([`rules`]) on every reconcile, because CEL can be missing (Kubernetes 1.20, or the CRD
-//! installed without rules via [`crd_yaml`] with [`Cel::Strip`]).
+//! installed without rules via [`crd_yaml`] with [`Cel::Strip`]). The two agree: the e2e crate
+//! sends the operator's validation table and about 9,000 hostile objects to the CRD API server of
+//! Kubernetes 1.36 and to the operator, and every verdict must match. The CRD itself is created
+//! there from the exact file the chart ships, so it installs on current clusters (the CEL cost
+//! estimator is what bounds the lists and strings below).
+//!
+//! # Limits
+//!
+//! Lengths count characters, as the API server does.
+//!
+//! | field | limit | why |
+//! |---|---|---|
+//! | `metadata.name` | DNS subdomain, 54, no dots | the init container is `fbplugin-<name>` (a 63-character label) |
+//! | `spec.pluginName` | 1-63 of `A-Z a-z 0-9 _ -`, not built in | Fluent Bit finds its own plugins first ([`rules::BUILTIN_OUTPUTS`], ...) |
+//! | `spec.instances` | 1-16 | CEL cost |
+//! | `instances[].properties` | 32; name 1-128, value 1-4096 | CEL cost: 64 properties of 4096 characters exceed a 1.36 server's per-rule budget |
+//! | `tag`, `match`, `matchRegex` | 1-256 | CEL cost |
+//! | `workers` | 0-64 | |
+//! | `retryLimit` | 1-999999999 or a keyword, at most 16 characters | read with `atoi`; an unbounded int-or-string exceeds the CEL budget |
+//! | sizes | [`rules::SIZE_PATTERN`] | larger values make `flb_utils_size_to_bytes` fail and Fluent Bit refuse to start |
+//! | `artifact.image` | 512, [`rules::IMAGE_PATTERN`] | an OCI reference pinned by digest |
+//! | `artifact.path`, `target.configPath` | 2-1024 | |
+//! | `artifact.imagePullSecrets` | 8, DNS subdomains | |
+//! | `target.daemonSet` | DNS subdomain, 244 | the ConfigMap is `<name>-fbplugin` (253) |
+//! | `target.container` | DNS label | |
+//!
+//! Optional fields are not `nullable` (see [`crd`]), and YAML 1.1 booleans such as the
+//! `logLevel` value `off` are quoted in the generated YAML (see [`crd_yaml`]).
 //!
 //! Status conditions and their reasons are documented in [`status`].
 //!

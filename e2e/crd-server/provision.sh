@@ -6,7 +6,7 @@
 # Why this server: Debian carries no full kube-apiserver newer than 1.20.2, but sid carries the Go
 # source of apiextensions-apiserver, which is the code a 1.36 cluster runs for CRDs and custom
 # resources (structural schema, pruning, defaulting, OpenAPI, CEL compilation, the CEL cost
-# estimator and CEL evaluation). Facts behind every step: docs/testing.md ("The 1.36 CRD server").
+# estimator and CEL evaluation). Facts behind every step: docs/testing.md.
 #
 # Everything is resolved with a private apt configuration against an empty dpkg status, so apt
 # downloads the whole dependency closure instead of trusting what the machine has; every .deb is

@@ -67,6 +67,28 @@
 //! `cargo run -p e2e --bin demo` runs the whole product live; `tests/demo.rs` runs it with
 //! `--once`.
 //!
+//! # The CRD on a current Kubernetes (1.36)
+//!
+//! Kubernetes 1.20 has no CEL, so it cannot say whether the CRD installs on the clusters users
+//! run. [`CrdServer::start`] runs the CRD API server of Kubernetes 1.36
+//! (`k8s.io/apiextensions-apiserver` 1.36.4, the code a 1.36 cluster runs for CRDs and custom
+//! resources: structural schema, pruning, CEL compilation, the CEL cost estimator, CEL
+//! evaluation) with its own etcd on free loopback ports, authenticated with a client
+//! certificate in `system:masters`. It has no core API, so it is reached with raw requests:
+//! [`CrdServer::create_crd`] waits for `Established`, [`CrdServer::dry_run_create`] sends an
+//! object with `dryRun=All&fieldValidation=Strict` and returns the server's [`Verdict`], and
+//! [`CrdServer::decode_like_kubectl`] reads YAML with kubectl's and Helm's decoder (YAML 1.1:
+//! an unquoted `off` is `false`). `tests/crd_install.rs` creates the chart's exact CRD file and
+//! checks what `kubectl explain` will show; `tests/crd_validation.rs` sends every row of the
+//! validation table and about 9,000 hostile objects to the server and to the operator's
+//! validation, which must agree.
+//!
+//! The server is built by `e2e/crd-server/provision.sh` from Debian sid's Go sources (private
+//! apt configuration, nothing installed on the machine; 10 to 20 minutes cold on 2 cores) and
+//! cached in `${XDG_CACHE_HOME:-$HOME/.cache}/fbplugin/crd-server-1.36/` (override with
+//! `FBPLUGIN_CRD_SERVER_DIR`). It is never skipped: when it cannot be provisioned, its tests fail
+//! with the script's words. CI runs the script as its own step before the tests.
+//!
 //! # Against an existing cluster (kind, ...)
 //!
 //! Set `E2E_KUBECONFIG=/path/to/kubeconfig` (the plain `KUBECONFIG` is ignored on purpose, so a
