@@ -563,7 +563,7 @@ async fn invalid_plugin_is_reported_and_left_out() -> Result<()> {
     // CEL would refuse this on a current cluster; 1.20 stores it and the operator must refuse it.
     let mut bad = example_plugin("in-generator", &installed.namespace)?;
     bad["metadata"]["name"] = json!("bad-generator");
-    bad["spec"]["instances"][0]["properties"] = json!([{ "name": "Workers", "value": "4" }]);
+    bad["spec"]["instances"][0]["properties"] = json!([{ "name": "Mem_Buf_Limit", "value": "4M" }]);
     apply_plugin(&installed, &bad).await?;
     let rejected = wait_for_plugin(
         &plugins,
