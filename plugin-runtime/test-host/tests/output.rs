@@ -178,6 +178,59 @@ fn workers_flush_concurrently_on_their_own_threads() {
     );
 }
 
+/// 5.1.1 enables a proxy output's worker pool twice ("worker #0 started" is logged twice):
+/// 2N threads exist, flushes reach only the N of the second pool, the first pool outlives the
+/// instance, and a hot reload with it running crashes Fluent Bit.
+#[test]
+fn workers_start_twice_as_in_5_1_1_and_reload_with_workers_is_flagged() {
+    use plugin_test_host::{live_thread_names, wait_for_threads};
+    use std::time::Duration;
+    let path = fresh("raw-probe-output");
+    let mut host = Host::load(&path).unwrap();
+    let out = host
+        .output()
+        .property("id", "D")
+        .property("workers", "2")
+        .init()
+        .unwrap();
+    // `comm` keeps 15 bytes: every flb-out-raw_probe_out.0-w<i> thread reads the same.
+    const COMM: &str = "flb-out-raw_pro";
+    assert!(
+        wait_for_threads(COMM, 4, Duration::from_secs(10)),
+        "expected 4 worker threads for workers=2 (the pool is started twice), have {:?}",
+        live_thread_names()
+    );
+    assert_eq!(out.workers(), 2);
+    let data = chunk("x");
+    let chunks: Vec<(&str, &[u8])> = (0..6).map(|_| ("t", data.as_slice())).collect();
+    let reports = out.flush_concurrent(&chunks).unwrap();
+    let mut tids: Vec<_> = reports.iter().map(|r| r.thread.clone()).collect();
+    tids.sort();
+    tids.dedup();
+    assert_eq!(tids.len(), 2, "flushes run on N threads only: {tids:?}");
+    out.exit().unwrap();
+    // The second pool stops with the instance; the first one does not.
+    assert!(
+        wait_for_threads(COMM, 2, Duration::from_secs(10)),
+        "{:?}",
+        live_thread_names()
+    );
+    assert!(host.violations().is_empty(), "{:?}", host.violations());
+    host.reload().unwrap();
+    let v = host.violations();
+    assert!(
+        v.iter()
+            .any(|m| m.contains("raw_probe_out.0: hot reload of an output with `workers 2`")),
+        "{v:?}"
+    );
+    host.shutdown();
+    assert!(
+        wait_for_threads(COMM, 0, Duration::from_secs(10)),
+        "{:?}",
+        live_thread_names()
+    );
+}
+
 #[test]
 fn stack_use_is_measured_and_over_budget_fails_loudly() {
     let path = fresh("raw-probe-output");
