@@ -30,6 +30,7 @@ pub unsafe fn register(meta: &'static PluginMeta, kind: c_int, def: *mut PluginP
     let registered = catch_unwind(AssertUnwindSafe(|| {
         crate::logging::set_plugin_name(meta.name());
         crate::logging::install_facade();
+        crate::panic::install_hook();
         meta.reset_instances();
         // SAFETY: these fields lie in the first 32 bytes, present in every host version;
         // `event_type` and `config_map` are left alone so an older host's smaller block is never
