@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use plugin_test_host::records::{Record, decode_records};
-use plugin_test_host::{Host, HostError, InputInstance, isolated_cdylib};
+use plugin_test_host::{Host, HostError, InputInstance, expect_line, isolated_cdylib};
 
 fn host() -> Host {
     Host::load(isolated_cdylib("in_generator").unwrap()).unwrap()
@@ -117,6 +117,70 @@ fn back_pressure_holds_the_generator_back_without_losing_records() {
     );
 }
 
+/// The number at the start of the runtime's "N record(s) (B bytes) ... not delivered" line.
+fn undelivered(line: &str) -> u64 {
+    line.split("] ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {line:?}"))
+}
+
+/// Fluent Bit 5.1.1 pauses an input when it shuts down or reloads and exits it without
+/// collecting again (flb_engine.c); the host follows that order. What was queued after the last
+/// collect cannot be delivered: the runtime must say exactly how much, and nothing may blame
+/// back pressure.
+#[test]
+fn shutdown_reports_exactly_what_fluent_bit_never_collected() {
+    let host = host();
+    let input = host.input().property("rate", "1000").init().unwrap();
+    let collected = collect_for(&input, Duration::from_millis(300));
+    assert_eq!(
+        collected.iter().map(seq).collect::<Vec<_>>(),
+        (0..collected.len() as u64).collect::<Vec<_>>()
+    );
+    // Let the producer queue some records after the last collect.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let queued = input
+            .metric("fluentbit_plugin_generator_records_total", &["generator.0"])
+            .unwrap_or(0.0) as usize;
+        if queued > collected.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the generator queued nothing within 10 s after the last collect ({queued} in all)"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Pause (the collector stops for good), PreExit, Exit.
+    input.exit().unwrap();
+    let logs = host.messages();
+    let stopped = expect_line(&logs, "stopped after queuing ");
+    let queued: u64 = stopped
+        .rsplit("queuing ")
+        .next()
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let lost = undelivered(expect_line(
+        &logs,
+        "queued after Fluent Bit's last collect were not delivered",
+    ));
+    assert!(lost > 0, "records were queued after the last collect");
+    assert_eq!(
+        collected.len() as u64 + lost,
+        queued,
+        "collected + reported undelivered = queued: {logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .all(|l| !l.contains("back pressure") && !l.contains("held back")),
+        "a shutdown is not back pressure: {logs:#?}"
+    );
+}
+
 #[test]
 fn bad_config_fails_init_naming_the_key() {
     let host = host();
@@ -124,7 +188,7 @@ fn bad_config_fails_init_naming_the_key() {
         (
             "rate",
             "0",
-            "config key `rate`: expected records per second between 1 and 1000000",
+            "config key `rate`: expected records per second between 1 and 10000000",
         ),
         (
             "fields",
