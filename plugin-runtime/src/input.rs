@@ -43,10 +43,10 @@ pub const DEFAULT_QUEUE_LIMIT: usize = 4 << 20;
 /// already holds during the grace period, and then exits the input (`FLBPluginExit`) without
 /// collecting again. The proxy ABI offers no later hand-over. So:
 /// - delivered: everything a collect took before the pause;
-/// - not delivered: what was queued after the last collect, at most one second of production
-///   and at most `queue_limit` bytes, plus, if Fluent Bit had already paused the input for back
-///   pressure, what was queued then; the runtime logs the exact number of records and bytes at
-///   exit;
+/// - not delivered: what was queued after the last collect (collects are a second apart, so
+///   normally up to a second of production; never more than `queue_limit` bytes), which
+///   includes what was queued while Fluent Bit had the input paused for back pressure; the
+///   runtime logs the exact number of records and bytes at exit;
 /// - never produced: nothing is made up while paused; the producer waits in [`Emitter::emit`]
 ///   from the pause until [`Emitter::is_running`] turns false at exit, so it queues nothing
 ///   more.

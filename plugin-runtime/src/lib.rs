@@ -76,8 +76,8 @@
 //!   (hard-coded), so an instance delivers at most [`InputPlugin::queue_limit`] bytes per
 //!   second; size the queue from the rate you need. At shutdown and hot reload Fluent Bit pauses
 //!   the input and exits it without collecting again: records queued after the last collect
-//!   (at most one second of production, and at most `queue_limit` bytes) are not delivered, and
-//!   the runtime logs exactly how many. See the [`InputPlugin`] docs.
+//!   (normally up to a second of production, never more than `queue_limit` bytes) are not
+//!   delivered, and the runtime logs exactly how many. See the [`InputPlugin`] docs.
 //! - **Stack.** Flush runs on a 64 KiB coroutine stack without a guard page; see [`offload`].
 //! - **Hot reload** (Register(new) → Exit(old) → Init(new)) works: no state outlives its
 //!   instance.
