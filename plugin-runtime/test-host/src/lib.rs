@@ -20,8 +20,13 @@
 //! What is faithful: symbol resolution and fallbacks, the 48/40/32-byte `def` (with a canary
 //! past it), the one shared `flbgo_*_plugin` struct per plugin (overwritten before each Init and
 //! poisoned with [`POISON`] after it), one `malloc`ed `flb_api` per plugin, core-consumed keys
-//! hidden from `get_property`, the threads each callback runs on, flushes on a 64 KiB stack, the
-//! collect/copy/cleanup sequence, exit and unregister order, hot reload. Where the host is
+//! hidden from `get_property`, the threads each callback runs on, flushes on a 64 KiB stack laid
+//! out like libco's (an unwinder walking past its first frame faults, as it crashes Fluent Bit),
+//! the doubled worker pool of proxy outputs (2N threads for `workers N`, the first pool leaked),
+//! instance names (`Alias`, else `<plugin>.<id>`; `flb_*_name` exported for `dlsym`),
+//! `log_print` from threads Fluent Bit does not own going to stderr ([`Host::stderr_logs`]),
+//! the collect/copy/cleanup sequence, inputs paused before they exit and never collected again,
+//! exit and unregister order, hot reload. Where the host is
 //! stricter than Fluent Bit (bad records, stack overruns, API misuse), it reports an error or a
 //! [`Host::violations`] entry instead of corrupting memory.
 

@@ -231,6 +231,44 @@ fn workers_start_twice_as_in_5_1_1_and_reload_with_workers_is_flagged() {
     );
 }
 
+/// Fluent Bit's libco stack cannot be unwound past the flush's first frame (that is how
+/// `RUST_BACKTRACE=1` with Rust's default panic hook crashed it); the host's coroutine faults
+/// there too, so a plugin that walks the stack in flush is caught by its tests. Run in a child
+/// process, which is expected to die.
+#[test]
+fn walking_the_stack_past_the_coroutine_s_first_frame_faults_as_in_fluent_bit() {
+    use plugin_test_host::{is_child, rerun_in_child};
+    use std::os::unix::process::ExitStatusExt;
+    const TEST: &str = "walking_the_stack_past_the_coroutine_s_first_frame_faults_as_in_fluent_bit";
+    if is_child() {
+        let host = Host::load(fresh("raw-probe-output")).unwrap();
+        let plain = host.output().init().unwrap();
+        assert_eq!(plain.flush("t", &chunk("x")).unwrap().code, FlushCode::Ok);
+        println!("child: a flush that does not walk the stack is fine");
+        let walker = host.output().property("backtrace", "on").init().unwrap();
+        let r = walker.flush("t", &chunk("x"));
+        println!("child: survived a backtrace on the coroutine stack: {r:?}");
+        return;
+    }
+    let out = rerun_in_child(TEST, &[]).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("child: a flush that does not walk the stack is fine"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("child: survived"),
+        "the backtrace walk did not fault: {stdout}"
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(11),
+        "expected SIGSEGV from the unwinder, got {:?}",
+        out.status
+    );
+}
+
 #[test]
 fn stack_use_is_measured_and_over_budget_fails_loudly() {
     let path = fresh("raw-probe-output");
