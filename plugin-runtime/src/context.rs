@@ -131,6 +131,10 @@ impl PluginMeta {
     }
 }
 
+/// Counts hot reloads (`FLBPluginPreRegister(1)`), so what one reload carries over can be told
+/// from what an earlier one left unclaimed.
+pub(crate) static RELOAD_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Set by `FLBPluginPreRegister(hot_reloading)`; read by the next Init.
 pub(crate) static HOT_RELOADING: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);

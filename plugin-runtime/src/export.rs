@@ -15,6 +15,9 @@ use crate::ffi::{self, PluginProxyDef};
 #[doc(hidden)]
 pub fn pre_register(hot_reloading: c_int) -> c_int {
     HOT_RELOADING.store(hot_reloading != 0, Ordering::Relaxed);
+    if hot_reloading != 0 {
+        crate::context::RELOAD_EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
     0
 }
 
@@ -180,6 +183,10 @@ macro_rules! export_input {
             #[unsafe(no_mangle)]
             extern "C" fn FLBPluginInputResume() {
                 rt::input::set_paused(false)
+            }
+            #[unsafe(no_mangle)]
+            extern "C" fn FLBPluginInputPreExit(shutdown_by_hot_reloading: c_int) {
+                rt::input::pre_exit(shutdown_by_hot_reloading)
             }
             #[unsafe(no_mangle)]
             extern "C" fn FLBPluginExit() -> c_int {

@@ -75,9 +75,11 @@
 //! - **Inputs: throughput and shutdown.** Fluent Bit collects a proxy input once a second
 //!   (hard-coded), so an instance delivers at most [`InputPlugin::queue_limit`] bytes per
 //!   second; size the queue from the rate you need. At shutdown and hot reload Fluent Bit pauses
-//!   the input and exits it without collecting again: records queued after the last collect
-//!   (normally up to a second of production, never more than `queue_limit` bytes) are not
-//!   delivered, and the runtime logs exactly how many. See the [`InputPlugin`] docs.
+//!   the input and exits it without collecting again. On a hot reload the runtime hands what
+//!   was queued after the last collect to the reloaded input of the same name; at shutdown
+//!   those records (normally up to a second of production, never more than `queue_limit`
+//!   bytes) are not delivered, and the runtime logs exactly how many. See the [`InputPlugin`]
+//!   docs.
 //! - **Stack.** Flush runs on a 64 KiB coroutine stack without a guard page; see [`offload`].
 //! - **Hot reload** (Register(new) → Exit(old) → Init(new)) works: no state outlives its
 //!   instance.
@@ -150,7 +152,7 @@ pub mod __private {
     pub mod input {
         pub use crate::input::{
             cleanup, cleanup_legacy, collect, collect_legacy, exit_all, exit_current, init,
-            set_paused,
+            pre_exit, set_paused,
         };
     }
     /// Custom glue.

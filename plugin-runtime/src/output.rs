@@ -129,6 +129,7 @@ static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 /// # Safety
 /// `plugin` must be the host's `flbgo_output_plugin` for the instance being initialised.
 pub unsafe fn init<P: OutputPlugin>(meta: &PluginMeta, plugin: *mut GoOutputPlugin) -> c_int {
+    let _callback = crate::logging::CallbackScope::enter();
     if plugin.is_null() {
         return ffi::FLB_ERROR;
     }

@@ -181,6 +181,64 @@ fn shutdown_reports_exactly_what_fluent_bit_never_collected() {
     );
 }
 
+/// The number after `prefix` in the first line containing it.
+fn number_after(logs: &[String], prefix: &str) -> u64 {
+    let line = expect_line(logs, prefix);
+    line.split(prefix)
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {prefix:?} in {line:?}"))
+}
+
+/// A hot reload keeps the library loaded (same dlopen handle), so what the old instance queued
+/// after its last collect is handed to the reloaded configuration's instance of the same name,
+/// whose first collect delivers it: nothing is lost across a reload.
+#[test]
+fn a_hot_reload_hands_undelivered_records_to_the_reloaded_instance() {
+    let mut host = host();
+    let old = host.input().property("rate", "1000").init().unwrap();
+    let collected = collect_for(&old, Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old
+        .metric("fluentbit_plugin_generator_records_total", &["generator.0"])
+        .unwrap_or(0.0) as usize
+        <= collected.len()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the generator queued nothing within 10 s after the last collect"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Pause, PreExit(1), Exit of the old pipeline; then the new one starts.
+    host.reload().unwrap();
+    drop(old);
+    let logs = host.messages();
+    let queued = number_after(&logs, "stopped after queuing ");
+    let handed = number_after(&logs, "hot reload: ");
+    assert!(handed > 0);
+    assert_eq!(collected.len() as u64 + handed, queued, "{logs:#?}");
+
+    let new = host.input().property("rate", "1000").init().unwrap();
+    let logs = host.messages();
+    assert_eq!(number_after(&logs, "took over "), handed, "{logs:#?}");
+    let first = decode_records(&new.collect().unwrap().data).unwrap();
+    let carried: Vec<u64> = first.iter().take(handed as usize).map(seq).collect();
+    assert_eq!(
+        carried,
+        (collected.len() as u64..queued).collect::<Vec<_>>(),
+        "the first collect after the reload starts with the old instance's records"
+    );
+    assert!(
+        logs.iter().all(|l| !l.contains("not delivered")),
+        "{logs:#?}"
+    );
+    assert!(host.violations().is_empty(), "{:?}", host.violations());
+    drop(new);
+    host.shutdown();
+}
+
 #[test]
 fn bad_config_fails_init_naming_the_key() {
     let host = host();
