@@ -38,7 +38,11 @@ impl InitContext {
         &self.metrics
     }
 
-    /// The instance's name, `<plugin>.<n>` with `n` counting instances of this plugin from 0.
+    /// The instance's name as Fluent Bit shows it in its own logs and metrics: the `alias`
+    /// property if set, else `<plugin>.<id>`, where `id` numbers all `[INPUT]` (or `[OUTPUT]`,
+    /// `[CUSTOM]`) sections of the configuration from 0 in order, whatever their plugin. Read
+    /// from Fluent Bit (`flb_output_name` and friends); on a host that does not export those
+    /// functions it falls back to `<plugin>.<n>`, `n` counting this plugin's instances.
     pub fn instance_name(&self) -> &str {
         &self.instance
     }
@@ -127,6 +131,10 @@ impl PluginMeta {
     }
 }
 
+/// Counts hot reloads (`FLBPluginPreRegister(1)`), so what one reload carries over can be told
+/// from what an earlier one left unclaimed.
+pub(crate) static RELOAD_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Set by `FLBPluginPreRegister(hot_reloading)`; read by the next Init.
 pub(crate) static HOT_RELOADING: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
@@ -143,6 +151,7 @@ pub(crate) unsafe fn instance_context(
     instance: *mut std::ffi::c_void,
     kind: PluginKind,
 ) -> Option<InitContext> {
+    crate::panic::install_hook();
     if api.is_null() {
         return None;
     }
@@ -157,17 +166,18 @@ pub(crate) fn run_init<T>(
     ctx: &InitContext,
     init: impl FnOnce(&InitContext) -> Result<T, Error>,
 ) -> Option<T> {
+    let _callback = crate::logging::CallbackScope::enter();
     let _scope = ctx.logger().enter();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(ctx))) {
+    match crate::panic::catch(|| init(ctx)) {
         Ok(Ok(plugin)) => Some(plugin),
         Ok(Err(err)) => {
             ctx.logger().error(format_args!("init failed: {err}"));
             None
         }
         Err(panic) => {
-            let msg = panic_message(&*panic);
+            let (msg, at) = crate::panic::describe(&*panic);
             ctx.logger().error(format_args!(
-                "init panicked: {msg}; the instance was not started"
+                "init panicked: {msg}; the instance was not started{at}"
             ));
             None
         }
@@ -175,7 +185,9 @@ pub(crate) fn run_init<T>(
 }
 
 fn init_context(meta: &PluginMeta, host: HostApi) -> InitContext {
-    let instance = meta.next_instance_name();
+    // Numbered either way, so the fallback names stay in step with the instances.
+    let fallback = meta.next_instance_name();
+    let instance = host.instance_name().unwrap_or(fallback);
     let logger = Logger::for_instance(host, &instance, meta.name());
     let metrics = Metrics::new(|| host.cmt_instance(), &instance, logger.clone());
     InitContext {

@@ -2,12 +2,9 @@
 //! background service). Fluent Bit calls their Exit without a context, once per instance.
 
 use std::ffi::c_int;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-use crate::context::{
-    Error, InitContext, PluginMeta, instance_context, lock, panic_message, run_init,
-};
+use crate::context::{Error, InitContext, PluginMeta, instance_context, lock, run_init};
 use crate::ffi::{self, GoCustomPlugin};
 use crate::host::PluginKind;
 use crate::logging::Logger;
@@ -66,10 +63,12 @@ pub fn exit_one() -> c_int {
         (!all.is_empty()).then(|| all.remove(0))
     };
     if let Some((ptr, dropper, logger)) = entry {
+        let _callback = crate::logging::CallbackScope::enter();
         let _scope = logger.enter();
         // SAFETY: removed from the registry, so this is the only owner.
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| unsafe { dropper(ptr) })) {
-            logger.error(format_args!("exit panicked: {}", panic_message(&*panic)));
+        if let Err(panic) = crate::panic::catch(|| unsafe { dropper(ptr) }) {
+            let (msg, at) = crate::panic::describe(&*panic);
+            logger.error(format_args!("exit panicked: {msg}{at}"));
         }
     }
     ffi::FLB_OK

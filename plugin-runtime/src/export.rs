@@ -15,6 +15,9 @@ use crate::ffi::{self, PluginProxyDef};
 #[doc(hidden)]
 pub fn pre_register(hot_reloading: c_int) -> c_int {
     HOT_RELOADING.store(hot_reloading != 0, Ordering::Relaxed);
+    if hot_reloading != 0 {
+        crate::context::RELOAD_EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
     0
 }
 
@@ -30,6 +33,7 @@ pub unsafe fn register(meta: &'static PluginMeta, kind: c_int, def: *mut PluginP
     let registered = catch_unwind(AssertUnwindSafe(|| {
         crate::logging::set_plugin_name(meta.name());
         crate::logging::install_facade();
+        crate::panic::install_hook();
         meta.reset_instances();
         // SAFETY: these fields lie in the first 32 bytes, present in every host version;
         // `event_type` and `config_map` are left alone so an older host's smaller block is never
@@ -179,6 +183,10 @@ macro_rules! export_input {
             #[unsafe(no_mangle)]
             extern "C" fn FLBPluginInputResume() {
                 rt::input::set_paused(false)
+            }
+            #[unsafe(no_mangle)]
+            extern "C" fn FLBPluginInputPreExit(shutdown_by_hot_reloading: c_int) {
+                rt::input::pre_exit(shutdown_by_hot_reloading)
             }
             #[unsafe(no_mangle)]
             extern "C" fn FLBPluginExit() -> c_int {

@@ -8,7 +8,7 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 
 use crate::ffi::{self, FlbApi};
 
-/// Which kind of instance a [`HostApi`] belongs to; selects the right `flb_api` slots.
+/// Which kind of instance a plugin is; selects the right `flb_api` slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PluginKind {
     /// An input plugin (`FLB_PROXY_INPUT_PLUGIN`).
@@ -125,6 +125,34 @@ impl HostApi {
             // pointer is supported on stable Rust.
             unsafe { print(level, std::ptr::null(), 0, c"%s".as_ptr(), message.as_ptr()) }
         }
+    }
+
+    /// The name Fluent Bit gives this instance in its own logs and metrics: its `alias`, else
+    /// `<plugin>.<id>` (`flb_output_name` and friends, `flb_output.c`). `flb_api` has no slot
+    /// for it, but the Fluent Bit executable exports its functions (it is linked with
+    /// `ENABLE_EXPORTS`, like the `cmt_*` functions the metrics use), so it is looked up with
+    /// `dlsym(RTLD_DEFAULT, ..)`. `None` when the host does not export it.
+    pub(crate) fn instance_name(&self) -> Option<String> {
+        let symbol = match self.kind {
+            PluginKind::Input => c"flb_input_name",
+            PluginKind::Output => c"flb_output_name",
+            PluginKind::Custom => c"flb_custom_name",
+        };
+        // SAFETY: dlsym with a NUL-terminated name has no other preconditions.
+        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, symbol.as_ptr()) };
+        if f.is_null() || self.instance.is_null() {
+            return None;
+        }
+        // SAFETY: in Fluent Bit these are `const char *flb_<kind>_name(struct flb_<kind>_instance
+        // *)`, and `instance` is such an instance (see `new`).
+        let name = unsafe {
+            let f: unsafe extern "C" fn(*mut c_void) -> *const c_char = std::mem::transmute(f);
+            f(self.instance)
+        };
+        // SAFETY: the result is NULL or a NUL-terminated string owned by the instance; it is
+        // copied at once.
+        let name = unsafe { c_str(name) }?.to_string_lossy().into_owned();
+        (!name.is_empty()).then_some(name)
     }
 
     fn table(&self) -> &FlbApi {

@@ -45,10 +45,21 @@
 //! What the runtime guarantees, and what it asks of a plugin:
 //! - **Instances.** Fluent Bit shares one init struct across instances; the runtime copies what
 //!   it needs and keeps each instance in its own `remote_context` (at offset 8 for inputs).
-//! - **Concurrency.** With `workers N`, flush runs concurrently: outputs are `Sync`.
+//! - **Concurrency.** With `workers N`, flush runs concurrently: outputs are `Sync`. Fluent Bit
+//!   5.1.1 starts the worker pool of a proxy output twice (`flb_plugin_proxy.c` and again
+//!   `flb_output.c`): 2N `flb-out-<name>-w<i>` threads exist and flushes are dispatched to the N
+//!   of the second pool, so per-thread state must expect up to 2N threads. The first pool is
+//!   never stopped; after a hot reload its threads touch the freed configuration and Fluent Bit
+//!   crashes. Do not combine `workers` on a proxy output with `hot_reload`.
 //! - **Results.** `Ok` → `FLB_OK`, [`FlushError::Retry`] → `FLB_RETRY`, [`FlushError::Drop`]
-//!   → `FLB_ERROR`. A panic in flush is logged and becomes `FLB_ERROR`; a panic or error in
-//!   `init` fails that instance with a log line naming the cause.
+//!   → `FLB_ERROR`. A panic in flush is logged (message and location) and becomes `FLB_ERROR`;
+//!   a panic or error in `init` fails that instance with a log line naming the cause. The
+//!   runtime installs its own panic hook, which never captures a backtrace: Rust's default hook
+//!   walks the stack when `RUST_BACKTRACE` is set, and on Fluent Bit's coroutine stack that walk
+//!   crashes Fluent Bit. `RUST_BACKTRACE` therefore has no effect on a plugin's panics.
+//! - **Names.** Log prefixes and the metrics' `name` label use Fluent Bit's own name for the
+//!   instance ([`InitContext::instance_name`]): its `alias`, else `<plugin>.<id>` with `id`
+//!   counting every section of that kind.
 //! - **Config.** [`Config`] reads typed values (strings, booleans, integers, sizes like `10M`,
 //!   durations like `5s`, comma lists) and names the key and the expected form on errors. Keys
 //!   Fluent Bit consumes itself (`host`, `match`, `tag`, `workers`, `tls.*`, ...) are refused.
@@ -58,7 +69,17 @@
 //!   ([`Metrics`]) appear on Fluent Bit's Prometheus endpoint.
 //! - **Threads.** Start threads in `init` (never earlier: Register runs before Fluent Bit
 //!   daemonises) and join them in `Drop`; the runtime joins the producer threads it starts for
-//!   inputs before Exit returns, because Fluent Bit unloads the library afterwards.
+//!   inputs before Exit returns, because Fluent Bit unloads the library afterwards. Log lines
+//!   from threads Fluent Bit does not own would bypass its log (`Log_File`); the runtime
+//!   hands them to the instance's next callback on a Fluent Bit thread ([`logging`]).
+//! - **Inputs: throughput and shutdown.** Fluent Bit collects a proxy input once a second
+//!   (hard-coded), so an instance delivers at most [`InputPlugin::queue_limit`] bytes per
+//!   second; size the queue from the rate you need. At shutdown and hot reload Fluent Bit pauses
+//!   the input and exits it without collecting again. On a hot reload the runtime hands what
+//!   was queued after the last collect to the reloaded input of the same name; at shutdown
+//!   those records (normally up to a second of production, never more than `queue_limit`
+//!   bytes) are not delivered, and the runtime logs exactly how many. See the [`InputPlugin`]
+//!   docs.
 //! - **Stack.** Flush runs on a 64 KiB coroutine stack without a guard page; see [`offload`].
 //! - **Hot reload** (Register(new) → Exit(old) → Init(new)) works: no state outlives its
 //!   instance.
@@ -91,6 +112,8 @@ pub mod metrics;
 pub mod offload;
 #[cfg(not(target_family = "wasm"))]
 mod output;
+#[cfg(not(target_family = "wasm"))]
+mod panic;
 
 #[cfg(not(target_family = "wasm"))]
 pub use config::{Config, ConfigError, FromProperty, List, Size};
@@ -129,7 +152,7 @@ pub mod __private {
     pub mod input {
         pub use crate::input::{
             cleanup, cleanup_legacy, collect, collect_legacy, exit_all, exit_current, init,
-            set_paused,
+            pre_exit, set_paused,
         };
     }
     /// Custom glue.

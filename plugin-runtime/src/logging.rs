@@ -2,20 +2,36 @@
 //!
 //! Inside a plugin the usual [`log`] macros work: `log::info!("opened {path}")` goes to Fluent
 //! Bit's log, checked against the instance's `log_level`, prefixed like Fluent Bit's own plugins
-//! (`[output:jsonl_file:jsonl_file.0] opened /var/log/out.json`). The runtime knows which
-//! instance is logging because it marks the thread while it runs a callback, and marks the
-//! producer threads it starts for inputs. Threads the plugin starts itself can carry a
-//! [`Logger`] (it is `Clone + Send + Sync`) or call [`Logger::enter`] to route the macros. Before
-//! Init, or on an unmarked thread, messages go to stderr with the plugin's name.
+//! (`[output:jsonl_file:jsonl_file.0] opened /var/log/out.json`, with Fluent Bit's own instance
+//! name: the alias if set). The runtime knows which instance is logging because it marks the
+//! thread while it runs a callback, and marks the producer threads it starts for inputs and the
+//! [`offload`](crate::offload) threads. Threads the plugin starts itself can carry a [`Logger`]
+//! (it is `Clone + Send + Sync`) or call [`Logger::enter`] to route the macros. Before Init, or
+//! on an unmarked thread, messages go to stderr with the plugin's name.
+//!
+//! **Lines from threads Fluent Bit does not own.** `log_print` called on a thread Fluent Bit did
+//! not start (the input producer thread, an offload thread, any thread of the plugin's) skips
+//! Fluent Bit's log pipeline and goes straight to stderr, so it never reaches `Log_File`
+//! (`flb_log_print` finds no worker context; reference 3.5). So for input and output instances
+//! such lines are queued in the logger and printed by the next callback Fluent Bit runs for the
+//! instance, on Fluent Bit's thread: an input's collect (every second), pause, resume or exit;
+//! an output's flush or exit. At most [`DEFERRED_LINES`] lines wait; beyond that the oldest
+//! are dropped and the next printed line says how many. Custom plugins have no periodic
+//! callback, so their threads' lines still go straight to `log_print` (stderr).
 
 use std::cell::Cell;
-use std::ffi::{CStr, c_int};
+use std::collections::VecDeque;
+use std::ffi::{CStr, CString, c_int};
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::ffi;
-use crate::host::HostApi;
+use crate::host::{HostApi, PluginKind};
+
+/// How many lines from threads Fluent Bit does not own may wait for the instance's next
+/// callback (see the module docs).
+pub const DEFERRED_LINES: usize = 1024;
 
 /// A handle that logs on behalf of one plugin instance.
 #[derive(Clone)]
@@ -26,6 +42,14 @@ pub struct Logger {
 struct Inner {
     host: Option<HostApi>,
     prefix: Box<str>,
+    /// Lines logged off Fluent Bit's threads, waiting for one (inputs and outputs only).
+    deferred: Option<Mutex<Deferred>>,
+}
+
+#[derive(Default)]
+struct Deferred {
+    lines: VecDeque<(c_int, CString)>,
+    dropped: usize,
 }
 
 impl fmt::Debug for Logger {
@@ -38,11 +62,13 @@ impl fmt::Debug for Logger {
 
 impl Logger {
     pub(crate) fn for_instance(host: HostApi, instance_name: &str, plugin_name: &str) -> Self {
+        let deferred = (host.kind() != PluginKind::Custom).then(Mutex::default);
         Logger {
             inner: Arc::new(Inner {
                 host: Some(host),
                 prefix: format!("[{}:{plugin_name}:{instance_name}]", host.kind().as_str())
                     .into_boxed_str(),
+                deferred,
             }),
         }
     }
@@ -53,6 +79,7 @@ impl Logger {
             inner: Arc::new(Inner {
                 host: None,
                 prefix: prefix.into(),
+                deferred: None,
             }),
         }
     }
@@ -84,6 +111,12 @@ impl Logger {
         self.log(log::Level::Debug, args)
     }
 
+    /// Prints the lines other threads queued (see the module docs). Only call it on a thread
+    /// Fluent Bit runs a callback on.
+    pub(crate) fn flush_deferred(&self) {
+        self.inner.flush_deferred();
+    }
+
     /// Routes the `log` macros on this thread to this logger until the guard is dropped.
     pub fn enter(&self) -> LogScope<'_> {
         install_facade();
@@ -109,6 +142,67 @@ thread_local! {
     // A plain pointer in a const-initialised Cell: no destructor is registered, which matters
     // because Fluent Bit dlclose()s the library while its threads live on.
     static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+    // How many Fluent Bit callbacks are running on this thread: lines logged here go straight
+    // to `log_print`, where Fluent Bit's log pipeline takes them.
+    static ON_FLUENT_BIT_THREAD: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as one Fluent Bit runs a callback on, until dropped.
+pub(crate) struct CallbackScope(());
+
+impl CallbackScope {
+    pub(crate) fn enter() -> Self {
+        ON_FLUENT_BIT_THREAD.with(|c| c.set(c.get() + 1));
+        CallbackScope(())
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        ON_FLUENT_BIT_THREAD.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+fn on_fluent_bit_thread() -> bool {
+    ON_FLUENT_BIT_THREAD.with(Cell::get) > 0
+}
+
+/// The logger the `log` macros reach on this thread, to hand to a scoped thread.
+pub(crate) fn current_route() -> Route {
+    Route(CURRENT.with(Cell::get))
+}
+
+/// A logger route captured by [`current_route`]; [`Route::enter`] applies it on another
+/// thread. Only valid while the scope that set it on the capturing thread is alive.
+#[derive(Clone, Copy)]
+pub(crate) struct Route(*const Inner);
+
+// SAFETY: `Inner` is Send + Sync; the pointer is only dereferenced while the capturing thread's
+// scope keeps the logger alive (the offload thread is joined before that scope ends).
+unsafe impl Send for Route {}
+
+impl Route {
+    /// # Safety
+    /// The scope that set this route on the capturing thread must outlive the returned guard.
+    pub(crate) unsafe fn enter(self) -> LogScope<'static> {
+        install_facade();
+        let previous = CURRENT.with(|c| c.replace(self.0));
+        LogScope {
+            previous,
+            _logger: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Logs through the logger the `log` macros reach on this thread, or to stderr.
+pub(crate) fn log_current(level: log::Level, args: fmt::Arguments<'_>) {
+    with_current(|logger| match logger {
+        Some(inner) => inner.log(level, args),
+        None => {
+            let name = PLUGIN_NAME.get().copied().unwrap_or("plugin");
+            Logger::stderr(&format!("[{name}]")).log(level, args);
+        }
+    })
 }
 
 /// Keeps the `log` macros routed to a [`Logger`]; restores the previous route on drop.
@@ -171,12 +265,53 @@ impl Inner {
         let mut line = LineBuffer::<384>::new();
         let _ = write!(line, "{} {}", self.prefix, args);
         match &self.host {
-            Some(host) => line.with_c_str(|msg| host.log_print(flb_level(level), msg)),
+            Some(host) => {
+                if let Some(deferred) = &self.deferred {
+                    if !on_fluent_bit_thread() {
+                        let owned = line.with_c_str(CStr::to_owned);
+                        let mut d = crate::context::lock(deferred);
+                        if d.lines.len() >= DEFERRED_LINES {
+                            d.lines.pop_front();
+                            d.dropped += 1;
+                        }
+                        d.lines.push_back((flb_level(level), owned));
+                        return;
+                    }
+                    self.flush_deferred();
+                }
+                line.with_c_str(|msg| host.log_print(flb_level(level), msg))
+            }
             None => line.with_bytes(|bytes| {
                 let mut err = std::io::stderr().lock();
                 let _ = err.write_all(bytes);
                 let _ = err.write_all(b"\n");
             }),
+        }
+    }
+
+    fn flush_deferred(&self) {
+        let (Some(host), Some(deferred)) = (&self.host, &self.deferred) else {
+            return;
+        };
+        let (lines, dropped) = {
+            let mut d = crate::context::lock(deferred);
+            if d.lines.is_empty() && d.dropped == 0 {
+                return;
+            }
+            (std::mem::take(&mut d.lines), std::mem::take(&mut d.dropped))
+        };
+        if dropped > 0 {
+            let mut note = LineBuffer::<160>::new();
+            let _ = write!(
+                note,
+                "{} {dropped} log line(s) from the plugin's own threads were dropped while \
+                 waiting for Fluent Bit's next callback (at most {DEFERRED_LINES} wait)",
+                self.prefix
+            );
+            note.with_c_str(|msg| host.log_print(ffi::FLB_LOG_WARN, msg));
+        }
+        for (level, msg) in lines {
+            host.log_print(level, &msg);
         }
     }
 }

@@ -18,11 +18,19 @@ pub const OFFLOAD_STACK: usize = 8 << 20;
 /// `work` propagate to the caller (where the runtime turns them into a failed flush). Each call
 /// starts a thread (tens of microseconds), so use it for work that is heavy anyway.
 pub fn run<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    // The `log` macros in `work` reach the flushing instance's logger; its lines are queued and
+    // printed on Fluent Bit's thread when the flush returns (see `crate::logging`).
+    let route = crate::logging::current_route();
     thread::scope(|scope| {
         let handle = thread::Builder::new()
             .name("fbp-offload".into())
             .stack_size(OFFLOAD_STACK)
-            .spawn_scoped(scope, work);
+            .spawn_scoped(scope, move || {
+                // SAFETY: the caller's logger scope outlives this thread, which is joined
+                // before `run` returns.
+                let _scope = unsafe { route.enter() };
+                work()
+            });
         match handle {
             Ok(handle) => handle.join().unwrap_or_else(|panic| resume_unwind(panic)),
             Err(err) => panic!("could not start an offload thread: {err}"),

@@ -2,12 +2,9 @@
 
 use std::ffi::{c_char, c_int, c_void};
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-use crate::context::{
-    Error, InitContext, PluginMeta, instance_context, lock, panic_message, run_init,
-};
+use crate::context::{Error, InitContext, PluginMeta, instance_context, lock, run_init};
 use crate::event::Events;
 use crate::ffi::{self, GoOutputPlugin};
 use crate::host::{PluginKind, c_str};
@@ -17,7 +14,10 @@ use crate::logging::Logger;
 ///
 /// `flush` takes `&self` and the type must be `Sync`: with `workers N` Fluent Bit calls flush
 /// for the same instance from up to N threads at once (reference section 3.5). Keep mutable
-/// state behind a `Mutex` or in atomics. The instance is dropped when Fluent Bit exits it, so
+/// state behind a `Mutex` or in atomics. Fluent Bit 5.1.1 starts a proxy output's worker pool
+/// twice, so 2N worker threads exist (flushes go to N of them; the other N idle and are never
+/// stopped): thread-local state must expect 2N threads, and `workers` must not be combined with
+/// hot reload, after which the leaked threads touch freed memory and Fluent Bit crashes. The instance is dropped when Fluent Bit exits it, so
 /// `Drop` is the place to flush buffers and join threads.
 ///
 /// Flush runs on a 64 KiB coroutine stack without a guard page. The runtime's own frames use a
@@ -129,6 +129,7 @@ static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 /// # Safety
 /// `plugin` must be the host's `flbgo_output_plugin` for the instance being initialised.
 pub unsafe fn init<P: OutputPlugin>(meta: &PluginMeta, plugin: *mut GoOutputPlugin) -> c_int {
+    let _callback = crate::logging::CallbackScope::enter();
     if plugin.is_null() {
         return ffi::FLB_ERROR;
     }
@@ -179,8 +180,17 @@ pub unsafe fn flush<P: OutputPlugin>(
     // SAFETY: the host passes a NUL-terminated copy of the tag valid during the call.
     let tag = unsafe { c_str(tag) }.map_or(&[][..], |t| t.to_bytes());
     let chunk = Chunk { tag, data };
+    let _callback = crate::logging::CallbackScope::enter();
     let _scope = instance.logger.enter();
-    match catch_unwind(AssertUnwindSafe(|| instance.plugin.flush(&chunk))) {
+    let code = flush_chunk(instance, &chunk);
+    // Lines the plugin's own threads logged (an offload thread, a background sender) reach
+    // Fluent Bit's log from here.
+    instance.logger.flush_deferred();
+    code
+}
+
+fn flush_chunk<P: OutputPlugin>(instance: &Instance<P>, chunk: &Chunk<'_>) -> c_int {
+    match crate::panic::catch(|| instance.plugin.flush(chunk)) {
         Ok(Ok(())) => ffi::FLB_OK,
         Ok(Err(FlushError::Retry(err))) => {
             instance
@@ -195,10 +205,10 @@ pub unsafe fn flush<P: OutputPlugin>(
             ffi::FLB_ERROR
         }
         Err(panic) => {
-            let msg = panic_message(&*panic);
+            let (msg, at) = crate::panic::describe(&*panic);
             instance
                 .logger
-                .error(format_args!("flush panicked: {msg}; chunk dropped"));
+                .error(format_args!("flush panicked: {msg}; chunk dropped{at}"));
             ffi::FLB_ERROR
         }
     }
@@ -241,10 +251,12 @@ pub unsafe fn exit<P: OutputPlugin>(ctx: *mut c_void) -> c_int {
     // SAFETY: created by Box::into_raw in `init`; ownership returns here exactly once.
     let instance = unsafe { Box::from_raw(ctx.cast::<Instance<P>>()) };
     let logger = instance.logger.clone();
+    let _callback = crate::logging::CallbackScope::enter();
     let _scope = logger.enter();
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(instance))) {
-        let msg = panic_message(&*panic);
-        logger.error(format_args!("exit panicked: {msg}"));
+    if let Err(panic) = crate::panic::catch(move || drop(instance)) {
+        let (msg, at) = crate::panic::describe(&*panic);
+        logger.error(format_args!("exit panicked: {msg}{at}"));
     }
+    logger.flush_deferred();
     ffi::FLB_OK
 }

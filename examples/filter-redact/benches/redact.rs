@@ -25,6 +25,12 @@ fn main() {
     );
     let cases = [
         (
+            // The size the example filter saw in a real Fluent Bit 5.1.1 (about 16 k records/s
+            // there, WAMR): generator records as JSON.
+            "generator 90 B (keep)",
+            r#"{"message":"hello from the generator input","seq":123456,"team":"logging","env":"dev-eu1"}"#.to_owned(),
+        ),
+        (
             "clean 150 B (keep)",
             r#"{"msg":"GET /api/items 200","level":"info","latency_ms":12,"host":"node-1","path":"/api/items"}"#.to_owned(),
         ),

@@ -16,15 +16,23 @@
 //! |--------------|-------------------------------------------------------|---------|
 //! | `message`    | the `message` field of every record                   | `hello` |
 //! | `fields`     | extra fields, comma-separated `key=value` pairs       | none    |
-//! | `rate`       | records per second (1 to 1,000,000)                   | `1`     |
+//! | `rate`       | records per second (1 to 10,000,000)                  | `1`     |
 //! | `count`      | stop after this many records (0 = never)              | `0`     |
-//! | `queue_size` | bytes that may wait for Fluent Bit before it slows down | `4M`  |
+//! | `queue_size` | bytes that may wait for Fluent Bit's next collect      | 2 s of records at `rate` (at least 64K) |
+//!
+//! Fluent Bit collects a proxy input once a second (hard-coded in 5.1.1), so the queue must hold
+//! a second of records for the generator to reach its `rate`: by default it is sized from the
+//! rate and the encoded size of a record, with room for a late collect. A smaller `queue_size`
+//! caps the rate at about `queue_size` bytes per second.
 //!
 //! Back pressure: when Fluent Bit pauses the input or has not collected the queue yet, the
-//! generator waits instead of dropping records, logs it once per episode, and counts it in
-//! `fluentbit_plugin_generator_backpressure_total`. It does not make up the records it could not
-//! produce while held back: the schedule restarts when the queue drains, and `seq` stays
-//! contiguous.
+//! generator waits instead of dropping records and counts it in
+//! `fluentbit_plugin_generator_backpressure_total`; a full queue is reported once at warn level
+//! (it means `queue_size` caps the rate), a pause only at debug level (Fluent Bit decided it:
+//! back pressure from its buffers, or the start of a shutdown). It does not make up the records
+//! it could not produce while held back: the schedule restarts when the queue drains, and `seq`
+//! stays contiguous. At exit it logs how many records it queued in total; the runtime logs how
+//! many of them Fluent Bit never collected (see the `plugin-runtime` docs on shutdown).
 
 use std::time::{Duration, Instant};
 
@@ -53,11 +61,11 @@ impl Settings {
     /// Reads the settings from an instance's configuration.
     pub fn from_config(config: &plugin_runtime::Config) -> Result<Self, ConfigError> {
         let rate: u32 = config.get_or("rate", 1)?;
-        if !(1..=1_000_000).contains(&rate) {
+        if !(1..=MAX_RATE).contains(&rate) {
             return Err(ConfigError::invalid(
                 "rate",
                 &rate.to_string(),
-                "records per second between 1 and 1000000",
+                "records per second between 1 and 10000000",
             ));
         }
         let mut fields = Vec::new();
@@ -76,15 +84,41 @@ impl Settings {
             }
         }
         let count: u64 = config.get_or("count", 0)?;
-        let queue_size = config.get_or("queue_size", Size(4 << 20))?.0;
+        let message = config.get_or("message", "hello".to_string())?;
+        let queue_size = match config.optional::<Size>("queue_size")? {
+            Some(size) => usize::try_from(size.0).unwrap_or(usize::MAX).max(1024),
+            None => queue_size_for(rate, record_size(&message, &fields)),
+        };
         Ok(Settings {
-            message: config.get_or("message", "hello".to_string())?,
+            message,
             fields,
             rate,
             count: (count > 0).then_some(count),
-            queue_size: usize::try_from(queue_size).unwrap_or(usize::MAX).max(1024),
+            queue_size,
         })
     }
+}
+
+/// The largest encoded size of one record with these settings (the `seq` at its widest).
+pub fn record_size(message: &str, fields: &[(String, String)]) -> usize {
+    let mut buf = Vec::new();
+    let mut enc = plugin_runtime::Encoder::new(&mut buf);
+    let mut record = enc.record(EventTime::now());
+    record.str("message", message).uint("seq", u64::MAX);
+    for (key, value) in fields {
+        record.str(key, value);
+    }
+    record.finish();
+    buf.len()
+}
+
+/// The default queue: two seconds of records at `rate` (Fluent Bit collects once a second; the
+/// second second covers a late collect), at least 64 KiB.
+pub fn queue_size_for(rate: u32, record_size: usize) -> usize {
+    (rate as usize)
+        .saturating_mul(record_size)
+        .saturating_mul(2)
+        .max(64 << 10)
 }
 
 /// One generator instance.
@@ -92,6 +126,9 @@ pub struct Generator {
     settings: Settings,
     next_seq: u64,
 }
+
+/// The highest `rate` accepted.
+pub const MAX_RATE: u32 = 10_000_000;
 
 /// How often the producer wakes up to emit what is due; batches keep high rates cheap.
 const TICK: Duration = Duration::from_millis(10);
@@ -126,13 +163,17 @@ impl InputPlugin for Generator {
             .counter("generator_records_total", "Records the generator queued");
         let mut start = Instant::now();
         let mut emitted_since_start = 0u64;
+        let mut warned_full = false;
         while emitter.is_running() {
             if self.settings.count.is_some_and(|c| self.next_seq >= c) {
                 emitter.wait(Duration::from_secs(3600));
                 continue;
             }
             let due = (start.elapsed().as_secs_f64() * f64::from(self.settings.rate)) as u64;
-            let mut batch = due.saturating_sub(emitted_since_start).min(10_000);
+            // Up to 50 ms of records per wake-up: enough to catch up after the encode time and
+            // the tick, so high rates are reached rather than capped by the batch size.
+            let max_batch = (u64::from(self.settings.rate) / 20).max(10_000);
+            let mut batch = due.saturating_sub(emitted_since_start).min(max_batch);
             if let Some(count) = self.settings.count {
                 batch = batch.min(count - self.next_seq);
             }
@@ -142,12 +183,23 @@ impl InputPlugin for Generator {
                     Err(EmitError::Stopped) => break,
                     Err(blocked) => {
                         backpressure.inc();
-                        log::warn!("held back ({blocked}); waiting instead of dropping records");
+                        if blocked == EmitError::Full && !warned_full {
+                            warned_full = true;
+                            log::warn!(
+                                "the queue ({} bytes) filled before Fluent Bit's next collect: \
+                                 the rate is capped near queue_size bytes per second; raise \
+                                 queue_size to reach rate {}",
+                                self.settings.queue_size,
+                                self.settings.rate
+                            );
+                        } else {
+                            log::debug!("waiting: {blocked}");
+                        }
                         match emitter.emit(|enc| self.encode(enc, batch)) {
                             Ok(()) => {}
                             Err(_) => break,
                         }
-                        log::info!("resumed after back pressure");
+                        log::debug!("producing again");
                         // Restart the schedule: do not burst to make up for the pause.
                         start = Instant::now();
                         emitted_since_start = 0;
@@ -160,6 +212,7 @@ impl InputPlugin for Generator {
             }
             emitter.wait(TICK);
         }
+        log::info!("stopped after queuing {} record(s)", self.next_seq);
         Ok(())
     }
 }
@@ -208,6 +261,18 @@ mod tests {
         assert_eq!(s.rate, 1);
         assert_eq!(s.count, None);
         assert!(s.fields.is_empty());
+        // Two seconds of records at rate 1, but at least 64 KiB.
+        assert_eq!(s.queue_size, 64 << 10);
+    }
+
+    #[test]
+    fn the_default_queue_holds_two_seconds_of_records() {
+        let s = settings(&[("rate", "1000000")]).unwrap();
+        let size = record_size("hello", &[]);
+        assert!((30..64).contains(&size), "{size}");
+        assert_eq!(s.queue_size, 2_000_000 * size);
+        let s = settings(&[("rate", "1000000"), ("queue_size", "4M")]).unwrap();
+        assert_eq!(s.queue_size, 4_000_000);
     }
 
     #[test]
@@ -236,7 +301,7 @@ mod tests {
             ),
             (
                 ("rate", "0"),
-                "config key `rate`: expected records per second between 1 and 1000000",
+                "config key `rate`: expected records per second between 1 and 10000000",
             ),
             (
                 ("rate", "fast"),

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use plugin_test_host::records::{Record, decode_records};
-use plugin_test_host::{Host, HostError, InputInstance, isolated_cdylib};
+use plugin_test_host::{Host, HostError, InputInstance, expect_line, isolated_cdylib};
 
 fn host() -> Host {
     Host::load(isolated_cdylib("in_generator").unwrap()).unwrap()
@@ -117,6 +117,128 @@ fn back_pressure_holds_the_generator_back_without_losing_records() {
     );
 }
 
+/// The number at the start of the runtime's "N record(s) (B bytes) ... not delivered" line.
+fn undelivered(line: &str) -> u64 {
+    line.split("] ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {line:?}"))
+}
+
+/// Fluent Bit 5.1.1 pauses an input when it shuts down or reloads and exits it without
+/// collecting again (flb_engine.c); the host follows that order. What was queued after the last
+/// collect cannot be delivered: the runtime must say exactly how much, and nothing may blame
+/// back pressure.
+#[test]
+fn shutdown_reports_exactly_what_fluent_bit_never_collected() {
+    let host = host();
+    let input = host.input().property("rate", "1000").init().unwrap();
+    let collected = collect_for(&input, Duration::from_millis(300));
+    assert_eq!(
+        collected.iter().map(seq).collect::<Vec<_>>(),
+        (0..collected.len() as u64).collect::<Vec<_>>()
+    );
+    // Let the producer queue some records after the last collect.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let queued = input
+            .metric("fluentbit_plugin_generator_records_total", &["generator.0"])
+            .unwrap_or(0.0) as usize;
+        if queued > collected.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the generator queued nothing within 10 s after the last collect ({queued} in all)"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Pause (the collector stops for good), PreExit, Exit.
+    input.exit().unwrap();
+    let logs = host.messages();
+    let stopped = expect_line(&logs, "stopped after queuing ");
+    let queued: u64 = stopped
+        .rsplit("queuing ")
+        .next()
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let lost = undelivered(expect_line(
+        &logs,
+        "queued after Fluent Bit's last collect were not delivered",
+    ));
+    assert!(lost > 0, "records were queued after the last collect");
+    assert_eq!(
+        collected.len() as u64 + lost,
+        queued,
+        "collected + reported undelivered = queued: {logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .all(|l| !l.contains("back pressure") && !l.contains("held back")),
+        "a shutdown is not back pressure: {logs:#?}"
+    );
+}
+
+/// The number after `prefix` in the first line containing it.
+fn number_after(logs: &[String], prefix: &str) -> u64 {
+    let line = expect_line(logs, prefix);
+    line.split(prefix)
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {prefix:?} in {line:?}"))
+}
+
+/// A hot reload keeps the library loaded (same dlopen handle), so what the old instance queued
+/// after its last collect is handed to the reloaded configuration's instance of the same name,
+/// whose first collect delivers it: nothing is lost across a reload.
+#[test]
+fn a_hot_reload_hands_undelivered_records_to_the_reloaded_instance() {
+    let mut host = host();
+    let old = host.input().property("rate", "1000").init().unwrap();
+    let collected = collect_for(&old, Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old
+        .metric("fluentbit_plugin_generator_records_total", &["generator.0"])
+        .unwrap_or(0.0) as usize
+        <= collected.len()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the generator queued nothing within 10 s after the last collect"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Pause, PreExit(1), Exit of the old pipeline; then the new one starts.
+    host.reload().unwrap();
+    drop(old);
+    let logs = host.messages();
+    let queued = number_after(&logs, "stopped after queuing ");
+    let handed = number_after(&logs, "hot reload: ");
+    assert!(handed > 0);
+    assert_eq!(collected.len() as u64 + handed, queued, "{logs:#?}");
+
+    let new = host.input().property("rate", "1000").init().unwrap();
+    let logs = host.messages();
+    assert_eq!(number_after(&logs, "took over "), handed, "{logs:#?}");
+    let first = decode_records(&new.collect().unwrap().data).unwrap();
+    let carried: Vec<u64> = first.iter().take(handed as usize).map(seq).collect();
+    assert_eq!(
+        carried,
+        (collected.len() as u64..queued).collect::<Vec<_>>(),
+        "the first collect after the reload starts with the old instance's records"
+    );
+    assert!(
+        logs.iter().all(|l| !l.contains("not delivered")),
+        "{logs:#?}"
+    );
+    assert!(host.violations().is_empty(), "{:?}", host.violations());
+    drop(new);
+    host.shutdown();
+}
+
 #[test]
 fn bad_config_fails_init_naming_the_key() {
     let host = host();
@@ -124,7 +246,7 @@ fn bad_config_fails_init_naming_the_key() {
         (
             "rate",
             "0",
-            "config key `rate`: expected records per second between 1 and 1000000",
+            "config key `rate`: expected records per second between 1 and 10000000",
         ),
         (
             "fields",

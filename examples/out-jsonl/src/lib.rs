@@ -18,7 +18,7 @@
 //! | `time_format` | `iso8601` (RFC 3339, nanoseconds), `epoch` (float seconds) or `epoch_nanos` | `iso8601` |
 //! | `tag_key`     | key of the tag in `flat` format; unset leaves it out            | unset     |
 //! | `metadata_key`| key of the record's metadata map in `flat` format; unset leaves it out | unset |
-//! | `max_size`    | rotate before the file would exceed this size (`0` = never)      | `0`       |
+//! | `max_size`    | rotate before a write would take the file past this size (`0` = never) | `0` |
 //! | `max_files`   | rotated files to keep (`path.1` is the newest)                  | `5`       |
 //! | `mkdir`       | create missing parent directories                               | `off`     |
 //!
@@ -26,6 +26,11 @@
 //! writes nothing (and is dropped). If the file cannot be opened or written (disk full,
 //! permissions, a directory that does not exist yet) the flush returns Retry and the partial
 //! write is cut off again, so a retried chunk does not leave half a line behind.
+//!
+//! Rotation: a chunk is split at line boundaries, so no file grows past `max_size`; the one
+//! exception is a single line longer than `max_size`, which is written alone into a fresh file.
+//! When a chunk spans a rotation and the write into the new file fails, the lines already in
+//! the rotated file stay there and are written again when Fluent Bit retries the chunk.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -193,37 +198,82 @@ impl JsonLines {
         }
     }
 
+    /// Writes the encoded chunk, rotating before any write that would take the file past
+    /// `max_size`: the chunk is split at line boundaries, so a file only exceeds `max_size`
+    /// when a single line is longer than that (the line then gets a file of its own).
     fn append(&self, sink: &mut Sink) -> io::Result<()> {
+        let line = std::mem::take(&mut sink.line);
+        let result = self.append_lines(sink, &line);
+        sink.line = line;
+        result
+    }
+
+    fn append_lines(&self, sink: &mut Sink, lines: &[u8]) -> io::Result<()> {
         let s = &self.settings;
-        if let Some(max) = s.max_size {
-            if sink.size > 0 && sink.size + sink.line.len() as u64 > max {
-                sink.file = None;
-                rotate(&s.path, s.max_files)?;
-                sink.size = 0;
-            }
-        }
-        if sink.file.is_none() {
-            if s.mkdir {
-                if let Some(parent) = s.path.parent() {
-                    fs::create_dir_all(parent)?;
+        let mut start = 0;
+        while start < lines.len() {
+            self.open(sink)?;
+            let rest = &lines[start..];
+            let mut end = lines.len();
+            if let Some(max) = s.max_size {
+                let room = usize::try_from(max.saturating_sub(sink.size)).unwrap_or(usize::MAX);
+                if rest.len() > room {
+                    match rest[..room].iter().rposition(|&b| b == b'\n') {
+                        Some(last) => end = start + last + 1,
+                        None if sink.size > 0 => {
+                            self.rotate(sink)?;
+                            continue;
+                        }
+                        // A line longer than max_size, into an empty file: alone.
+                        None => {
+                            end = rest
+                                .iter()
+                                .position(|&b| b == b'\n')
+                                .map_or(lines.len(), |nl| start + nl + 1);
+                        }
+                    }
                 }
             }
-            let file = OpenOptions::new().create(true).append(true).open(&s.path)?;
-            sink.size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            sink.file = Some(file);
-        }
-        let Some(file) = sink.file.as_mut() else {
-            return Err(io::Error::other("file not open"));
-        };
-        if let Err(err) = file.write_all(&sink.line) {
-            // Cut off the partial line so the retried chunk starts clean; if that fails too,
-            // reopen next time.
-            if file.set_len(sink.size).is_err() {
-                sink.file = None;
+            let Some(file) = sink.file.as_mut() else {
+                return Err(io::Error::other("file not open"));
+            };
+            if let Err(err) = file.write_all(&lines[start..end]) {
+                // Cut off the partial line so the retried chunk starts clean; if that fails too,
+                // reopen next time.
+                if file.set_len(sink.size).is_err() {
+                    sink.file = None;
+                }
+                return Err(err);
             }
-            return Err(err);
+            sink.size += (end - start) as u64;
+            start = end;
+            if start < lines.len() {
+                self.rotate(sink)?;
+            }
         }
-        sink.size += sink.line.len() as u64;
+        Ok(())
+    }
+
+    fn open(&self, sink: &mut Sink) -> io::Result<()> {
+        if sink.file.is_some() {
+            return Ok(());
+        }
+        let s = &self.settings;
+        if s.mkdir {
+            if let Some(parent) = s.path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&s.path)?;
+        sink.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        sink.file = Some(file);
+        Ok(())
+    }
+
+    fn rotate(&self, sink: &mut Sink) -> io::Result<()> {
+        sink.file = None;
+        rotate(&self.settings.path, self.settings.max_files)?;
+        sink.size = 0;
         Ok(())
     }
 }

@@ -176,6 +176,85 @@ fn rotates_by_size_and_keeps_max_files() {
     }
 }
 
+/// Fluent Bit hands over chunks of up to ~2 MB; with `max_size 1M` a whole chunk used to land
+/// in one file (1.44 MB files were seen). The chunk is now split at line boundaries.
+#[test]
+fn a_chunk_larger_than_max_size_is_split_across_files_at_line_boundaries() {
+    let dir = temp_dir("rotate-big-chunk");
+    let path = dir.join("out.jsonl");
+    let host = host();
+    let out = host
+        .output()
+        .properties([
+            ("path", path.to_str().unwrap()),
+            ("max_size", "1K"),
+            ("max_files", "50"),
+        ])
+        .init()
+        .unwrap();
+    // About 6 KB of lines in one chunk, then a second chunk into the partly filled file.
+    assert_eq!(out.flush("t", &chunk(0, 100)).unwrap().code, FlushCode::Ok);
+    assert_eq!(out.flush("t", &chunk(100, 7)).unwrap().code, FlushCode::Ok);
+    let mut files: Vec<PathBuf> = (1..=50)
+        .rev()
+        .map(|n| dir.join(format!("out.jsonl.{n}")))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(path.clone());
+    assert!(files.len() >= 6, "expected at least 6 files, got {files:?}");
+    for file in &files {
+        let size = std::fs::metadata(file).unwrap().len();
+        assert!(
+            size > 0 && size <= 1000,
+            "{} is {size} bytes, over max_size 1K",
+            file.display()
+        );
+    }
+    // Oldest file first: every record exactly once, in order, only whole lines.
+    let all: Vec<String> = files.iter().flat_map(|f| lines(f)).collect();
+    assert_eq!(all.len(), 107);
+    for (n, line) in all.iter().enumerate() {
+        assert!(line.ends_with('}'), "partial line {line}");
+        assert!(line.contains(&format!("\"n\":{n}")), "{line}");
+    }
+}
+
+#[test]
+fn a_line_longer_than_max_size_gets_a_file_of_its_own() {
+    let dir = temp_dir("rotate-long-line");
+    let path = dir.join("out.jsonl");
+    let host = host();
+    let out = host
+        .output()
+        .properties([
+            ("path", path.to_str().unwrap()),
+            ("max_size", "100"),
+            ("max_files", "10"),
+        ])
+        .init()
+        .unwrap();
+    let mut data = chunk(0, 1);
+    push_v2(
+        &mut data,
+        Timestamp::Int(1_700_000_000),
+        &[],
+        &[("message", "x".repeat(200).into()), ("n", 1u64.into())],
+    );
+    data.extend(chunk(2, 1));
+    assert_eq!(out.flush("t", &data).unwrap().code, FlushCode::Ok);
+    let sizes: Vec<u64> = ["out.jsonl.2", "out.jsonl.1", "out.jsonl"]
+        .iter()
+        .map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len()))
+        .collect();
+    assert!(sizes[0] > 0 && sizes[0] <= 100, "{sizes:?}");
+    assert!(
+        sizes[1] > 200,
+        "the long line is alone in its file: {sizes:?}"
+    );
+    assert!(sizes[2] > 0 && sizes[2] <= 100, "{sizes:?}");
+    assert_eq!(lines(&dir.join("out.jsonl.1")).len(), 1);
+}
+
 #[test]
 fn a_full_disk_asks_fluent_bit_to_retry() {
     let host = host();

@@ -1,7 +1,7 @@
 //! The per-instance object behind `o_ins`/`i_ins` and the `struct flb_api` callbacks.
 
 use std::collections::HashSet;
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -15,6 +15,8 @@ use crate::shared::Shared;
 pub(crate) struct InstanceCore {
     pub(crate) kind: PluginKind,
     pub(crate) name: String,
+    /// What `flb_<kind>_name()` returns: the `alias` property, else `name`.
+    pub(crate) display_name: CString,
     pub(crate) props: Properties,
     pub(crate) log_level: AtomicI32,
     pub(crate) cmt: Option<Box<CmtInstance>>,
@@ -45,9 +47,12 @@ impl InstanceCore {
             crate::metrics::register_cmt(&c);
             c
         });
+        let display = props.core("alias").unwrap_or(&name).replace('\0', " ");
+        let display_name = CString::new(display).unwrap_or_default();
         let b = Box::new(Self {
             kind,
             name,
+            display_name,
             props,
             log_level: AtomicI32::new(log_level),
             cmt,
@@ -174,6 +179,55 @@ unsafe extern "C" fn output_get_cmt_instance(ins: *mut c_void) -> *mut c_void {
 }
 unsafe extern "C" fn input_get_cmt_instance(ins: *mut c_void) -> *mut c_void {
     get_cmt(PluginKind::Input, "input_get_cmt_instance", ins)
+}
+
+/// `flb_input_name` / `flb_output_name` / `flb_custom_name`, reached through the core shim:
+/// the instance's alias, else `<plugin>.<id>`, as a string owned by the instance.
+unsafe extern "C" fn instance_name(kind: c_int, ins: *mut c_void) -> *const c_char {
+    let (kind, what) = match kind {
+        1 => (PluginKind::Input, "flb_input_name"),
+        2 => (PluginKind::Output, "flb_output_name"),
+        _ => (PluginKind::Custom, "flb_custom_name"),
+    };
+    std::panic::catch_unwind(|| {
+        with_core(ins, kind, what, std::ptr::null(), |c| {
+            c.display_name.as_ptr()
+        })
+    })
+    .unwrap_or(std::ptr::null())
+}
+
+static CORE_SHIM_SO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libfbhost_core_shim.so"));
+
+/// Loads the core-function stand-in once per process, so `dlsym(RTLD_DEFAULT,
+/// "flb_output_name")` finds it as it finds the function in the Fluent Bit executable.
+pub(crate) fn ensure_core_shim() -> Result<(), String> {
+    static LOADED: OnceLock<Result<crate::dl::Library, String>> = OnceLock::new();
+    let r = LOADED.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!(
+            "plugin-test-host-core-{}-{}.so",
+            std::process::id(),
+            CORE_SHIM_SO.len()
+        ));
+        std::fs::write(&path, CORE_SHIM_SO)
+            .map_err(|e| format!("cannot write the core shim to {}: {e}", path.display()))?;
+        let lib = crate::dl::Library::open(&path, libc::RTLD_NOW | libc::RTLD_GLOBAL);
+        let _ = std::fs::remove_file(&path);
+        let lib = lib.map_err(|e| format!("cannot load the core shim: {e}"))?;
+        let set = lib
+            .symbol(c"fbhost_core_set_name_fn")
+            .ok_or("the core shim lacks fbhost_core_set_name_fn")?;
+        // SAFETY: the symbol is `void fbhost_core_set_name_fn(fbhost_name_fn)` and
+        // `instance_name` has that function type and lives forever.
+        unsafe {
+            let set: unsafe extern "C" fn(
+                unsafe extern "C" fn(c_int, *mut c_void) -> *const c_char,
+            ) = std::mem::transmute(set);
+            set(instance_name);
+        }
+        Ok(lib)
+    });
+    r.as_ref().map(|_| ()).map_err(Clone::clone)
 }
 
 /// `malloc`s a `struct flb_api` with all 9 slots of 5.1.1 filled; freed with `libc::free`.

@@ -1,9 +1,14 @@
-//! Runs a flush the way Fluent Bit does: on a small separate stack (a libco coroutine there,
-//! `makecontext`/`swapcontext` here) on the calling thread, and measures how much of it was used.
+//! Runs a flush the way Fluent Bit does: on a small separate stack on the calling thread, and
+//! measures how much of it was used.
 //!
-//! The mapping is the budget plus generous headroom plus a guard page, painted with a pattern:
-//! a flush that goes past the budget still completes here and is reported as an error instead
-//! of silently corrupting the heap as it would in Fluent Bit.
+//! On x86-64 the coroutine is laid out like libco's (`csrc/coro_shim.c`): entered by a register
+//! swap, its first frame returning into a crash stub, so an unwinder that walks past that frame
+//! (Rust's default panic hook capturing a backtrace with `RUST_BACKTRACE` set) faults here as it
+//! crashes Fluent Bit. Elsewhere `makecontext`/`swapcontext` are used.
+//!
+//! The mapping is a guard page, the budget plus generous headroom, and a guard page above the
+//! stack top, painted with a pattern: a flush that goes past the budget still completes here and
+//! is reported as an error instead of silently corrupting the heap as it would in Fluent Bit.
 
 use std::cell::Cell;
 
@@ -26,6 +31,12 @@ unsafe extern "C" {
     fn fbhost_stack_register(start: *mut libc::c_void, end: *mut libc::c_void) -> u32;
     fn fbhost_stack_deregister(id: u32);
     fn fbhost_mem_defined(p: *mut libc::c_void, n: usize);
+    fn fbhost_coro_supported() -> libc::c_int;
+    fn fbhost_coro_run(
+        top: *mut libc::c_void,
+        body: extern "C" fn(*mut libc::c_void),
+        arg: *mut libc::c_void,
+    );
 }
 
 // SAFETY: the mapping is owned by this value and only used by the thread that holds it.
@@ -36,7 +47,7 @@ impl CoroStack {
         // SAFETY: sysconf has no preconditions.
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         let usable = (budget + HEADROOM).div_ceil(page) * page;
-        let len = usable + page;
+        let len = usable + 2 * page;
         // SAFETY: anonymous private mapping; checked for MAP_FAILED below.
         let base = unsafe {
             libc::mmap(
@@ -54,12 +65,20 @@ impl CoroStack {
                 std::io::Error::last_os_error()
             )));
         }
-        // SAFETY: the first page of our own mapping becomes the guard page.
-        unsafe { libc::mprotect(base, page, libc::PROT_NONE) };
+        // SAFETY: the first and the last page of our own mapping become guard pages: below the
+        // stack for overflows, above its top for unwinders that walk past the first frame.
+        unsafe {
+            libc::mprotect(base, page, libc::PROT_NONE);
+            libc::mprotect(
+                base.cast::<u8>().add(len - page).cast(),
+                page,
+                libc::PROT_NONE,
+            );
+        }
         // SAFETY: announces our own mapping as a stack (a no-op outside valgrind).
         let valgrind_id = unsafe {
             let b = base.cast::<u8>();
-            fbhost_stack_register(b.add(page).cast(), b.add(len).cast())
+            fbhost_stack_register(b.add(page).cast(), b.add(len - page).cast())
         };
         Ok(Self {
             base: base.cast(),
@@ -72,11 +91,11 @@ impl CoroStack {
     }
 
     fn usable(&mut self) -> &mut [u64] {
-        // SAFETY: [base+page, base+len) is our read/write mapping, page aligned.
+        // SAFETY: [base+page, base+len-page) is our read/write mapping, page aligned.
         unsafe {
             std::slice::from_raw_parts_mut(
                 self.base.add(self.page).cast::<u64>(),
-                (self.len - self.page) / 8,
+                (self.len - 2 * self.page) / 8,
             )
         }
     }
@@ -89,6 +108,27 @@ impl CoroStack {
         unsafe { fbhost_mem_defined(words[from..].as_mut_ptr().cast(), (words.len() - from) * 8) };
         words[from..].fill(PAINT);
 
+        let fat: *mut (dyn FnMut() + '_) = f;
+        // SAFETY: only the lifetime is erased; the pointer is used while `f` is borrowed here,
+        // because this function blocks until the coroutine finishes.
+        let fat: *mut (dyn FnMut() + 'static) = unsafe { std::mem::transmute(fat) };
+        CURRENT.with(|c| c.set(Some(fat)));
+        // SAFETY: no preconditions.
+        if unsafe { fbhost_coro_supported() } != 0 {
+            // SAFETY: the top of our usable range (page aligned, below the upper guard page);
+            // `body` runs the closure set in CURRENT and returns to us when it is done.
+            unsafe {
+                let top = self.base.add(self.len - self.page);
+                fbhost_coro_run(top.cast(), body, std::ptr::null_mut());
+            }
+        } else {
+            self.run_makecontext();
+        }
+        CURRENT.with(|c| c.set(None));
+        self.measure()
+    }
+
+    fn run_makecontext(&mut self) {
         // SAFETY: ucontext_t is plain data that getcontext fills in.
         let mut caller: Box<libc::ucontext_t> = Box::new(unsafe { std::mem::zeroed() });
         // SAFETY: as above.
@@ -100,16 +140,14 @@ impl CoroStack {
         unsafe {
             libc::getcontext(&mut *coro);
             coro.uc_stack.ss_sp = self.base.add(self.page).cast();
-            coro.uc_stack.ss_size = self.len - self.page;
+            coro.uc_stack.ss_size = self.len - 2 * self.page;
             coro.uc_link = &mut *caller;
-            let fat: *mut (dyn FnMut() + '_) = f;
-            let fat: *mut (dyn FnMut() + 'static) = std::mem::transmute(fat);
-            CURRENT.with(|c| c.set(Some(fat)));
             libc::makecontext(&mut *coro, entry, 0);
             libc::swapcontext(&mut *caller, &*coro);
         }
-        CURRENT.with(|c| c.set(None));
+    }
 
+    fn measure(&mut self) -> usize {
         let (lowest, total) = {
             let words = self.usable();
             // SAFETY: our own mapping (a no-op outside valgrind).
@@ -140,6 +178,10 @@ impl Drop for CoroStack {
 
 thread_local! {
     static CURRENT: Cell<Option<*mut dyn FnMut()>> = const { Cell::new(None) };
+}
+
+extern "C" fn body(_arg: *mut libc::c_void) {
+    entry();
 }
 
 extern "C" fn entry() {

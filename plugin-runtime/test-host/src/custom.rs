@@ -101,6 +101,12 @@ impl CustomInstance {
         &self.state.name
     }
 
+    /// What Fluent Bit calls this instance in its logs and metrics (`flb_custom_name`): the
+    /// `alias` property if set, else [`name`](Self::name).
+    pub fn display_name(&self) -> &str {
+        self.state.core.display_name.to_str().unwrap_or("")
+    }
+
     /// The value the core captured for a core key (`alias`, `log_level`, `net.*`).
     pub fn core_property(&self, key: &str) -> Option<&str> {
         self.state.core.props.core(key)

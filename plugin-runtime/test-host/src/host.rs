@@ -89,6 +89,8 @@ pub(crate) struct Generation {
     pub(crate) pipeline: Arc<Worker>,
     next_id: [AtomicU32; 3],
     pub(crate) instances: Mutex<Vec<InstanceRef>>,
+    /// The first worker pool of each output with `workers`, leaked as 5.1.1 leaks it.
+    leaked_workers: Mutex<Vec<(String, Vec<Arc<Worker>>)>>,
 }
 
 impl Generation {
@@ -98,6 +100,7 @@ impl Generation {
             pipeline: Worker::spawn("flb-pipeline".to_owned())?,
             next_id: Default::default(),
             instances: Mutex::new(Vec::new()),
+            leaked_workers: Mutex::new(Vec::new()),
         })
     }
 
@@ -115,6 +118,24 @@ impl Generation {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(r);
+    }
+
+    pub(crate) fn leak_workers(&self, instance: &str, pool: Vec<Arc<Worker>>) {
+        if !pool.is_empty() {
+            self.leaked_workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((instance.to_owned(), pool));
+        }
+    }
+
+    fn take_leaked_workers(&self) -> Vec<(String, Vec<Arc<Worker>>)> {
+        std::mem::take(
+            &mut *self
+                .leaked_workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// Exit order of `flb_engine`: pause inputs, outputs, customs, inputs.
@@ -151,6 +172,9 @@ pub struct Host {
     libs: Vec<Library>,
     base: usize,
     pub(crate) generation: Option<Generation>,
+    /// Leaked first worker pools of exited generations; joined when the host shuts down (in
+    /// Fluent Bit they run until the process exits).
+    leaked_workers: Vec<Arc<Worker>>,
 }
 
 impl Host {
@@ -173,6 +197,7 @@ impl Host {
     }
 
     fn open(opts: HostBuilder) -> Result<Self, HostError> {
+        crate::logs::mark_fluent_bit_thread();
         let path = opts.path.clone();
         let file_name = path
             .file_name()
@@ -181,6 +206,7 @@ impl Host {
         if file_name.starts_with("flb-") {
             return Err(HostError::NativeLoaderName(path));
         }
+        crate::api::ensure_core_shim().map_err(HostError::Os)?;
         if opts.metrics {
             crate::metrics::ensure_loaded().map_err(HostError::Os)?;
         }
@@ -211,6 +237,7 @@ impl Host {
             libs: vec![lib],
             base,
             generation,
+            leaked_workers: Vec::new(),
         })
     }
 
@@ -280,9 +307,17 @@ impl Host {
         CustomBuilder::new(self)
     }
 
-    /// Every line the plugin logged through `log_print`, in order.
+    /// Every line the plugin logged through `log_print` that reached Fluent Bit's log (called
+    /// on one of Fluent Bit's threads), in order.
     pub fn logs(&self) -> Vec<LogLine> {
         self.shared.logs()
+    }
+
+    /// Lines the plugin passed to `log_print` on threads Fluent Bit does not own (threads the
+    /// plugin started). Fluent Bit writes those straight to stderr: they are missing from its
+    /// log pipeline and `Log_File`, so they are kept here and not in [`Host::logs`].
+    pub fn stderr_logs(&self) -> Vec<LogLine> {
+        self.shared.stderr_logs()
     }
 
     /// The text of every line the plugin logged, in order.
@@ -310,6 +345,7 @@ impl Host {
     /// unregistered and one `dlopen` reference is dropped. Create the new instances afterwards;
     /// their `*PreRun` get 1.
     pub fn reload(&mut self) -> Result<(), HostError> {
+        crate::logs::mark_fluent_bit_thread();
         let old = self
             .generation
             .take()
@@ -334,6 +370,17 @@ impl Host {
         self.libs.push(lib);
         let new = Generation::new(reg)?;
         old.exit_all(true);
+        for (instance, pool) in old.take_leaked_workers() {
+            self.shared.violation(format!(
+                "{instance}: hot reload of an output with `workers {}`: Fluent Bit 5.1.1 starts \
+                 a proxy output's worker pool twice and stops only the second, so the first \
+                 pool's threads outlive this reload and touch the freed configuration \
+                 (Fluent Bit segfaulted within 1-4 reloads in 3 of 3 runs); do not set workers \
+                 on proxy outputs when hot_reload is on",
+                pool.len()
+            ));
+            self.leaked_workers.extend(pool);
+        }
         old.reg.unregister();
         old.pipeline.stop();
         // Fluent Bit dlcloses the old proxy's handle; the new one keeps the library mapped.
@@ -353,10 +400,17 @@ impl Host {
     }
 
     fn shutdown_in_place(&mut self) {
+        crate::logs::mark_fluent_bit_thread();
         if let Some(g) = self.generation.take() {
             g.exit_all(false);
             g.reg.unregister();
             g.pipeline.stop();
+            for (_, pool) in g.take_leaked_workers() {
+                self.leaked_workers.extend(pool);
+            }
+        }
+        for w in std::mem::take(&mut self.leaked_workers) {
+            w.stop();
         }
         crate::logs::detach(self.base, &self.shared);
         self.libs.clear();

@@ -231,7 +231,13 @@ impl InputState {
     }
 
     /// Stops the collector, runs PreExit(reload) and Exit() on the instance thread, joins it.
-    pub(crate) fn exit(&self, reload: bool) -> bool {
+    /// Fluent Bit never exits a running input: shutdown and reload pause every input first
+    /// (`flb_engine_stop_ingestion`), so an input not paused yet is paused here, and no collect
+    /// runs after that.
+    pub(crate) fn exit(self: &Arc<Self>, reload: bool) -> bool {
+        if *self.alive.read().unwrap_or_else(|e| e.into_inner()) {
+            let _ = self.pause();
+        }
         let mut alive = self.alive.write().unwrap_or_else(|e| e.into_inner());
         if !*alive {
             return false;
@@ -272,6 +278,12 @@ impl InputInstance {
     /// The instance name, `<plugin>.<id>`.
     pub fn name(&self) -> &str {
         &self.state.name
+    }
+
+    /// What Fluent Bit calls this instance in its logs and metrics (`flb_input_name`): the
+    /// `alias` property if set, else [`name`](Self::name).
+    pub fn display_name(&self) -> &str {
+        self.state.core.display_name.to_str().unwrap_or("")
     }
 
     /// The tag records get: the `tag` property, else the instance name.
@@ -374,8 +386,10 @@ impl InputInstance {
         crate::instance::metric(&self.state.shared, &self.state.name, name, labels)
     }
 
-    /// `FLBPluginInputPreExit(0)` then `FLBPluginExit()` on the instance thread, which is then
-    /// joined.
+    /// Shuts the instance down as Fluent Bit 5.1.1 does: `FLBPluginInputPause()` (unless it is
+    /// paused already; the collector stops and never runs again), then `FLBPluginInputPreExit(0)`
+    /// and `FLBPluginExit()` on the instance thread, which is then joined. Records the plugin
+    /// queued after the last collect are not delivered, as in Fluent Bit.
     pub fn exit(self) -> Result<(), HostError> {
         if self.state.exit(false) {
             Ok(())

@@ -20,8 +20,13 @@
 //! What is faithful: symbol resolution and fallbacks, the 48/40/32-byte `def` (with a canary
 //! past it), the one shared `flbgo_*_plugin` struct per plugin (overwritten before each Init and
 //! poisoned with [`POISON`] after it), one `malloc`ed `flb_api` per plugin, core-consumed keys
-//! hidden from `get_property`, the threads each callback runs on, flushes on a 64 KiB stack, the
-//! collect/copy/cleanup sequence, exit and unregister order, hot reload. Where the host is
+//! hidden from `get_property`, the threads each callback runs on, flushes on a 64 KiB stack laid
+//! out like libco's (an unwinder walking past its first frame faults, as it crashes Fluent Bit),
+//! the doubled worker pool of proxy outputs (2N threads for `workers N`, the first pool leaked),
+//! instance names (`Alias`, else `<plugin>.<id>`; `flb_*_name` exported for `dlsym`),
+//! `log_print` from threads Fluent Bit does not own going to stderr ([`Host::stderr_logs`]),
+//! the collect/copy/cleanup sequence, inputs paused before they exit and never collected again,
+//! exit and unregister order, hot reload. Where the host is
 //! stricter than Fluent Bit (bad records, stack overruns, API misuse), it reports an error or a
 //! [`Host::violations`] entry instead of corrupting memory.
 
@@ -153,6 +158,35 @@ pub fn wait_for_threads(name: &str, count: usize, timeout: std::time::Duration) 
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
+}
+
+/// The environment variable that marks the child process of [`rerun_in_child`].
+pub const CHILD_MARKER: &str = "PLUGIN_TEST_HOST_CHILD";
+
+/// Whether this process is the child [`rerun_in_child`] started.
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD_MARKER).is_some()
+}
+
+/// Runs the test named `test` (its path within the test binary, as libtest prints it) again in
+/// a child process of the same test binary, with `envs` added to its environment, and returns
+/// its output. Use it for what must be set before a plugin is loaded and cannot be changed
+/// safely in a running multi-threaded test process, such as `RUST_BACKTRACE` (which a plugin's
+/// `std` reads at its first panic), and for behaviour that may crash the process: the parent
+/// sees the crash as the child's exit status. In the child, [`is_child`] is true.
+pub fn rerun_in_child(
+    test: &str,
+    envs: &[(&str, &str)],
+) -> Result<std::process::Output, HostError> {
+    let exe = std::env::current_exe().map_err(|e| HostError::Os(format!("current_exe: {e}")))?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args([test, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_MARKER, "1");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output()
+        .map_err(|e| HostError::Os(format!("running {} {test}: {e}", exe.display())))
 }
 
 /// The first of `lines` that contains `needle`; panics with every line when none does, so a

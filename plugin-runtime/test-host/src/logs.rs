@@ -108,6 +108,21 @@ impl fmt::Display for LogLine {
     }
 }
 
+thread_local! {
+    static FLUENT_BIT_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as one of Fluent Bit's: the host's own threads (flb-pipeline,
+/// flb-in-*, flb-out-*) and the thread that loads, reloads and shuts down a host (Fluent Bit's
+/// main thread, which has a log context too).
+pub(crate) fn mark_fluent_bit_thread() {
+    FLUENT_BIT_THREAD.with(|c| c.set(true));
+}
+
+fn on_fluent_bit_thread() -> bool {
+    FLUENT_BIT_THREAD.with(std::cell::Cell::get)
+}
+
 /// Name and tid of the calling thread.
 pub(crate) fn current_thread() -> (String, i32) {
     // SAFETY: gettid has no preconditions.
@@ -225,7 +240,15 @@ unsafe extern "C" fn log_sink(
             found
         };
         if let Some(shared) = target {
-            shared.push_log(line);
+            if on_fluent_bit_thread() {
+                shared.push_log(line);
+            } else {
+                // flb_log_print finds no worker context on a thread Fluent Bit did not start and
+                // writes the line straight to stderr: it never reaches the log pipeline or
+                // Log_File (flb_log.c).
+                eprintln!("[plugin-test-host] stderr, not Fluent Bit's log: {line}");
+                shared.push_stderr_log(line);
+            }
         }
     });
 }

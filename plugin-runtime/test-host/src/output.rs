@@ -99,6 +99,15 @@ impl InstanceBuilder<'_, OutputKind> {
             // SAFETY: FLBPluginOutputPreRun(int), return ignored.
             p.pipeline.call(move |_| unsafe { pre_run(hot) })?;
         }
+        // Fluent Bit 5.1.1 enables the worker pool twice for a proxy output: once inside the
+        // proxy's init callback (`flb_proxy_output_cb_init`, right after FLBPluginInit) and
+        // again in `flb_output_init_all`. The second pool replaces `ins->tp`, so tasks go only
+        // to its threads; the first pool's threads idle, are never stopped, and outlive the
+        // instance (after a hot reload they touch the freed configuration).
+        let leaked = (0..workers)
+            .map(|i| Worker::spawn(format!("flb-out-{}-w{i}", p.name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.host.generation()?.leak_workers(&p.name, leaked);
         let mut worker_threads = Vec::with_capacity(workers);
         for i in 0..workers {
             worker_threads.push(Worker::spawn(format!("flb-out-{}-w{i}", p.name))?);
@@ -282,6 +291,12 @@ impl OutputInstance {
         &self.state.name
     }
 
+    /// What Fluent Bit calls this instance in its logs and metrics (`flb_output_name`): the
+    /// `alias` property if set, else [`name`](Self::name).
+    pub fn display_name(&self) -> &str {
+        self.state.core.display_name.to_str().unwrap_or("")
+    }
+
     /// The value the core captured for a core key (`workers`, `match`, `log_level`, ...).
     pub fn core_property(&self, key: &str) -> Option<&str> {
         self.state.core.props.core(key)
@@ -296,7 +311,9 @@ impl OutputInstance {
             .map(|v| v.to_string_lossy().into_owned())
     }
 
-    /// Number of flush worker threads (`workers`).
+    /// Number of threads flushes run on (`workers`). Fluent Bit 5.1.1 starts twice as many
+    /// `flb-out-<name>-w<i>` threads for a proxy output (the pool is enabled twice); the first
+    /// pool never receives a flush and is only stopped when the host shuts down.
     pub fn workers(&self) -> usize {
         self.state.workers.len()
     }

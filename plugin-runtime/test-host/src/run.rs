@@ -425,12 +425,15 @@ pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
             break;
         }
     }
+    // Fluent Bit's shutdown (flb_engine.c): pause every input (the collector stops for good;
+    // records the plugin queued since the last collect are never collected), flush what the
+    // pipeline holds during the grace period, then exit outputs, customs, inputs; then
+    // unregister and dlclose.
     for (i, _) in &inputs {
-        let _ = i.stop_collector();
+        let _ = i.pause();
     }
     pump(&mut inputs, &mut wasm_filters, &mut outputs);
 
-    // Fluent Bit's exit order: outputs, customs, inputs; then unregister and dlclose.
     for o in outputs {
         let _ = o.instance.exit();
         summary.outputs.push(o.stats);

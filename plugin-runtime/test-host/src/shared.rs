@@ -12,6 +12,7 @@ pub(crate) type SeriesKey = (String, String, Vec<String>);
 pub(crate) struct Shared {
     pub(crate) echo_logs: bool,
     logs: Mutex<Vec<LogLine>>,
+    stderr_logs: Mutex<Vec<LogLine>>,
     violations: Mutex<Vec<String>>,
     pub(crate) series: Mutex<HashMap<SeriesKey, f64>>,
     pub(crate) metric_arena: MetricArena,
@@ -26,6 +27,7 @@ impl Shared {
         Self {
             echo_logs,
             logs: Mutex::new(Vec::new()),
+            stderr_logs: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
             series: Mutex::new(HashMap::new()),
             metric_arena: MetricArena::default(),
@@ -37,6 +39,14 @@ impl Shared {
             eprintln!("{line}");
         }
         relock(&self.logs).push(line);
+    }
+
+    pub(crate) fn push_stderr_log(&self, line: LogLine) {
+        relock(&self.stderr_logs).push(line);
+    }
+
+    pub(crate) fn stderr_logs(&self) -> Vec<LogLine> {
+        relock(&self.stderr_logs).clone()
     }
 
     pub(crate) fn logs(&self) -> Vec<LogLine> {

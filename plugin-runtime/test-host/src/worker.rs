@@ -111,6 +111,7 @@ pub(crate) fn wait<R>(
 }
 
 fn run(rx: mpsc::Receiver<Job>) {
+    crate::logs::mark_fluent_bit_thread();
     let mut local = Local::default();
     loop {
         let job = match local.tick.as_mut() {

@@ -178,6 +178,97 @@ fn workers_flush_concurrently_on_their_own_threads() {
     );
 }
 
+/// 5.1.1 enables a proxy output's worker pool twice ("worker #0 started" is logged twice):
+/// 2N threads exist, flushes reach only the N of the second pool, the first pool outlives the
+/// instance, and a hot reload with it running crashes Fluent Bit.
+#[test]
+fn workers_start_twice_as_in_5_1_1_and_reload_with_workers_is_flagged() {
+    use plugin_test_host::{live_thread_names, wait_for_threads};
+    use std::time::Duration;
+    let path = fresh("raw-probe-output");
+    let mut host = Host::load(&path).unwrap();
+    let out = host
+        .output()
+        .property("id", "D")
+        .property("workers", "2")
+        .init()
+        .unwrap();
+    // `comm` keeps 15 bytes: every flb-out-raw_probe_out.0-w<i> thread reads the same.
+    const COMM: &str = "flb-out-raw_pro";
+    assert!(
+        wait_for_threads(COMM, 4, Duration::from_secs(10)),
+        "expected 4 worker threads for workers=2 (the pool is started twice), have {:?}",
+        live_thread_names()
+    );
+    assert_eq!(out.workers(), 2);
+    let data = chunk("x");
+    let chunks: Vec<(&str, &[u8])> = (0..6).map(|_| ("t", data.as_slice())).collect();
+    let reports = out.flush_concurrent(&chunks).unwrap();
+    let mut tids: Vec<_> = reports.iter().map(|r| r.thread.clone()).collect();
+    tids.sort();
+    tids.dedup();
+    assert_eq!(tids.len(), 2, "flushes run on N threads only: {tids:?}");
+    out.exit().unwrap();
+    // The second pool stops with the instance; the first one does not.
+    assert!(
+        wait_for_threads(COMM, 2, Duration::from_secs(10)),
+        "{:?}",
+        live_thread_names()
+    );
+    assert!(host.violations().is_empty(), "{:?}", host.violations());
+    host.reload().unwrap();
+    let v = host.violations();
+    assert!(
+        v.iter()
+            .any(|m| m.contains("raw_probe_out.0: hot reload of an output with `workers 2`")),
+        "{v:?}"
+    );
+    host.shutdown();
+    assert!(
+        wait_for_threads(COMM, 0, Duration::from_secs(10)),
+        "{:?}",
+        live_thread_names()
+    );
+}
+
+/// Fluent Bit's libco stack cannot be unwound past the flush's first frame (that is how
+/// `RUST_BACKTRACE=1` with Rust's default panic hook crashed it); the host's coroutine faults
+/// there too, so a plugin that walks the stack in flush is caught by its tests. Run in a child
+/// process, which is expected to die.
+#[test]
+fn walking_the_stack_past_the_coroutine_s_first_frame_faults_as_in_fluent_bit() {
+    use plugin_test_host::{is_child, rerun_in_child};
+    use std::os::unix::process::ExitStatusExt;
+    const TEST: &str = "walking_the_stack_past_the_coroutine_s_first_frame_faults_as_in_fluent_bit";
+    if is_child() {
+        let host = Host::load(fresh("raw-probe-output")).unwrap();
+        let plain = host.output().init().unwrap();
+        assert_eq!(plain.flush("t", &chunk("x")).unwrap().code, FlushCode::Ok);
+        println!("child: a flush that does not walk the stack is fine");
+        let walker = host.output().property("backtrace", "on").init().unwrap();
+        let r = walker.flush("t", &chunk("x"));
+        println!("child: survived a backtrace on the coroutine stack: {r:?}");
+        return;
+    }
+    let out = rerun_in_child(TEST, &[]).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("child: a flush that does not walk the stack is fine"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("child: survived"),
+        "the backtrace walk did not fault: {stdout}"
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(11),
+        "expected SIGSEGV from the unwinder, got {:?}",
+        out.status
+    );
+}
+
 #[test]
 fn stack_use_is_measured_and_over_budget_fails_loudly() {
     let path = fresh("raw-probe-output");

@@ -35,9 +35,12 @@ fn collect_seqs(input: &InputInstance, want: usize) -> Vec<u64> {
     seqs
 }
 
-fn wait_for_log(host: &Host, needle: &str) {
+/// Waits for a line the producer thread logs. Such lines reach Fluent Bit's log at the next
+/// callback on the instance's thread, so this keeps collecting (the records are discarded).
+fn wait_for_log(host: &Host, input: &InputInstance, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
+        let _ = input.collect();
         if host.messages().iter().any(|l| l.contains(needle)) {
             return;
         }
@@ -146,7 +149,7 @@ fn a_full_queue_holds_the_producer_back_and_loses_nothing() {
         (0..5000).collect::<Vec<_>>(),
         "every record once, in order"
     );
-    wait_for_log(&host, "done label=bp emitted=5000 blocked=");
+    wait_for_log(&host, &input, "done label=bp emitted=5000 blocked=");
     let logs = host.messages();
     let line = expect_line(&logs, "done label=bp");
     let blocked: u64 = line.rsplit('=').next().unwrap().parse().unwrap();
@@ -257,9 +260,37 @@ fn a_panicking_producer_is_contained() {
         .unwrap();
     wait_for_log(
         &host,
+        &input,
         "input panicked and stopped producing: probe asked to panic in run",
     );
     assert_eq!(input.collect().unwrap().records, 0);
+    input.exit().unwrap();
+}
+
+/// `log_print` on the producer thread (a thread Fluent Bit does not own) would go straight to
+/// stderr and miss `Log_File`; the runtime hands such lines to the input's own Fluent Bit
+/// thread at the next collect.
+#[test]
+fn lines_logged_by_the_producer_thread_reach_fluent_bit_s_log_on_the_input_thread() {
+    let host = host();
+    let input = host
+        .input()
+        .properties([("label", "log"), ("total", "10")])
+        .init()
+        .unwrap();
+    assert_eq!(collect_seqs(&input, 10), (0..10).collect::<Vec<_>>());
+    wait_for_log(&host, &input, "done label=log emitted=10");
+    let line = host
+        .logs()
+        .into_iter()
+        .find(|l| l.message.contains("done label=log emitted=10"))
+        .unwrap();
+    assert_eq!(line.thread, input.thread_name(), "{line}");
+    assert_eq!(
+        line.message,
+        "[input:sdk_probe_in:sdk_probe_in.0] done label=log emitted=10 blocked=0"
+    );
+    assert!(host.stderr_logs().is_empty(), "{:?}", host.stderr_logs());
     input.exit().unwrap();
 }
 

@@ -48,6 +48,47 @@ fn each_instance_keeps_its_own_config_and_log_prefix() {
     assert!(host.violations().is_empty(), "{:?}", host.violations());
 }
 
+/// Fluent Bit names an instance by its alias, else `<plugin>.<id>` with `id` counting every
+/// `[OUTPUT]` section (`flb_output.c`); log prefixes and the metrics' `name` label follow it.
+#[test]
+fn log_prefix_and_metrics_use_fluent_bit_s_own_instance_name() {
+    let host = host();
+    // Third [OUTPUT] of a config whose first two are other plugins (say stdout and null).
+    let numbered = host.output().instance_id(2).init().unwrap();
+    let aliased = host
+        .output()
+        .property("Alias", "to_archive")
+        .instance_id(3)
+        .init()
+        .unwrap();
+    assert_eq!(numbered.display_name(), "sdk_probe_out.2");
+    assert_eq!(aliased.display_name(), "to_archive");
+    assert_eq!(numbered.flush("t", &chunk(1)).unwrap().code, FlushCode::Ok);
+    assert_eq!(aliased.flush("t", &chunk(2)).unwrap().code, FlushCode::Ok);
+    let logs = host.messages();
+    expect_line(
+        &logs,
+        "[output:sdk_probe_out:sdk_probe_out.2] init instance=sdk_probe_out.2",
+    );
+    expect_line(
+        &logs,
+        "[output:sdk_probe_out:to_archive] init instance=to_archive",
+    );
+    expect_line(
+        &logs,
+        "[output:sdk_probe_out:to_archive] flush label= tag=t records=2",
+    );
+    assert_eq!(
+        numbered.metric("fluentbit_plugin_probe_records_total", &["sdk_probe_out.2"]),
+        Some(1.0)
+    );
+    assert_eq!(
+        aliased.metric("fluentbit_plugin_probe_records_total", &["to_archive"]),
+        Some(2.0)
+    );
+    assert!(host.violations().is_empty(), "{:?}", host.violations());
+}
+
 #[test]
 fn both_record_shapes_every_timestamp_kind_and_group_markers() {
     let host = host();

@@ -1,7 +1,8 @@
 //! An output plugin written directly against the raw proxy ABI (no SDK), used to test the test
 //! host itself. Behaviour is chosen per instance through properties:
 //! `id` (label), `dump` (comma-separated keys to log at Init), `flush_return` (int),
-//! `flush_sleep_ms`, `stack_kib` (stack to use in flush), `fail_init` (return value),
+//! `flush_sleep_ms`, `stack_kib` (stack to use in flush), `backtrace` (capture a backtrace in
+//! flush, walking the coroutine stack), `fail_init` (return value),
 //! `spawn_thread` (start a `raw-probe-bg` thread in Init, joined in ExitCtx).
 //! Register misbehaves on request through the `RAW_PROBE_REGISTER` environment variable.
 
@@ -42,6 +43,7 @@ struct Instance {
     flush_return: c_int,
     sleep: Duration,
     stack_kib: usize,
+    backtrace: bool,
     inflight: AtomicUsize,
     max_inflight: AtomicUsize,
     flushes: AtomicUsize,
@@ -167,6 +169,8 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
         stack_kib: unsafe { prop(get, ins, "stack_kib") }
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        // SAFETY: as above.
+        backtrace: unsafe { prop(get, ins, "backtrace") }.is_some(),
         inflight: AtomicUsize::new(0),
         max_inflight: AtomicUsize::new(0),
         flushes: AtomicUsize::new(0),
@@ -293,6 +297,10 @@ pub unsafe extern "C" fn FLBPluginFlushCtx(
     }
     if inst.stack_kib > 0 {
         std::hint::black_box(use_stack(inst.stack_kib));
+    }
+    if inst.backtrace {
+        // What Rust's default panic hook does with RUST_BACKTRACE set.
+        let _ = std::hint::black_box(std::backtrace::Backtrace::force_capture());
     }
     let first = if size > 0 {
         // SAFETY: data has `size` readable bytes during the call.
