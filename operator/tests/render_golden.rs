@@ -190,6 +190,62 @@ fn a_base_config_that_sets_plugins_file_blocks_every_plugin() {
 }
 
 #[test]
+fn under_hot_reload_a_plugin_output_renders_without_workers_and_says_why() {
+    let out = make("out-a", "output", "a", "{match: '*', workers: 2}");
+    let input = make("in-b", "input", "b", "{tag: b}");
+    for (base, line) in [
+        ("[SERVICE]\n    Hot_Reload On\n", 2),
+        ("[SERVICE]\n    Flush 1\n    hot_reload  TRUE\n", 3),
+    ] {
+        let result = render_daemonset(base, &[&out, &input]);
+        let conf = result.rendered.expect("renders").fluent_bit_conf;
+        assert!(conf.contains("    Name a\n    Match *\n"), "{conf}");
+        assert!(!conf.contains("Workers"), "{conf}");
+        let problems = &result.outcomes[0].problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            (
+                problems[0].reason,
+                problems[0].blocking,
+                problems[0].field.as_str()
+            ),
+            (
+                Reason::WorkersWithHotReload,
+                false,
+                "spec.instances[0].workers"
+            )
+        );
+        assert!(
+            problems[0].message.contains(&format!("line {line}")),
+            "{}",
+            problems[0].message
+        );
+        assert!(result.outcomes[0].included && result.outcomes[1].problems.is_empty());
+        let accepted = operator::validate::accepted_condition(problems);
+        assert!(
+            accepted.status && accepted.message.contains("hot reload"),
+            "{accepted:?}"
+        );
+    }
+    for base in [
+        "",
+        "[SERVICE]\n    Hot_Reload Off\n",
+        "[SERVICE]\n    Hot_Reload On\n    Hot_Reload off\n",
+    ] {
+        let result = render_daemonset(base, &[&out]);
+        assert!(
+            result
+                .rendered
+                .expect("renders")
+                .fluent_bit_conf
+                .contains("Workers 2"),
+            "{base:?}"
+        );
+        assert!(result.outcomes[0].problems.is_empty(), "{base:?}");
+    }
+}
+
+#[test]
 fn appended_sections_use_the_base_config_indent() {
     let base = "[SERVICE]\n  Flush 1\n";
     let p = make("out-a", "output", "a", "{match: '*'}");

@@ -122,6 +122,11 @@ pub fn render_daemonset(base_config: &str, plugins: &[&FluentBitPlugin]) -> Daem
             ));
         }
     }
+    if let Some(line) = hot_reload_line(base_config) {
+        for (plugin, outcome) in plugins.iter().zip(outcomes.iter_mut()) {
+            outcome.problems.extend(workers_dropped(plugin, line));
+        }
+    }
     for outcome in outcomes.iter_mut() {
         outcome.included = outcome.problems.iter().all(|p| !p.blocking);
     }
@@ -134,6 +139,60 @@ pub fn render_daemonset(base_config: &str, plugins: &[&FluentBitPlugin]) -> Daem
         result.rendered = Some(render(base_config, &included));
     }
     result
+}
+
+/// Notes (not blocking) for the `workers` of an output left out because the base config enables
+/// hot reload. Fluent Bit 5.1.1 starts a proxy output's worker pool twice
+/// (`flb_plugin_proxy.c` and `flb_output.c` both call `flb_output_enable_multi_threading`); the
+/// first pool is never stopped, and after a hot reload it touches the freed configuration and
+/// Fluent Bit crashes (seen within 1 to 4 reloads, 3 runs of 3). Without `Workers` a proxy output
+/// has no pool and flushes on Fluent Bit's own threads, which reloads safely.
+fn workers_dropped(plugin: &FluentBitPlugin, line: usize) -> Vec<Problem> {
+    if plugin.spec.plugin_type != PluginType::Output {
+        return Vec::new();
+    }
+    plugin
+        .spec
+        .instances
+        .iter()
+        .enumerate()
+        .filter(|(_, inst)| inst.workers.is_some_and(|w| w > 0))
+        .map(|(i, _)| Problem {
+            blocking: false,
+            ..Problem::new(
+                format!("spec.instances[{i}].workers"),
+                Reason::WorkersWithHotReload,
+                format!(
+                    "workers is not rendered: the DaemonSet's config enables hot reload (line \
+                     {line}), and Fluent Bit 5.1.1 starts a plugin output's worker pool twice and \
+                     crashes on a reload while they run; the output flushes without workers. Set \
+                     workers: 0 (or remove it) to clear this note, or turn hot reload off to use \
+                     workers"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The 1-based line of the base config that turns hot reload on (`Hot_Reload` set to a value
+/// Fluent Bit reads as true: `on`, `true` or `yes`, any case), when the last `Hot_Reload` line
+/// does. Fluent Bit 5.1.1 has hot reload off unless this or `-Y`/`--enable-hot-reload` says so.
+pub fn hot_reload_line(base_config: &str) -> Option<usize> {
+    let last = base_config
+        .lines()
+        .enumerate()
+        .filter_map(|(n, l)| {
+            let mut words = l.split_whitespace();
+            let key = words.next()?;
+            key.eq_ignore_ascii_case("hot_reload")
+                .then(|| (n + 1, words.next().unwrap_or_default()))
+        })
+        .last();
+    let (line, value) = last?;
+    ["on", "true", "yes"]
+        .iter()
+        .any(|t| value.eq_ignore_ascii_case(t))
+        .then_some(line)
 }
 
 /// A DaemonSet targeted by plugins: (namespace, name).
@@ -187,6 +246,7 @@ pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
     }
 
     let indent = base_indent(base_config);
+    let hot_reload = hot_reload_line(base_config).is_some();
     let mut conf = String::with_capacity(base_config.len() + 256 * plugins.len());
     conf.push_str(base_config);
     if !conf.is_empty() && !conf.ends_with('\n') {
@@ -222,13 +282,15 @@ pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
             ));
             if spec.plugin_type == PluginType::Filter {
                 line(&mut conf, indent, "Name", "wasm");
-                instance_lines(&mut conf, indent, instance);
+                instance_lines(&mut conf, indent, instance, false);
                 for (key, value) in filter::wasm_lines(plugin) {
                     line(&mut conf, indent, key, &value);
                 }
             } else {
                 line(&mut conf, indent, "Name", spec.plugin_name());
-                instance_lines(&mut conf, indent, instance);
+                // See `workers_dropped`: no worker pool for a plugin output under hot reload.
+                let drop_workers = hot_reload && spec.plugin_type == PluginType::Output;
+                instance_lines(&mut conf, indent, instance, drop_workers);
             }
         }
     }
@@ -263,7 +325,7 @@ pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
     }
 }
 
-fn instance_lines(conf: &mut String, indent: &str, inst: &Instance) {
+fn instance_lines(conf: &mut String, indent: &str, inst: &Instance, drop_workers: bool) {
     let opt = |conf: &mut String, key: &str, value: &Option<String>| {
         if let Some(v) = value {
             line(conf, indent, key, v);
@@ -273,7 +335,7 @@ fn instance_lines(conf: &mut String, indent: &str, inst: &Instance) {
     opt(conf, "Match", &inst.match_);
     opt(conf, "Match_Regex", &inst.match_regex);
     opt(conf, "Alias", &inst.alias);
-    if let Some(workers) = inst.workers {
+    if let Some(workers) = inst.workers.filter(|_| !drop_workers) {
         line(conf, indent, "Workers", &workers.to_string());
     }
     match &inst.retry_limit {

@@ -147,6 +147,9 @@ reasons! {
     TargetMismatch,
     /// The DaemonSet's own config already sets `Plugins_File`.
     BaseConfigSetsPluginsFile,
+    /// `workers` of a plugin output left out because the DaemonSet's config enables hot reload
+    /// (a Fluent Bit 5.1.1 bug; a note, not a refusal).
+    WorkersWithHotReload,
 }
 
 pub use fbplugin_crds::layout::COPY_MOUNT;
