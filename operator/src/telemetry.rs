@@ -1,4 +1,8 @@
-//! Structured logs: text or JSON on stderr, level from `RUST_LOG` (default `info`).
+//! Structured logs: text or JSON on stderr, level from `RUST_LOG` (default `info`). Text lines
+//! are coloured only when stderr is a terminal and `NO_COLOR` is unset, so `kubectl logs` and
+//! log files get plain text.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -24,6 +28,7 @@ pub fn init(format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_wanted())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -33,4 +38,10 @@ pub fn init(format: LogFormat) {
             .with_current_span(true)
             .init(),
     }
+}
+
+/// Colour only for a person at a terminal: never in a pod's log, a file or a pipe, and never
+/// when `NO_COLOR` is set (https://no-color.org).
+fn colour_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
