@@ -25,7 +25,7 @@ use crate::wasm::WasmFilter;
     printcolumn(name = "DaemonSet", type_ = "string", json_path = ".spec.target.daemonSet"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Rollout", type_ = "string", json_path = ".status.progress", description = "pods updated / pods desired"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = crate::cel::spec_output_needs_match())]

@@ -21,6 +21,26 @@ fn enum_values_yaml_1_1_reads_as_booleans_are_quoted() {
     }
 }
 
+/// `kubectl get fbp` shows the columns of priority 0: the Reason is among them (the README
+/// promises it), not hidden behind `-o wide`.
+#[test]
+fn kubectl_get_shows_ready_rollout_and_reason() {
+    let crd = fbplugin_crds::crd();
+    let columns = crd.spec.versions[0]
+        .additional_printer_columns
+        .clone()
+        .unwrap_or_default();
+    let shown: Vec<&str> = columns
+        .iter()
+        .filter(|c| c.priority.unwrap_or(0) == 0)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        shown,
+        ["Type", "DaemonSet", "Ready", "Rollout", "Reason", "Age"]
+    );
+}
+
 #[test]
 fn no_field_is_nullable() {
     assert!(

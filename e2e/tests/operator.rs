@@ -575,6 +575,21 @@ async fn invalid_plugin_is_reported_and_left_out() -> Result<()> {
     )
     .await
     .map_err(|e| installed.explain(e))?;
+    // What `kubectl get fbp` shows for it: not Ready, with its own reason and no rollout of its
+    // own (the DaemonSet's pods are the valid plugin's).
+    let rows = printed_columns(&installed.client(), &installed.namespace).await?;
+    let row: std::collections::BTreeMap<_, _> = rows
+        .iter()
+        .find(|r| r.iter().any(|(c, v)| c == "Name" && v == "bad-generator"))
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default();
+    for (column, value) in [("Ready", "False"), ("Rollout", ""), ("Reason", "Invalid")] {
+        assert_eq!(
+            row.get(column).map(String::as_str),
+            Some(value),
+            "column {column} in {row:?}"
+        );
+    }
     let field = "spec.instances[0].properties[0].name";
     let accepted = condition(&rejected, "Accepted")
         .map(|c| c.message.clone())

@@ -65,10 +65,15 @@ pub fn plugin_status(
         .iter()
         .map(validate::Problem::to_status)
         .collect();
-    set(
-        &mut status,
-        validate::accepted_condition(&facts.outcome.problems),
-    );
+    let accepted = validate::accepted_condition(&facts.outcome.problems);
+    // Why Ready and Progressing are False when the plugin is not applied: its own Accepted
+    // reason (Invalid, Conflict) when it is left out, so `kubectl get fbp` says so.
+    let not_applied_reason = if facts.outcome.included {
+        reason::NOT_APPLIED
+    } else {
+        accepted.reason
+    };
+    set(&mut status, accepted);
 
     let applied = facts.outcome.included && *facts.apply == ApplyState::Applied;
     let (applied_reason, applied_message) = if !facts.outcome.included {
@@ -107,22 +112,29 @@ pub fn plugin_status(
 
     match facts.rollout {
         Some(assessment) => {
-            status.rollout = Some(assessment.counts);
-            status.progress = Some(assessment.counts.progress());
+            // The DaemonSet's pod counts are this plugin's rollout only once it is applied;
+            // before that `kubectl get fbp` would show other plugins' rollout as its own.
+            if applied {
+                status.rollout = Some(assessment.counts);
+                status.progress = Some(assessment.counts.progress());
+            }
             for update in assessment.conditions.iter().cloned() {
                 // A plugin that is not applied cannot be progressing or ready, whatever the
                 // DaemonSet's own rollout says.
                 let update = if applied || update.type_ == condition::DEGRADED {
                     update
                 } else {
-                    not_applied(update.type_, &applied_message)
+                    not_applied(update.type_, not_applied_reason, &applied_message)
                 };
                 set(&mut status, update);
             }
         }
         None => {
             for type_ in [condition::PROGRESSING, condition::READY] {
-                set(&mut status, not_applied(type_, &applied_message));
+                set(
+                    &mut status,
+                    not_applied(type_, not_applied_reason, &applied_message),
+                );
             }
             set(
                 &mut status,
@@ -138,11 +150,11 @@ pub fn plugin_status(
     status
 }
 
-fn not_applied(type_: &'static str, why: &str) -> ConditionUpdate {
+fn not_applied(type_: &'static str, reason: &'static str, why: &str) -> ConditionUpdate {
     ConditionUpdate {
         type_,
         status: false,
-        reason: reason::NOT_APPLIED,
+        reason,
         message: format!("not applied: {why}"),
     }
 }

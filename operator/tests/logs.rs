@@ -24,8 +24,14 @@ fn run_without_a_cluster(extra: &[&str]) -> (i32, String) {
 fn text_logs_to_a_pipe_have_no_colour_codes() {
     let (code, stderr) = run_without_a_cluster(&[]);
     assert_ne!(code, 0, "{stderr}");
-    assert!(stderr.contains("cannot configure a Kubernetes client"), "{stderr}");
-    assert!(!stderr.contains('\u{1b}'), "ANSI escape in piped log output: {stderr:?}");
+    assert!(
+        stderr.contains("cannot configure a Kubernetes client"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape in piped log output: {stderr:?}"
+    );
 }
 
 #[test]

@@ -94,11 +94,14 @@ fn an_invalid_plugin_lists_its_problems_and_is_not_applied() {
         rows(&[
             ("Accepted", "False", "Invalid"),
             ("Applied", "False", "NotAccepted"),
-            ("Progressing", "False", "NotApplied"),
-            ("Ready", "False", "NotApplied"),
+            // `kubectl get fbp` shows Ready False with the plugin's own reason, and no
+            // rollout: the DaemonSet's 2/2 belongs to the other plugins.
+            ("Progressing", "False", "Invalid"),
+            ("Ready", "False", "Invalid"),
             ("Degraded", "False", "AsExpected"),
         ])
     );
+    assert_eq!((status.progress.as_deref(), status.rollout), (None, None));
     assert_eq!(status.problems.len(), 6);
     assert_eq!(
         status.problems[3].field,
