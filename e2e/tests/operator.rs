@@ -467,6 +467,36 @@ async fn update_rolls_a_new_hash_and_no_change_writes_nothing() -> Result<()> {
         second_hash
     );
     assert!(ready2.metadata.generation > ready.metadata.generation);
+    // `kubectl describe fbp` names the new config hash in an Applied Event of its own.
+    let short = second_hash
+        .as_deref()
+        .and_then(|h| h.get(..12))
+        .unwrap_or_default()
+        .to_owned();
+    e2e::wait_for(
+        "an Applied Event naming the new hash",
+        WAIT,
+        Duration::from_millis(300),
+        || {
+            let client = installed.client();
+            let ready2 = ready2.clone();
+            let short = short.clone();
+            async move {
+                let events = e2e::events_for(&client, &ready2).await?;
+                let found = events.iter().any(|e| {
+                    e.reason.as_deref() == Some("Applied")
+                        && e.message.as_deref().is_some_and(|m| m.contains(&short))
+                });
+                Ok(if found {
+                    Ok(())
+                } else {
+                    Err(e2e::describe_events(&events))
+                })
+            }
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
 
     // Settle, then the same spec again and an unrelated label: no write anywhere.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -332,7 +332,7 @@ async fn write_status(
             },
             reason: note.reason,
             note: Some(note.note),
-            action: "Reconcile".into(),
+            action: note.action,
             secondary: None,
         };
         // Events are advice; failing to publish one must not fail the reconcile.

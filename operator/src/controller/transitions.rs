@@ -9,6 +9,11 @@
 //! | Normal | `Applied` | a new rendered hash is in the DaemonSet template |
 //! | Normal | `Ready` | Ready turns True |
 //! | Warning | `CrashLoopBackOff`, `ImagePullFailed`, `InitContainerFailed` | Degraded turns True or changes reason |
+//!
+//! kube's event recorder folds an Event into the series of an earlier one with the same reason
+//! and action, keeping the earlier note. So the action names what the note is about (`Apply
+//! config <hash>`, `Validate generation <n>`): a new config or a new set of problems is a new
+//! Event, while the same one repeated stays one Event with a count.
 
 use fbplugin_crds::FluentBitPluginStatus;
 use fbplugin_crds::status::{condition, reason};
@@ -22,6 +27,9 @@ pub struct Note {
     pub reason: String,
     /// What happened, for `kubectl describe` (at most 1 KiB).
     pub note: String,
+    /// What the operator was doing: the Event's `action`, also what keeps Events with different
+    /// notes apart.
+    pub action: String,
 }
 
 /// The Events of going from `previous` to `new`.
@@ -51,7 +59,10 @@ pub fn transitions(
             if note.is_empty() {
                 note = message.clone();
             }
-            notes.push(warning("Rejected", note));
+            let generation = new.observed_generation.unwrap_or_default();
+            let mut rejected = warning("Rejected", note);
+            rejected.action = format!("Validate generation {generation}");
+            notes.push(rejected);
         }
     }
 
@@ -75,6 +86,7 @@ pub fn transitions(
             warning: false,
             reason: "Applied".into(),
             note: format!("the DaemonSet's pod template now carries config hash {short}"),
+            action: format!("Apply config {short}"),
         });
     }
 
@@ -86,6 +98,7 @@ pub fn transitions(
             warning: false,
             reason: "Ready".into(),
             note: message,
+            action: RECONCILE.into(),
         });
     }
 
@@ -111,8 +124,12 @@ fn warning(reason: &str, mut note: String) -> Note {
         warning: true,
         reason: reason.into(),
         note,
+        action: RECONCILE.into(),
     }
 }
+
+/// The action of Events whose reason says it all.
+const RECONCILE: &str = "Reconcile";
 
 #[cfg(test)]
 mod tests {
@@ -174,6 +191,14 @@ mod tests {
         let n = transitions(None, &applied);
         assert_eq!(reasons(&n), ["Applied"]);
         assert!(n[0].note.contains("0123456789ab") && !n[0].note.contains("cdef"));
+        assert_eq!(n[0].action, "Apply config 0123456789ab");
+        // An edit renders a new hash: a new Event (another action), not a repeat of the old.
+        let mut edited = applied.clone();
+        edited.rendered_hash = Some("fedcba9876543210".into());
+        let n2 = transitions(Some(&applied), &edited);
+        assert_eq!(reasons(&n2), ["Applied"]);
+        assert_eq!(n2[0].action, "Apply config fedcba987654");
+        assert!(n2[0].note.contains("fedcba987654"), "{}", n2[0].note);
         let ready = status(
             &[
                 (condition::ACCEPTED, true, reason::VALID),
