@@ -18,7 +18,14 @@ impl Cluster {
     /// Creates a namespace named `<prefix>-<random>` and returns its name once its `default`
     /// ServiceAccount is ready to admit pods. Deleted on drop on an external cluster.
     pub async fn create_namespace(&self, prefix: &str) -> Result<String> {
-        let name = format!("{prefix}-{}", random_hex(3)?);
+        self.create_namespace_named(&format!("{prefix}-{}", random_hex(3)?))
+            .await
+    }
+
+    /// Creates the namespace `name` exactly (it must not exist yet) and waits until pods can be
+    /// admitted there.
+    pub async fn create_namespace_named(&self, name: &str) -> Result<String> {
+        let name = name.to_owned();
         let namespace: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } }))
             .map_err(|e| Error::Invalid(format!("namespace {name}: {e}")))?;
         Api::<Namespace>::all(self.client())

@@ -107,6 +107,16 @@ impl<'c> Installed<'c> {
     /// starts the operator; returns once its `/readyz` answers 200.
     pub async fn new(cluster: &'c Cluster, prefix: &str) -> Result<Installed<'c>> {
         let namespace = cluster.create_namespace(prefix).await?;
+        Self::in_namespace(cluster, namespace).await
+    }
+
+    /// The same in an exact namespace (the demo's `logging`), which must not exist yet.
+    pub async fn new_named(cluster: &'c Cluster, namespace: &str) -> Result<Installed<'c>> {
+        let namespace = cluster.create_namespace_named(namespace).await?;
+        Self::in_namespace(cluster, namespace).await
+    }
+
+    async fn in_namespace(cluster: &'c Cluster, namespace: String) -> Result<Installed<'c>> {
         install_crd(&cluster.client()).await?;
         let sets = format!("watchNamespace={namespace}");
         let chart = chart_objects(&namespace, &[&sets])?;

@@ -5,7 +5,9 @@
 //! starts the real operator as the chart's ServiceAccount, applies the chart's prepared Fluent
 //! Bit DaemonSet and the example plugins, plays the kubelet on two nodes, and shows the plugins
 //! and the DaemonSet reconciling, one table per change (what `kubectl get fbp,ds -w` shows).
-//! Ctrl-C stops the operator and tears the cluster down.
+//! Ctrl-C (or SIGTERM) stops the operator and tears the cluster down at any moment, also during
+//! start-up and when stdout is a pipe whose reader is gone (`| tee` dies with the same Ctrl-C).
+//! The plugins live in the namespace `logging`, as in the README's commands.
 //!
 //! `--once` (or `DEMO_ONCE=1`): exit 0 as soon as every plugin is Ready and the DaemonSet is
 //! rolled out, 1 if that does not happen within `DEMO_TIMEOUT_SECS` (default 120).
@@ -31,24 +33,71 @@ async fn main() -> ExitCode {
         .and_then(|v| v.parse().ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(120));
-    match run(once, timeout).await {
+    // Listening from the first moment: a signal during start-up must still tear down what was
+    // started (the default action would end the process with the cluster directory, keys
+    // included, left behind). Dropping `run`'s future drops the cluster, which kills every
+    // process and removes the directory.
+    let (mut interrupt, mut terminate) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("demo: cannot listen for SIGINT/SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = tokio::select! {
+        result = run(once, timeout) => result,
+        _ = interrupt.recv() => Err(Stop::Signal("interrupted")),
+        _ = terminate.recv() => Err(Stop::Signal("terminated")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Stop::Signal(how)) => {
+            eprintln!("demo: {how}; the operator is stopped and the cluster removed");
+            ExitCode::SUCCESS
+        }
+        Err(Stop::Failed(message)) => {
             eprintln!("demo: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(once: bool, timeout: Duration) -> Result<(), String> {
+/// Why the demo ended before `--once` was satisfied.
+enum Stop {
+    Signal(&'static str),
+    Failed(String),
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Self {
+        Stop::Failed(message)
+    }
+}
+
+/// Prints to stdout; a reader that went away (`| tee` ended by the same Ctrl-C) is not an
+/// error worth a panic: the signal is about to stop the demo cleanly.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
+async fn run(once: bool, timeout: Duration) -> Result<(), Stop> {
     eprintln!(
         "demo: starting the local Kubernetes control plane (the first run builds it: minutes)"
     );
     let cluster = Cluster::start().await.map_err(|e| e.to_string())?;
     eprintln!("demo: control plane ready in {:?}", cluster.startup_time());
-    let installed = Installed::new(&cluster, "logging")
-        .await
-        .map_err(|e| e.to_string())?;
+    // A fresh local cluster has no `logging` yet; an external one may, so it gets a suffix.
+    let installed = if cluster.plays_kubelet() {
+        Installed::new_named(&cluster, "logging").await
+    } else {
+        Installed::new(&cluster, "logging").await
+    }
+    .map_err(|e| e.to_string())?;
     let ns = installed.namespace.clone();
     eprintln!(
         "demo: CRD and RBAC installed, operator running as ServiceAccount {ns}/{} (log: {})",
@@ -86,13 +135,13 @@ async fn run(once: bool, timeout: Duration) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    println!(
-        "\nadmin kubeconfig: {}\ntry: kubectl --kubeconfig {} get fbp -A\n",
+    say(&format!(
+        "\nadmin kubeconfig: {}\ntry: kubectl --kubeconfig {} -n {ns} get fbp\n",
         cluster.kubeconfig().display(),
         cluster.kubeconfig().display()
-    );
+    ));
     if !once {
-        println!("Ctrl-C stops the operator and removes the cluster.\n");
+        say("Ctrl-C stops the operator and removes the cluster.\n");
     }
 
     let player = cluster.kubelet(&ns, "fluent-bit");
@@ -101,25 +150,8 @@ async fn run(once: bool, timeout: Duration) -> Result<(), String> {
     let started = Instant::now();
     let mut shown = String::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
-    // Listening from here on: a signal that arrives while a tick's work runs stays pending for
-    // the next `recv` (a fresh `ctrl_c()` per tick would miss it, and the handler installed by
-    // the first one would keep the default action from ending the process).
-    let mut interrupt =
-        signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
-    let mut terminate =
-        signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     loop {
-        tokio::select! {
-            _ = interrupt.recv() => {
-                eprintln!("demo: interrupted; stopping the operator and removing the cluster");
-                return Ok(());
-            }
-            _ = terminate.recv() => {
-                eprintln!("demo: terminated; stopping the operator and removing the cluster");
-                return Ok(());
-            }
-            _ = ticker.tick() => {}
-        }
+        ticker.tick().await;
         if cluster.plays_kubelet() {
             // The kubelet's part: finish terminations, run and ready the new pods.
             if let Err(e) = play(&player).await {
@@ -131,18 +163,21 @@ async fn run(once: bool, timeout: Duration) -> Result<(), String> {
             Err(e) => (format!("(reading the cluster: {e})\n"), false),
         };
         if table != shown {
-            println!("[{:>5.1}s]\n{table}", started.elapsed().as_secs_f64());
+            say(&format!(
+                "[{:>5.1}s]\n{table}",
+                started.elapsed().as_secs_f64()
+            ));
             shown = table;
         }
         if once && done {
-            println!("every plugin is Ready and the DaemonSet is rolled out");
+            say("every plugin is Ready and the DaemonSet is rolled out");
             return Ok(());
         }
         if once && started.elapsed() > timeout {
-            return Err(format!(
+            return Err(Stop::Failed(format!(
                 "not everything Ready within {timeout:?}; last state:\n{shown}\n--- operator log ---\n{}",
                 installed.operator_log_tail(30)
-            ));
+            )));
         }
     }
 }
