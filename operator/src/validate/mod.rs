@@ -143,6 +143,14 @@ reasons! {
     TargetMismatch,
     /// The DaemonSet's own config already sets `Plugins_File`.
     BaseConfigSetsPluginsFile,
+    /// The object name is reserved by the operator ([`crate::gate::VERIFY_PREFIX`]).
+    ReservedName,
+    /// The image's repository is not in the operator's allow-list ([`crate::gate`]).
+    ImageNotAllowed,
+    /// The DaemonSet's owner lets plugins use another container or config path.
+    TargetNotAllowed,
+    /// The DaemonSet's owner did not list this pull secret.
+    PullSecretNotAllowed,
 }
 
 /// The init containers' mount of the shared plugin volume; an artifact path under it would be
@@ -343,6 +351,9 @@ fn is_dns_subdomain(name: &str) -> bool {
 pub fn accepted_condition(problems: &[Problem]) -> ConditionUpdate {
     let blocking: Vec<&Problem> = problems.iter().filter(|p| p.blocking).collect();
     let conflict = blocking.iter().all(|p| is_conflict(p.reason));
+    let not_allowed = blocking
+        .iter()
+        .all(|p| crate::gate::is_gate_reason(p.reason));
     match blocking.first() {
         None => ConditionUpdate {
             type_: status::condition::ACCEPTED,
@@ -358,6 +369,8 @@ pub fn accepted_condition(problems: &[Problem]) -> ConditionUpdate {
             status: false,
             reason: if conflict {
                 status::reason::CONFLICT
+            } else if not_allowed {
+                status::reason::NOT_ALLOWED
             } else {
                 status::reason::INVALID
             },
