@@ -1273,6 +1273,19 @@ async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
         6,
         "one copy and one verify init container per plugin: {inits:?}"
     );
+    // The plugins were applied one after another (the operator may have applied the template
+    // more than once); every verify step must still come after every copy step, since init
+    // containers run in list order.
+    let first_verify = inits
+        .iter()
+        .position(|n| n.starts_with(operator::workload::VERIFY_INIT_PREFIX));
+    assert_eq!(first_verify, Some(3), "{inits:?}");
+    assert!(
+        inits[3..]
+            .iter()
+            .all(|n| n.starts_with(operator::workload::VERIFY_INIT_PREFIX)),
+        "{inits:?}"
+    );
     let ready = wait_for_plugin(
         &plugins,
         "filter-redact",
