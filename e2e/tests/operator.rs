@@ -1136,6 +1136,43 @@ async fn the_gate_refuses_what_the_owner_and_the_admin_did_not_allow() -> Result
             .is_some(),
         "deleting the plugin does not delete a ConfigMap the operator did not create"
     );
+
+    // Once its owner removes that ConfigMap, the plugin goes in (the ConfigMap watch maps a
+    // `<ds>-fbplugin` name to the DaemonSet's plugins) and the new ConfigMap is the operator's.
+    apply_plugin(&installed, &plugin).await?;
+    wait_for_plugin(
+        &plugins,
+        "to-second",
+        "Applied",
+        "False",
+        Some("ConfigMapNotOwned"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    configmaps(&installed)
+        .delete("second-fbplugin", &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    wait_for_plugin(
+        &plugins,
+        "to-second",
+        "Applied",
+        "True",
+        Some("Applied"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let cm = configmaps(&installed)
+        .get("second-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert!(
+        operator::workload::is_own_configmap(&cm.metadata, "second"),
+        "{:?}",
+        cm.metadata.labels
+    );
     Ok(())
 }
 
