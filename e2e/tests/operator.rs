@@ -197,7 +197,14 @@ async fn quick_start_adds_exactly_the_plugin_and_rolls() -> Result<()> {
         })
         .collect();
     assert_eq!(ours[0]["name"], "fbplugin-out-jsonl");
-    assert_eq!(ours[1]["name"], "fbplugin-verify-out-jsonl");
+    let hash = hash_of(&after).unwrap_or_default();
+    assert_eq!(
+        ours[1]["name"],
+        format!(
+            "fbplugin-verify-out-jsonl-{}",
+            hash.get(..6).unwrap_or_default()
+        )
+    );
     assert_eq!(ours[0]["volumeMounts"][0]["subPath"], "out-jsonl");
     assert_eq!(ours[1]["volumeMounts"][0]["readOnly"], true);
     assert_eq!(

@@ -40,7 +40,8 @@ pub const CONFIG_PATH_ANNOTATION: &str = "fbplugin.dev/config-path";
 /// Annotation listing (comma-separated) the Secrets plugins may add as image pull secrets.
 pub const PULL_SECRETS_ANNOTATION: &str = "fbplugin.dev/pull-secrets";
 /// Object names starting with this are refused: the verify step of plugin `x` is the init
-/// container `fbplugin-verify-x`, which must never be the copy step of a plugin `verify-x`.
+/// container `fbplugin-verify-x-<hash>`, which must never be the copy step of a plugin
+/// `verify-x-<hash>`.
 pub const VERIFY_PREFIX: &str = "verify-";
 /// Longest container name (a DNS label).
 const MAX_CONTAINER_NAME: usize = 63;
@@ -217,19 +218,23 @@ pub fn admit(
             Reason::ReservedName,
             format!(
                 "names starting with {VERIFY_PREFIX:?} are reserved (the verify step of a plugin \
-                 x is the init container fbplugin-verify-x): recreate the object under another \
-                 name"
+                 x is the init container fbplugin-verify-x-<hash>): recreate the object under \
+                 another name"
             ),
         ));
     }
-    let longest = MAX_CONTAINER_NAME - crate::workload::VERIFY_INIT_PREFIX.len();
+    let longest = MAX_CONTAINER_NAME
+        - crate::workload::VERIFY_INIT_PREFIX.len()
+        - 1
+        - crate::workload::VERIFY_HASH_LEN;
     if name.len() > longest && name.len() <= fbplugin_crds::rules::MAX_OBJECT_NAME_LEN {
         problems.push(Problem::new(
             "metadata.name",
             Reason::ReservedName,
             format!(
                 "name {name:?} is longer than {longest} characters: its verify step (the init \
-                 container {}{name}) would exceed 63; recreate the object with a shorter name",
+                 container {}{name}-<hash>) would exceed 63; recreate the object with a shorter \
+                 name",
                 crate::workload::VERIFY_INIT_PREFIX
             ),
         ));

@@ -20,7 +20,9 @@
 //!
 //! Only the fields the operator sets (never a whole `k8s-openapi` object: Kubernetes 1.20
 //! rejects unknown fields in apply patches): `metadata.name/namespace`, and in
-//! `spec.template`: the hash annotation, one init container per plugin, the volumes
+//! `spec.template`: the hash annotation, two init containers per plugin (all copy steps,
+//! then all verify steps; each sees only the plugin's own directory of the plugins volume,
+//! `subPath: <object name>`, the verify steps read-only), the volumes
 //! `fbplugin-plugins` (emptyDir) and `fbplugin-config` (the ConfigMap), three volume mounts on
 //! the Fluent Bit container, and the plugins' pull secrets. List items are keyed by `name`
 //! (containers, initContainers, volumes, imagePullSecrets) or `mountPath` (volumeMounts), so
@@ -50,8 +52,10 @@ pub const INIT_PREFIX: &str = "fbplugin-";
 /// Label (with [`FIELD_MANAGER`] as value) on everything the operator creates; with
 /// [`DAEMONSET_LABEL`] it is how the operator recognizes its own ConfigMap.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Prefix of the verify steps' names (`fbplugin-verify-<object name>`).
+/// Prefix of the verify steps' names (`fbplugin-verify-<object name>-<hash>`).
 pub const VERIFY_INIT_PREFIX: &str = "fbplugin-verify-";
+/// How many hex digits of the rendered hash end a verify step's name.
+pub const VERIFY_HASH_LEN: usize = 6;
 
 /// The init containers' copy script, the same for a `.so` plugin and a `.wasm` filter. Inputs
 /// come from the environment only (SRC, DST, optional SHA256), so nothing from the spec is
@@ -188,7 +192,7 @@ pub fn daemonset_intent(
     let init_containers: Vec<Value> = plugins
         .iter()
         .map(|p| init_container(p))
-        .chain(plugins.iter().map(|p| verify_container(p)))
+        .chain(plugins.iter().map(|p| verify_container(p, hash)))
         .collect();
     let mut secrets: Vec<&str> = plugins
         .iter()
@@ -238,11 +242,18 @@ pub fn daemonset_intent(
     })
 }
 
-/// The verify step's name of a plugin.
-pub fn verify_container_name(plugin: &FluentBitPlugin) -> String {
+/// The verify step's name of a plugin: `fbplugin-verify-<object name>-<first hex digits of
+/// the rendered hash>`.
+///
+/// The hash in the name keeps every verify step after every copy step. Server-side apply
+/// keeps the live order of list items it already has and appends new ones, so a plugin added
+/// later would get its copy step after the older verify steps; with the hash in their names
+/// every change replaces all verify steps, which are then appended after the copy steps.
+pub fn verify_container_name(plugin: &FluentBitPlugin, hash: &str) -> String {
     format!(
-        "{VERIFY_INIT_PREFIX}{}",
-        plugin.metadata.name.as_deref().unwrap_or_default()
+        "{VERIFY_INIT_PREFIX}{}-{}",
+        plugin.metadata.name.as_deref().unwrap_or_default(),
+        hash.get(..VERIFY_HASH_LEN).unwrap_or(hash)
     )
 }
 
@@ -273,14 +284,14 @@ fn init_container(plugin: &FluentBitPlugin) -> Value {
     step(plugin, init_container_name(plugin), COPY_SCRIPT, env, false)
 }
 
-fn verify_container(plugin: &FluentBitPlugin) -> Value {
+fn verify_container(plugin: &FluentBitPlugin, hash: &str) -> Value {
     let mut env = vec![json!({ "name": "FILE", "value": file_in_step(plugin) })];
     if let Some(sha) = &plugin.spec.artifact.sha256 {
         env.push(json!({ "name": "SHA256", "value": sha }));
     }
     step(
         plugin,
-        verify_container_name(plugin),
+        verify_container_name(plugin, hash),
         VERIFY_SCRIPT,
         env,
         true,

@@ -120,12 +120,20 @@ fn condition<'a>(status: &'a Value, type_: &str) -> (&'a str, &'a str) {
     )
 }
 
+/// The init container names, verify steps without their hash suffix
+/// (`fbplugin-verify-<name>`).
 fn init_names(ds_intent: &Value) -> Vec<&str> {
     ds_intent["spec"]["template"]["spec"]["initContainers"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|c| c["name"].as_str())
+        .map(
+            |n| match n.starts_with(operator::workload::VERIFY_INIT_PREFIX) {
+                true => n.rsplit_once('-').map_or(n, |(head, _)| head),
+                false => n,
+            },
+        )
         .collect()
 }
 

@@ -172,12 +172,7 @@ fn pod_intent(subpath_layout: bool) -> Vec<Value> {
                 .and_then(|e| e["value"].as_str())
                 .map(str::to_string)
                 .expect("DST or FILE");
-            let plugin = c["name"]
-                .as_str()
-                .and_then(|n| n.strip_prefix("fbplugin-"))
-                .map(|n| n.trim_start_matches("verify-"))
-                .expect("name")
-                .to_string();
+            let plugin = plugin_of(c["name"].as_str().expect("name")).to_string();
             let moved = file.replacen("/fbplugin-out/", &format!("/fbplugin-out/{plugin}/"), 1);
             for e in c["env"].as_array_mut().expect("env") {
                 if e["name"] == "DST" || e["name"] == "FILE" {
@@ -187,6 +182,15 @@ fn pod_intent(subpath_layout: bool) -> Vec<Value> {
         }
     }
     inits
+}
+
+/// The plugin a step's container belongs to: `fbplugin-<name>` or
+/// `fbplugin-verify-<name>-<hash>` (the intents here use the hash `h`).
+fn plugin_of(container: &str) -> &str {
+    match container.strip_prefix(workload::VERIFY_INIT_PREFIX) {
+        Some(rest) => rest.strip_suffix("-h").unwrap_or(rest),
+        None => container.strip_prefix("fbplugin-").unwrap_or(container),
+    }
 }
 
 fn sha_of(bytes: &[u8]) -> String {
@@ -237,17 +241,14 @@ fn a_hostile_later_plugin_cannot_change_an_earlier_plugins_file() {
         [
             "fbplugin-out-a",
             "fbplugin-zz-evil",
-            "fbplugin-verify-out-a",
-            "fbplugin-verify-zz-evil"
+            "fbplugin-verify-out-a-h",
+            "fbplugin-verify-zz-evil-h"
         ],
         "every copy step, then every verify step"
     );
     for c in &inits {
         let mount = &c["volumeMounts"][0];
-        let plugin = c["name"]
-            .as_str()
-            .and_then(|n| n.strip_prefix("fbplugin-"))
-            .map(|n| n.trim_start_matches("verify-"));
+        let plugin = c["name"].as_str().map(plugin_of);
         assert_eq!(mount["subPath"].as_str(), plugin, "{c}");
     }
     let steps = run_pod(&root, &inits);
@@ -281,7 +282,7 @@ fn without_per_plugin_directories_the_verify_step_catches_the_overwrite() {
         "with one shared writable mount the hostile step overwrites a's file"
     );
     let (name, ok, stderr) = &steps[2];
-    assert_eq!(name, "fbplugin-verify-out-a");
+    assert_eq!(name, "fbplugin-verify-out-a-h");
     assert!(!ok, "the verify step must fail");
     assert!(stderr.contains("changed after it was verified"), "{stderr}");
     let _ = std::fs::remove_dir_all(&root);

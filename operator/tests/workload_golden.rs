@@ -103,8 +103,8 @@ fn the_intent_holds_only_operator_fields() {
         [
             "fbplugin-in-a",
             "fbplugin-out-b",
-            "fbplugin-verify-in-a",
-            "fbplugin-verify-out-b"
+            "fbplugin-verify-in-a-h",
+            "fbplugin-verify-out-b-h"
         ],
         "every copy step, then every verify step"
     );
