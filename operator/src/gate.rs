@@ -11,8 +11,9 @@
 //!   - annotation [`PULL_SECRETS_ANNOTATION`] (optional): comma-separated Secret names a plugin
 //!     may add as image pull secrets of the DaemonSet's pods; none when absent.
 //!
-//!   A DaemonSet without the label, or with it but without the two annotations, is never
-//!   written ([`crate::status::ApplyState::NotOptedIn`] names what the owner must add); a
+//!   A DaemonSet without the label, or with it but without the two annotations, gets nothing
+//!   added ([`crate::status::ApplyState::NotOptedIn`] names what the owner must add); the only
+//!   write it can see is the removal of fields the operator added while it was opted in. A
 //!   plugin asking for another container, config path or pull secret is refused
 //!   ([`admit`]). Plugins target DaemonSets of their own namespace only: there is no
 //!   cross-namespace targeting, so the namespaces a DaemonSet accepts plugins from are exactly
