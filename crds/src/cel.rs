@@ -8,9 +8,10 @@ use kube::core::Rule;
 
 use crate::layout::{CONFIG_DIR, COPY_MOUNT, PLUGIN_DIR};
 use crate::rules::{
-    BUILTIN_CUSTOMS, BUILTIN_INPUTS, BUILTIN_OUTPUTS, IMAGE_PATTERN, MAX_WASM_RECORD_SIZE,
-    MAX_WASM_STACK_SIZE, MAX_WASM_TAG_SIZE, MIN_WASM_STACK_SIZE, RESERVED_FOR_ALL,
-    RESERVED_FOR_INPUTS, RESERVED_FOR_OUTPUTS, ReservedKeys,
+    BUILTIN_CUSTOMS, BUILTIN_INPUTS, BUILTIN_OUTPUTS, IMAGE_PATTERN, MAX_OBJECT_NAME_LEN,
+    MAX_WASM_RECORD_SIZE, MAX_WASM_STACK_SIZE, MAX_WASM_TAG_SIZE, MIN_WASM_STACK_SIZE,
+    RESERVED_FOR_ALL, RESERVED_FOR_INPUTS, RESERVED_FOR_OUTPUTS, RESERVED_NAME_PREFIX,
+    ReservedKeys,
 };
 
 fn cel_list(items: &[&str]) -> String {
@@ -247,9 +248,17 @@ pub fn config_path() -> Rule {
 
 /// `metadata.name` fits the init container name `fbplugin-<name>`.
 pub fn object_name() -> Rule {
-    Rule::new("self.metadata.name.size() <= 54 && !self.metadata.name.contains('.')").message(
-        "metadata.name must be at most 54 characters without dots: the init container is \
-         named fbplugin-<name>",
+    Rule::new(format!(
+        "self.metadata.name.size() <= {MAX_OBJECT_NAME_LEN} && !self.metadata.name.contains('.') \
+         && !self.metadata.name.startsWith('{RESERVED_NAME_PREFIX}')"
+    ))
+    .message(
+        format!(
+            "metadata.name must be at most {MAX_OBJECT_NAME_LEN} characters without dots, not \
+             starting with {RESERVED_NAME_PREFIX:?}: the plugin's init containers are \
+             fbplugin-<name> and fbplugin-verify-<name>-<hash>"
+        )
+        .as_str(),
     )
 }
 

@@ -77,7 +77,7 @@
 //!
 //! | field | limit | why |
 //! |---|---|---|
-//! | `metadata.name` | DNS subdomain, 54, no dots | the init container is `fbplugin-<name>` (a 63-character label) |
+//! | `metadata.name` | DNS subdomain, 40, no dots, not `verify-...` | the init containers are `fbplugin-<name>` and `fbplugin-verify-<name>-<6 hex>` (63-character labels) |
 //! | `spec.pluginName` | 1-63 of `A-Z a-z 0-9 _ -`, not built in | Fluent Bit finds its own plugins first ([`rules::BUILTIN_OUTPUTS`], ...) |
 //! | `spec.instances` | 1-16 | CEL cost |
 //! | `instances[].properties` | 32; name 1-128, value 1-4096 | CEL cost: 64 properties of 4096 characters exceed a 1.36 server's per-rule budget |

@@ -245,8 +245,13 @@ pub const MAX_SIZE_LEN: usize = 32;
 /// Longest `target.daemonSet`: the operator's ConfigMap is `<daemonSet>-fbplugin`, a name of at
 /// most 253 characters.
 pub const MAX_DAEMONSET_NAME_LEN: usize = 244;
-/// Longest `metadata.name`: the init container is `fbplugin-<name>`, a 63-character DNS label.
-pub const MAX_OBJECT_NAME_LEN: usize = 54;
+/// Longest `metadata.name`: the plugin's verify step is the init container
+/// `fbplugin-verify-<name>-<6 hex>`, a DNS label of at most 63 characters.
+pub const MAX_OBJECT_NAME_LEN: usize = 40;
+/// `metadata.name`s starting with this are refused: plugin `x`'s verify step is the init
+/// container `fbplugin-verify-x-<hash>`, which must never be the copy step (`fbplugin-<name>`) of
+/// a plugin named `verify-x-<hash>`.
+pub const RESERVED_NAME_PREFIX: &str = "verify-";
 
 /// Largest `spec.wasm.maxRecordSize` (16 MiB): the rendered heap stays a sane size.
 pub const MAX_WASM_RECORD_SIZE: i64 = 16 * 1024 * 1024;

@@ -145,7 +145,8 @@ pub struct Artifact {
     pub image_pull_policy: Option<PullPolicy>,
 
     /// Secrets (in this namespace) for pulling the image; added to the DaemonSet's pod
-    /// template next to any it already has. At most 8.
+    /// template next to any it already has. At most 8. Only Secrets the DaemonSet's owner
+    /// lists in its `fbplugin.dev/pull-secrets` annotation are accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = crate::rules::MAX_PULL_SECRETS))]
     pub image_pull_secrets: Vec<SecretReference>,

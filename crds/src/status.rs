@@ -6,12 +6,15 @@
 //! |---|---|---|---|
 //! | `Accepted` | True | `Valid` | the spec passed validation and does not conflict with other plugins |
 //! | `Accepted` | False | `Invalid` | the spec breaks a rule; `status.problems` lists each field |
+//! | `Accepted` | False | `NotAllowed` | valid, but not allowed here: the image repository is not in the operator's allow-list, or the DaemonSet's owner did not list the container, config path or pull secret |
 //! | `Accepted` | False | `Conflict` | another plugin on the DaemonSet registers the same name or alias, or disagrees on the target container/config path |
 //! | `Applied` | True | `Applied` | the ConfigMap and the DaemonSet pod template carry this plugin |
 //! | `Applied` | False | `NotAccepted` | nothing was applied for this plugin because it is not accepted |
 //! | `Applied` | False | `DaemonSetNotFound` | `spec.target.daemonSet` does not exist in the namespace |
 //! | `Applied` | False | `ContainerNotFound` | the DaemonSet has no container named `spec.target.container` |
 //! | `Applied` | False | `BaseConfigInvalid` | the DaemonSet's own config cannot be extended (it sets `Plugins_File`, or it cannot be found) |
+//! | `Applied` | False | `DaemonSetNotOptedIn` | the DaemonSet lacks the owner's opt-in (label `fbplugin.dev/accept-plugins: "true"`, annotations `fbplugin.dev/container`, `fbplugin.dev/config-path`); nothing is written to it |
+//! | `Applied` | False | `ConfigMapNotOwned` | `<daemonset>-fbplugin` exists and was not created by the operator; it is neither adopted nor deleted |
 //! | `Applied` | False | `ApplyFailed` | the API server refused the apply; the message has its answer |
 //! | `Progressing` | True | `RolloutInProgress` | pods are being replaced with the new template |
 //! | `Progressing` | False | `RolloutComplete` | every scheduled pod runs the current template |
@@ -48,6 +51,10 @@ pub mod reason {
     pub const INVALID: &str = "Invalid";
     /// Accepted=False: conflicts with another plugin of the same DaemonSet.
     pub const CONFLICT: &str = "Conflict";
+    /// Accepted=False: the spec is valid but not allowed here: an image repository the
+    /// operator does not allow, or a container, config path or pull secret the DaemonSet's
+    /// owner did not list.
+    pub const NOT_ALLOWED: &str = "NotAllowed";
     /// Applied=True.
     pub const APPLIED: &str = "Applied";
     /// Applied=False: the plugin is not accepted.
@@ -58,6 +65,13 @@ pub mod reason {
     pub const CONTAINER_NOT_FOUND: &str = "ContainerNotFound";
     /// Applied=False: the base config cannot be extended.
     pub const BASE_CONFIG_INVALID: &str = "BaseConfigInvalid";
+    /// Applied=False: the DaemonSet's owner has not opted in (label
+    /// `fbplugin.dev/accept-plugins: "true"` and the annotations `fbplugin.dev/container` and
+    /// `fbplugin.dev/config-path`); nothing was written to it.
+    pub const NOT_OPTED_IN: &str = "DaemonSetNotOptedIn";
+    /// Applied=False: `<daemonset>-fbplugin` exists but the operator did not create it; it is
+    /// neither adopted nor deleted.
+    pub const CONFIG_MAP_NOT_OWNED: &str = "ConfigMapNotOwned";
     /// Applied=False: the API server refused the apply.
     pub const APPLY_FAILED: &str = "ApplyFailed";
     /// Progressing=True, Ready=False.

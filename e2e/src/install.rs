@@ -22,6 +22,9 @@ use crate::process::Process;
 pub const RELEASE: &str = "fbp";
 /// The field manager charts install with.
 pub const HELM_MANAGER: &str = "helm";
+/// The image repositories the suites' operator allows (`--allowed-image-repository`): where
+/// the examples' images live. Anything else is refused (reason `ImageNotAllowed`).
+pub const ALLOWED_IMAGE_REPOSITORIES: &[&str] = &["ghcr.io/fbplugin/"];
 /// Lines of the operator log shown with a failure.
 const LOG_LINES: usize = 40;
 
@@ -187,12 +190,14 @@ impl<'c> Installed<'c> {
             let mut command = Command::new(&binary);
             command
                 .args(["run", "--namespace", &self.namespace, "--listen"])
-                .arg(listen.to_string())
-                .env("KUBECONFIG", &self.kubeconfig)
-                .env(
-                    "RUST_LOG",
-                    std::env::var("E2E_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
-                );
+                .arg(listen.to_string());
+            for repository in ALLOWED_IMAGE_REPOSITORIES {
+                command.arg(format!("--allowed-image-repository={repository}"));
+            }
+            command.env("KUBECONFIG", &self.kubeconfig).env(
+                "RUST_LOG",
+                std::env::var("E2E_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
+            );
             let mut process = self.cluster.spawn(&name, command)?;
             match wait_ready(&mut process, listen, Duration::from_secs(30)).await {
                 Ok(()) => {

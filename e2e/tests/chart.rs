@@ -42,11 +42,14 @@ async fn every_object_the_chart_renders_is_accepted() -> Result<()> {
     let cluster = e2e::cluster_or_skip!();
     install_crd(&cluster.client()).await?;
 
+    // Default: namespace-scoped (Role + RoleBinding), plus the plugin author/viewer
+    // ClusterRoles.
     let kinds = install(&cluster, "chart-default", &[]).await?;
     for kind in [
         "ServiceAccount",
+        "Role",
+        "RoleBinding",
         "ClusterRole",
-        "ClusterRoleBinding",
         "Deployment",
         "Service",
         "ConfigMap",
@@ -71,7 +74,19 @@ async fn every_object_the_chart_renders_is_accepted() -> Result<()> {
         ],
     )
     .await?;
-    assert!(kinds.iter().any(|k| k == "Role") && !kinds.iter().any(|k| k == "ClusterRole"));
+    assert!(kinds.iter().any(|k| k == "Role") && !kinds.iter().any(|k| k == "ClusterRoleBinding"));
+
+    let kinds = install(
+        &cluster,
+        "chart-cluster",
+        &[
+            "clusterWide=true",
+            "allowedImageRepositories={ghcr.io/fbplugin/}",
+            "rbac.aggregateToDefaultRoles=true",
+        ],
+    )
+    .await?;
+    assert!(kinds.iter().any(|k| k == "ClusterRoleBinding"), "{kinds:?}");
 
     install(
         &cluster,

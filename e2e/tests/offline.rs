@@ -123,8 +123,11 @@ fn through_volume(path: &str, init: &Value, fluent_bit_mounts: &[Value], root: &
             .find(|m| m["name"] == mount["name"] && m["subPath"].is_null())
             .and_then(|m| m["mountPath"].as_str())
             .unwrap_or_else(|| panic!("the Fluent Bit container mounts volume {}", mount["name"]));
+        // The init container mounts only its plugin's directory (subPath) of the volume.
+        let sub_path = mount["subPath"].as_str().unwrap_or_default();
         return root
             .join(seen_at.trim_start_matches('/'))
+            .join(sub_path)
             .join(rest.trim_start_matches('/'));
     }
     panic!("{path} is on no volume of init container {}", init["name"])
@@ -165,7 +168,7 @@ fn run_init_container(container: &Value, mounts: &[Value], root: &Path) -> (bool
                     .replace('_', "-");
                 built(&crate_name).display().to_string()
             }
-            "DST" => through_volume(value, container, mounts, root)
+            "DST" | "FILE" => through_volume(value, container, mounts, root)
                 .display()
                 .to_string(),
             _ => value.to_owned(),
@@ -218,11 +221,20 @@ fn examples_render_install_and_carry_records_end_to_end() {
     std::fs::create_dir_all(conf_path.parent().expect("a parent")).expect("mkdir");
     std::fs::write(&conf_path, fluent_bit_conf).expect("write fluent-bit.conf");
 
-    assert_eq!(init.len(), 3, "one init container per example");
-    for container in &init {
+    assert_eq!(
+        init.len(),
+        6,
+        "one copy step per example, then one verify step per example"
+    );
+    for (i, container) in init.iter().enumerate() {
         let (ok, output) = run_init_container(container, &mounts, &root);
         assert!(ok, "init container {} failed:\n{output}", container["name"]);
-        assert!(output.contains("fbplugin: copied"), "{output}");
+        let said = if i < 3 {
+            "fbplugin: copied"
+        } else {
+            "has sha256"
+        };
+        assert!(output.contains(said), "{output}");
     }
     for line in plugins_conf
         .lines()
@@ -277,7 +289,11 @@ fn examples_render_install_and_carry_records_end_to_end() {
     let (_, init, mounts) = render(&example_sources(&out_file, true), &base);
     let jsonl = init
         .iter()
-        .find(|c| c["name"].as_str().is_some_and(|n| n.contains("jsonl")))
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("jsonl") && !n.contains("verify"))
+        })
         .expect("the out-jsonl init container");
     let (ok, output) = run_init_container(jsonl, &mounts, &dir.path().join("root2"));
     assert!(

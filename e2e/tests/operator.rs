@@ -180,7 +180,33 @@ async fn quick_start_adds_exactly_the_plugin_and_rolls() -> Result<()> {
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let (stripped, removed) = without_operator_fields(template(&after));
     assert_eq!(removed[0], 1, "the checksum annotation");
-    assert_eq!(removed[1], 1, "one init container for one plugin");
+    assert_eq!(
+        removed[1], 2,
+        "one copy and one verify init container for one plugin"
+    );
+    // The copy step sees only its plugin's directory; the verify step runs after it, read-only.
+    let inits = template(&after)["spec"]["initContainers"].clone();
+    let ours: Vec<&Value> = inits
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(INIT_PREFIX))
+        })
+        .collect();
+    assert_eq!(ours[0]["name"], "fbplugin-out-jsonl");
+    let hash = hash_of(&after).unwrap_or_default();
+    assert_eq!(
+        ours[1]["name"],
+        format!(
+            "fbplugin-verify-out-jsonl-{}",
+            hash.get(..6).unwrap_or_default()
+        )
+    );
+    assert_eq!(ours[0]["volumeMounts"][0]["subPath"], "out-jsonl");
+    assert_eq!(ours[1]["volumeMounts"][0]["readOnly"], true);
     assert_eq!(
         removed[2], 2,
         "the plugins emptyDir and the rendered ConfigMap volume"
@@ -261,13 +287,20 @@ fn official_chart_objects(namespace: &str) -> Vec<Value> {
     all_labels["helm.sh/chart"] = json!("fluent-bit-0.54.0");
     all_labels["app.kubernetes.io/version"] = json!("4.2.0");
     all_labels["app.kubernetes.io/managed-by"] = json!("Helm");
+    let mut ds_labels = all_labels.clone();
+    ds_labels["fbplugin.dev/accept-plugins"] = json!("true");
     let config = "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n    HTTP_Port 2020\n    Health_Check On\n\n[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser docker, cri\n    Tag kube.*\n    Mem_Buf_Limit 5MB\n    Skip_Long_Lines On\n\n[OUTPUT]\n    Name stdout\n    Match *\n";
     vec![
         json!({ "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": { "name": "fluent-bit", "namespace": namespace, "labels": all_labels },
             "data": { "fluent-bit.conf": config, "custom_parsers.conf": "[PARSER]\n    Name docker_no_time\n    Format json\n" } }),
         json!({ "apiVersion": "apps/v1", "kind": "DaemonSet",
-            "metadata": { "name": "fluent-bit", "namespace": namespace, "labels": all_labels },
+            // The opt-in, as that chart's `labels` and `annotations` values set it.
+            "metadata": { "name": "fluent-bit", "namespace": namespace, "labels": ds_labels,
+                "annotations": {
+                    "fbplugin.dev/container": "fluent-bit",
+                    "fbplugin.dev/config-path": "/fluent-bit/etc/conf/fluent-bit.conf",
+                } },
             "spec": {
                 "selector": { "matchLabels": labels },
                 "template": {
@@ -361,7 +394,11 @@ async fn official_chart_daemonset_keeps_helms_fields() -> Result<()> {
         "helm still owns exactly what it owned"
     );
     let (stripped, removed) = without_operator_fields(template(&after));
-    assert_eq!(removed[..3], [1, 1, 2]);
+    assert_eq!(
+        removed[..3],
+        [1, 2, 2],
+        "hash, copy + verify step, two volumes"
+    );
     assert_eq!(stripped, template(&before), "helm's values are untouched");
     let spec = template(&after)["spec"].clone();
     let mounts = spec["containers"][0]["volumeMounts"]
@@ -919,6 +956,278 @@ async fn the_operators_account_is_refused_what_it_must_not_do() -> Result<()> {
     Ok(())
 }
 
+/// A copy of the chart's prepared DaemonSet named `name` (its own pod labels), with the
+/// owner's opt-in label and annotations replaced by `labels` / `annotations`.
+fn daemonset_like_the_chart(installed: &Installed<'_>, name: &str, opt_in: bool) -> Result<Value> {
+    let mut ds = installed
+        .chart
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .cloned()
+        .ok_or_else(|| Error::Invalid("the chart renders no DaemonSet".into()))?;
+    ds["metadata"]["name"] = json!(name);
+    ds["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"] = json!(name);
+    ds["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(name);
+    if !opt_in {
+        if let Some(labels) = ds["metadata"]["labels"].as_object_mut() {
+            labels.remove(operator::gate::OPT_IN_LABEL);
+        }
+        if let Some(metadata) = ds["metadata"].as_object_mut() {
+            metadata.remove("annotations");
+        }
+    }
+    Ok(ds)
+}
+
+fn operator_manages(ds: &DaemonSet) -> bool {
+    manager_entry(ds, operator::workload::FIELD_MANAGER).is_some()
+}
+
+async fn has_event(installed: &Installed<'_>, plugin: &FluentBitPlugin, reason: &str) -> bool {
+    e2e::events_for(&installed.client(), plugin)
+        .await
+        .is_ok_and(|events| events.iter().any(|e| e.reason.as_deref() == Some(reason)))
+}
+
+async fn wait_for_event(
+    installed: &Installed<'_>,
+    plugin: &FluentBitPlugin,
+    reason: &str,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    while !has_event(installed, plugin, reason).await {
+        if started.elapsed() > WAIT {
+            return Err(installed.explain(Error::Invalid(format!(
+                "no Event {reason} for plugin {} within {WAIT:?}",
+                plugin.name_any()
+            ))));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Suite 8b. The gate, on the real API server with the chart's RBAC: a DaemonSet without the
+/// owner's opt-in is never written; an image outside the allow-list, a container or pull
+/// secret the owner did not list are refused before anything is applied; a foreign
+/// `<ds>-fbplugin` ConfigMap is neither adopted nor deleted. Each refusal is a condition and an
+/// Event.
+#[tokio::test]
+async fn the_gate_refuses_what_the_owner_and_the_admin_did_not_allow() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "gate").await?;
+    prepared_daemonset(&installed).await?;
+    let ns = installed.namespace.clone();
+    let plugins = installed.plugins();
+    let example = example_plugin("out-jsonl", &ns)?;
+
+    // 1. A kube-proxy-shaped DaemonSet that never opted in.
+    let unprepared = daemonset_like_the_chart(&installed, "no-opt-in", false)?;
+    apply_values(&installed.client(), &[&unprepared], HELM_MANAGER, &ns).await?;
+    let mut plugin = example.clone();
+    plugin["metadata"]["name"] = json!("to-no-opt-in");
+    plugin["spec"]["target"]["daemonSet"] = json!("no-opt-in");
+    apply_plugin(&installed, &plugin).await?;
+    let refused = wait_for_plugin(
+        &plugins,
+        "to-no-opt-in",
+        "Applied",
+        "False",
+        Some("DaemonSetNotOptedIn"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let message = condition(&refused, "Applied")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains(operator::gate::OPT_IN_LABEL)
+            && message.contains(operator::gate::CONTAINER_ANNOTATION)
+            && message.contains(operator::gate::CONFIG_PATH_ANNOTATION),
+        "names what the owner must add: {message}"
+    );
+    wait_for_event(&installed, &refused, "DaemonSetNotOptedIn").await?;
+    let ds = daemonsets(&installed)
+        .get("no-opt-in")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert!(
+        !operator_manages(&ds),
+        "the operator never wrote to it: {:?}",
+        ds.managed_fields()
+    );
+    assert_eq!(ds.metadata.generation, Some(1));
+    assert!(
+        configmaps(&installed)
+            .get_opt("no-opt-in-fbplugin")
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .is_none(),
+        "no ConfigMap for it either"
+    );
+
+    // 2. An image outside the allow-list, 3. a container and 4. a pull secret the owner did not
+    // list: refused per plugin (NotAllowed), the prepared DaemonSet untouched.
+    let before = daemonsets(&installed)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut foreign_image = example.clone();
+    foreign_image["metadata"]["name"] = json!("foreign-image");
+    foreign_image["spec"]["artifact"]["image"] =
+        json!(format!("docker.io/attacker/x@sha256:{}", "e".repeat(64)));
+    let mut other_container = example.clone();
+    other_container["metadata"]["name"] = json!("other-container");
+    other_container["spec"]["target"]["container"] = json!("sidecar");
+    let mut secret = example.clone();
+    secret["metadata"]["name"] = json!("pull-secret");
+    secret["spec"]["artifact"]["imagePullSecrets"] = json!([{ "name": "cloud-admin-token" }]);
+    for (plugin, field, reason) in [
+        (&foreign_image, "spec.artifact.image", "ImageNotAllowed"),
+        (
+            &other_container,
+            "spec.target.container",
+            "TargetNotAllowed",
+        ),
+        (
+            &secret,
+            "spec.artifact.imagePullSecrets[0].name",
+            "PullSecretNotAllowed",
+        ),
+    ] {
+        apply_plugin(&installed, plugin).await?;
+        let name = plugin["metadata"]["name"].as_str().unwrap_or_default();
+        let refused = wait_for_plugin(
+            &plugins,
+            name,
+            "Accepted",
+            "False",
+            Some("NotAllowed"),
+            WAIT,
+        )
+        .await
+        .map_err(|e| installed.explain(e))?;
+        let problems = refused
+            .status
+            .as_ref()
+            .map(|s| s.problems.clone())
+            .unwrap_or_default();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.field == field && p.reason == reason),
+            "{name}: {problems:?}"
+        );
+        wait_for_event(&installed, &refused, "Rejected").await?;
+    }
+    let after = daemonsets(&installed)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert_eq!(
+        after.metadata.generation, before.metadata.generation,
+        "nothing applied"
+    );
+    assert!(!operator_manages(&after));
+
+    // 5. A foreign `<ds>-fbplugin` ConfigMap on an opted-in DaemonSet.
+    let second = daemonset_like_the_chart(&installed, "second", true)?;
+    apply_values(&installed.client(), &[&second], HELM_MANAGER, &ns).await?;
+    let foreign_cm = json!({ "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "second-fbplugin", "namespace": ns },
+        "data": { "someone-else": "keeps this" } });
+    apply_values(&installed.client(), &[&foreign_cm], USER, &ns).await?;
+    let mut plugin = example.clone();
+    plugin["metadata"]["name"] = json!("to-second");
+    plugin["spec"]["target"]["daemonSet"] = json!("second");
+    apply_plugin(&installed, &plugin).await?;
+    let refused = wait_for_plugin(
+        &plugins,
+        "to-second",
+        "Applied",
+        "False",
+        Some("ConfigMapNotOwned"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    wait_for_event(&installed, &refused, "ConfigMapNotOwned").await?;
+    let cm = configmaps(&installed)
+        .get("second-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert_eq!(
+        cm.data
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [("someone-else".to_string(), "keeps this".to_string())],
+        "not adopted"
+    );
+    assert!(
+        cm.managed_fields()
+            .iter()
+            .all(|m| m.manager.as_deref() != Some(operator::workload::FIELD_MANAGER))
+    );
+    let ds = daemonsets(&installed)
+        .get("second")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert!(
+        !operator_manages(&ds),
+        "a DaemonSet mounting a foreign ConfigMap is not written"
+    );
+    delete_and_wait_gone(&installed, &plugins, "to-second").await?;
+    assert!(
+        configmaps(&installed)
+            .get_opt("second-fbplugin")
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .is_some(),
+        "deleting the plugin does not delete a ConfigMap the operator did not create"
+    );
+
+    // Once its owner removes that ConfigMap, the plugin goes in (the ConfigMap watch maps a
+    // `<ds>-fbplugin` name to the DaemonSet's plugins) and the new ConfigMap is the operator's.
+    apply_plugin(&installed, &plugin).await?;
+    wait_for_plugin(
+        &plugins,
+        "to-second",
+        "Applied",
+        "False",
+        Some("ConfigMapNotOwned"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    configmaps(&installed)
+        .delete("second-fbplugin", &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    wait_for_plugin(
+        &plugins,
+        "to-second",
+        "Applied",
+        "True",
+        Some("Applied"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let cm = configmaps(&installed)
+        .get("second-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    assert!(
+        operator::workload::is_own_configmap(&cm.metadata, "second"),
+        "{:?}",
+        cm.metadata.labels
+    );
+    Ok(())
+}
+
 /// Suite 7. The operator killed mid-rollout and started again: it writes nothing twice (the
 /// DaemonSet's generation counts spec changes: exactly one for one plugin), and the status
 /// converges.
@@ -1048,7 +1357,24 @@ async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
         .into_iter()
         .map(|c| c.name)
         .collect();
-    assert_eq!(inits.len(), 3, "one init container per plugin: {inits:?}");
+    assert_eq!(
+        inits.len(),
+        6,
+        "one copy and one verify init container per plugin: {inits:?}"
+    );
+    // The plugins were applied one after another (the operator may have applied the template
+    // more than once); every verify step must still come after every copy step, since init
+    // containers run in list order.
+    let first_verify = inits
+        .iter()
+        .position(|n| n.starts_with(operator::workload::VERIFY_INIT_PREFIX));
+    assert_eq!(first_verify, Some(3), "{inits:?}");
+    assert!(
+        inits[3..]
+            .iter()
+            .all(|n| n.starts_with(operator::workload::VERIFY_INIT_PREFIX)),
+        "{inits:?}"
+    );
     let ready = wait_for_plugin(
         &plugins,
         "filter-redact",

@@ -6,6 +6,11 @@
 //! In the order one reconcile uses them:
 //! - [`validate`]: spec → [`validate::Problem`]s (field, stable [`validate::Reason`], advice);
 //!   the same rules as the CRD's CEL, checked again because CEL can be missing.
+//! - [`gate`]: who may put which code where: the DaemonSet owner's opt-in (label
+//!   `fbplugin.dev/accept-plugins: "true"`, annotations `fbplugin.dev/container`,
+//!   `fbplugin.dev/config-path`, optional `fbplugin.dev/pull-secrets`), the admin's image
+//!   repository allow-list (`--allowed-image-repository`; empty refuses every image), reserved
+//!   names. A refused plugin is left out like an invalid one (`Accepted=False`, `NotAllowed`).
 //! - [`render`]: the plugins of one DaemonSet + its own config text → `plugins.conf`,
 //!   `fluent-bit.conf`, hash; invalid plugins are left out and reported, the others render
 //!   (WASM filter sections in [`render::filter`]).
@@ -65,10 +70,15 @@
 //! 2. Get the DaemonSet. Missing → [`status::ApplyState::DaemonSetNotFound`]; nothing is
 //!    written; the plugin is requeued with backoff (and the DaemonSet watch triggers once it
 //!    exists).
-//! 3. [`workload::base_config_source`] (target of the first plugin that is valid on its own)
-//!    → read that ConfigMap key as the base config. A missing container or config →
-//!    `ContainerNotFound` / `BaseConfigInvalid`; nothing is written.
-//! 4. [`render::render_daemonset`]: invalid and conflicting plugins are left out and reported.
+//! 3. [`gate::opt_in`]: without the owner's opt-in → `DaemonSetNotOptedIn`; nothing is added
+//!    (what the operator added earlier is removed). Then [`workload::base_config_source`] (the
+//!    container and config path the owner's annotations name) → read that ConfigMap key as the
+//!    base config. A missing container or config → `ContainerNotFound` /
+//!    `BaseConfigInvalid`; nothing is written.
+//! 4. [`render::render_daemonset_admitted`] with [`gate::admit`]: invalid, refused (image
+//!    repository, container, config path, pull secret) and conflicting plugins are left out
+//!    and reported. A `<ds>-fbplugin` ConfigMap without the operator's labels is somebody
+//!    else's: `ConfigMapNotOwned`, nothing written, never deleted.
 //! 5. Rendered: apply [`workload::configmap_intent`] (owner: the DaemonSet), then
 //!    [`workload::daemonset_intent`]. Nothing rendered: apply
 //!    [`workload::empty_daemonset_intent`], then delete `<ds>-fbplugin`.
@@ -153,6 +163,7 @@
 //! without plugins runs its own config, and deleting the last plugin restores it.
 
 pub mod controller;
+pub mod gate;
 pub mod http;
 pub mod leader;
 pub mod metrics;

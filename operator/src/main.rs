@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fbplugin_crds::{Cel, crd_yaml};
+use operator::gate::ImagePolicy;
 use operator::offline;
 
 /// Reconciles FluentBitPlugin resources into Fluent Bit DaemonSets.
@@ -33,6 +34,10 @@ enum Command {
         /// The DaemonSet's own main config (its fluent-bit.conf); empty when not given.
         #[arg(long)]
         base_config: Option<PathBuf>,
+        /// Refuse images outside these repositories, as `operator run` does (repeatable; a
+        /// trailing `/` allows everything below). Without it no allow-list is applied.
+        #[arg(long = "allowed-image-repository", value_name = "REPOSITORY")]
+        allowed_image_repositories: Vec<String>,
     },
     /// Print the FluentBitPlugin CRD.
     Crd {
@@ -49,7 +54,17 @@ fn main() -> ExitCode {
             files,
             daemonset,
             base_config,
-        } => render(&files, daemonset.as_deref(), base_config.as_deref()),
+            allowed_image_repositories,
+        } => {
+            let images = (!allowed_image_repositories.is_empty())
+                .then(|| ImagePolicy::new(&allowed_image_repositories));
+            render(
+                &files,
+                daemonset.as_deref(),
+                base_config.as_deref(),
+                images.as_ref(),
+            )
+        }
         Command::Crd { no_cel } => match crd_yaml(if no_cel { Cel::Strip } else { Cel::Keep }) {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -67,10 +82,9 @@ fn render(
     files: &[PathBuf],
     daemonset: Option<&std::path::Path>,
     base_config: Option<&std::path::Path>,
+    images: Option<&ImagePolicy>,
 ) -> ExitCode {
-    let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    };
+    let read = |path: &std::path::Path| offline::read_bounded(path).map_err(|e| e.to_string());
     let inputs = (|| -> Result<_, String> {
         let sources = offline::load_plugins(files).map_err(|e| e.to_string())?;
         if sources.is_empty() {
@@ -93,7 +107,7 @@ fn render(
             return ExitCode::from(2);
         }
     };
-    match offline::render(&sources, ds.as_ref(), &base) {
+    match offline::render_checked(&sources, ds.as_ref(), &base, images) {
         Ok(output) => {
             print!("{}", output.manifests);
             for message in &output.messages {

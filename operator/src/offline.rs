@@ -1,7 +1,8 @@
 //! `operator render`: CR files in, ConfigMaps and DaemonSet apply intents out, no cluster.
 //!
 //! The same pure path the controller uses: group the plugins by target DaemonSet,
-//! [`render_daemonset`], then [`workload`] intents.
+//! [`crate::render::render_daemonset_admitted`] (through [`crate::gate`]), then [`workload`]
+//! intents. Input is read as strictly as the API server would: see [`parse_plugins`].
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,8 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::render::render_daemonset;
+use crate::gate::{self, ImagePolicy};
+use crate::render::render_daemonset_admitted;
 use crate::workload::{self, Owner};
 
 /// A plugin and where it was read from.
@@ -43,8 +45,17 @@ pub enum LoadError {
     },
 }
 
+/// Largest input file `operator render` reads (the API server takes at most about 3 MiB per
+/// request and etcd 1.5 MiB per object; a FluentBitPlugin is far smaller).
+pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+/// Deepest nesting of mappings and sequences accepted in a document. A FluentBitPlugin needs
+/// 6 (`spec.instances[].properties[].name`); the API server's JSON decoder stops at 10000,
+/// but offline input has no reason to come near this.
+pub const MAX_DEPTH: usize = 32;
+
 /// Reads every `FluentBitPlugin` in the given files and directories (recursively, `*.yaml` and
-/// `*.yml`, in name order). Documents of other kinds are skipped.
+/// `*.yml`, in name order). Documents of other kinds are skipped. Files larger than
+/// [`MAX_INPUT_BYTES`] are refused before they are read.
 pub fn load_plugins(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
@@ -52,13 +63,35 @@ pub fn load_plugins(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
     }
     let mut out = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
-            path: file.clone(),
-            source,
-        })?;
+        let text = read_bounded(&file)?;
         out.extend(parse_plugins(&file.display().to_string(), &text)?);
     }
     Ok(out)
+}
+
+/// Reads a text file of at most [`MAX_INPUT_BYTES`].
+pub fn read_bounded(file: &Path) -> Result<String, LoadError> {
+    use std::io::Read;
+    let io = |source| LoadError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    let handle = std::fs::File::open(file).map_err(io)?;
+    let mut text = String::new();
+    handle
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(LoadError::Decode {
+            origin: file.display().to_string(),
+            message: format!(
+                "the file is larger than {MAX_INPUT_BYTES} bytes; split it or remove what is \
+                 not a FluentBitPlugin"
+            ),
+        });
+    }
+    Ok(text)
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
@@ -88,8 +121,25 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Parses the `FluentBitPlugin` documents of one YAML text.
+/// Parses the `FluentBitPlugin` documents of one YAML text, as strictly as the API server:
+/// at most [`MAX_INPUT_BYTES`], nesting at most [`MAX_DEPTH`], no duplicate keys (the API
+/// server refuses them; a YAML decoder would keep the last silently), `metadata.name` a DNS
+/// subdomain and `metadata.namespace` a DNS label (both end up in the rendered config).
 pub fn parse_plugins(file: &str, text: &str) -> Result<Vec<Source>, LoadError> {
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(LoadError::Decode {
+            origin: file.into(),
+            message: format!("the input is larger than {MAX_INPUT_BYTES} bytes"),
+        });
+    }
+    if let Some(line) = too_deep(text) {
+        return Err(LoadError::Decode {
+            origin: file.into(),
+            message: format!(
+                "line {line}: nested deeper than {MAX_DEPTH} levels; a FluentBitPlugin needs 6"
+            ),
+        });
+    }
     let mut out = Vec::new();
     for (n, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let origin = format!("{file}#{}", n + 1);
@@ -97,7 +147,12 @@ pub fn parse_plugins(file: &str, text: &str) -> Result<Vec<Source>, LoadError> {
             origin: origin.clone(),
             message: e.to_string(),
         };
-        let value = Value::deserialize(document).map_err(|e| decode(&e))?;
+        // serde_norway's own Value refuses duplicate keys ("duplicate entry with key ...").
+        let yaml = serde_norway::Value::deserialize(document).map_err(|e| decode(&e))?;
+        if depth(&yaml) > MAX_DEPTH {
+            return Err(decode(&format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        let value = serde_json::to_value(&yaml).map_err(|e| decode(&e))?;
         if value.is_null() || value.get("kind").and_then(Value::as_str) != Some("FluentBitPlugin") {
             continue;
         }
@@ -115,9 +170,90 @@ pub fn parse_plugins(file: &str, text: &str) -> Result<Vec<Source>, LoadError> {
             .metadata
             .namespace
             .get_or_insert_with(|| "default".into());
+        if let Some(problem) = metadata_problem(&plugin) {
+            return Err(decode(&problem));
+        }
         out.push(Source { origin, plugin });
     }
     Ok(out)
+}
+
+/// What the API server would refuse in `metadata.name` / `metadata.namespace`.
+fn metadata_problem(plugin: &FluentBitPlugin) -> Option<String> {
+    let name = plugin.metadata.name.as_deref().unwrap_or_default();
+    let namespace = plugin.metadata.namespace.as_deref().unwrap_or_default();
+    if !is_dns_subdomain(name) {
+        return Some(format!(
+            "metadata.name {name:?} is not a DNS subdomain (1-253 characters of a-z 0-9 - ., \
+             each part starting and ending with a letter or digit), as the API server requires"
+        ));
+    }
+    if !fbplugin_crds::rules::is_dns_label(namespace) {
+        return Some(format!(
+            "metadata.namespace {namespace:?} is not a DNS label (1-63 characters of a-z 0-9 -, \
+             starting and ending with a letter or digit), as the API server requires"
+        ));
+    }
+    None
+}
+
+fn is_dns_subdomain(name: &str) -> bool {
+    (1..=253).contains(&name.len()) && name.split('.').all(fbplugin_crds::rules::is_dns_label)
+}
+
+fn depth(value: &serde_norway::Value) -> usize {
+    match value {
+        serde_norway::Value::Sequence(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_norway::Value::Mapping(map) => {
+            1 + map
+                .iter()
+                .map(|(k, v)| depth(k).max(depth(v)))
+                .max()
+                .unwrap_or(0)
+        }
+        serde_norway::Value::Tagged(tagged) => depth(&tagged.value),
+        _ => 0,
+    }
+}
+
+/// A cheap bound before the YAML parser runs (it is not linear on deeply nested input): the
+/// first line where flow brackets (`[`, `{` outside quotes and comments) or block indentation
+/// nest deeper than [`MAX_DEPTH`]. Conservative: counts every indentation step of 1+ spaces as
+/// a level, so it never lets a deeper document through.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut flow = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start_matches([' ', '-']);
+        if flow == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            let indent = line.len() - trimmed.len();
+            while indents.last().is_some_and(|&i| i >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+        }
+        let mut quote: Option<char> = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    if flow + indents.len() > MAX_DEPTH * 2 {
+                        return Some(n + 1);
+                    }
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if flow + indents.len() > MAX_DEPTH * 2 {
+            return Some(n + 1);
+        }
+    }
+    None
 }
 
 /// Parses a DaemonSet YAML document.
@@ -143,11 +279,24 @@ pub struct Output {
 
 /// Renders every DaemonSet the plugins target. `daemonset`, when given, supplies the owner uid
 /// of its ConfigMap and is checked for the target container; `base_config` is the DaemonSet's
-/// own main config text (empty when not given).
+/// own main config text (empty when not given). No image allow-list is applied: see
+/// [`render_checked`].
 pub fn render(
     sources: &[Source],
     daemonset: Option<&DaemonSet>,
     base_config: &str,
+) -> Result<Output, serde_norway::Error> {
+    render_checked(sources, daemonset, base_config, None)
+}
+
+/// [`render`] through the operator's gate ([`crate::gate`]): with `images`, plugins whose image
+/// repository it does not allow are left out; with `daemonset`, the DaemonSet must have opted
+/// in and the plugins must use the container, config path and pull secrets it lists.
+pub fn render_checked(
+    sources: &[Source],
+    daemonset: Option<&DaemonSet>,
+    base_config: &str,
+    images: Option<&ImagePolicy>,
 ) -> Result<Output, serde_norway::Error> {
     let groups = crate::render::by_daemonset(sources.iter().map(|s| &s.plugin));
     let mut output = Output {
@@ -160,13 +309,25 @@ pub fn render(
             .iter()
             .filter_map(|p| sources.iter().find(|s| std::ptr::eq(&s.plugin, *p)))
             .collect();
-        let result = render_daemonset(base_config, &plugins);
         let ds = daemonset.filter(|d| {
             d.metadata.name.as_deref() == Some(ds_name.as_str())
                 && d.metadata.namespace.as_deref().unwrap_or("default") == namespace
         });
-        let mut target_error = None;
-        if let (Some(ds), Some(first)) = (ds, result.included(&plugins).first()) {
+        let opt_in = ds.map(gate::opt_in).transpose();
+        let admit = |p: &FluentBitPlugin| {
+            let policy = images.cloned().unwrap_or_default();
+            let mut problems =
+                gate::admit(p, opt_in.as_ref().ok().and_then(Option::as_ref), &policy);
+            if images.is_none() {
+                problems.retain(|p| p.reason != crate::validate::Reason::ImageNotAllowed);
+            }
+            problems
+        };
+        let result = render_daemonset_admitted(base_config, &plugins, admit);
+        let mut target_error = opt_in.as_ref().err().map(|e| e.to_string());
+        if let (Some(ds), Some(first), None) =
+            (ds, result.included(&plugins).first(), &target_error)
+        {
             let t = &first.spec.target;
             target_error = workload::base_config_source(ds, t.container_name(), t.config_path())
                 .err()

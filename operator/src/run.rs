@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use kube::Client;
 use operator::controller::{self, Context, Health};
+use operator::gate::ImagePolicy;
 use operator::http;
 use operator::leader::{Elector, Timing};
 use operator::metrics::Metrics;
@@ -37,6 +38,11 @@ pub struct RunArgs {
     /// This replica's identity in the Lease and in Events [default: $POD_NAME, else the host name].
     #[arg(long)]
     identity: Option<String>,
+    /// An image repository plugins may come from (repeatable): `ghcr.io/acme/out-jsonl` allows
+    /// that repository, `ghcr.io/acme/` everything below it. None given: every plugin is
+    /// refused (reason ImageNotAllowed) until the admin lists the trusted ones.
+    #[arg(long = "allowed-image-repository", value_name = "REPOSITORY")]
+    allowed_image_repositories: Vec<String>,
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -91,11 +97,17 @@ async fn run(args: RunArgs) -> Result<(), String> {
             )
         })?;
     let server = tokio::spawn(server);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics,
-        Some(identity.clone()),
-    ));
+    let images = ImagePolicy::new(&args.allowed_image_repositories);
+    if images.entries().is_empty() {
+        warn!(
+            "no --allowed-image-repository given: every FluentBitPlugin is refused until the \
+             admin lists the trusted image repositories"
+        );
+    } else {
+        info!(repositories = ?images.entries(), "image allow-list");
+    }
+    let ctx =
+        Arc::new(Context::new(client.clone(), metrics, Some(identity.clone())).with_images(images));
     let namespace = args.namespace.as_deref();
 
     let result = if args.leader_elect {

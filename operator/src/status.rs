@@ -24,6 +24,12 @@ pub enum ApplyState {
     ContainerNotFound(String),
     /// The base config cannot be found or extended; the message says why.
     BaseConfigInvalid(String),
+    /// The DaemonSet's owner has not opted in ([`crate::gate::opt_in`]); nothing was added to
+    /// it. The message says what the owner must add.
+    NotOptedIn(String),
+    /// `<daemonset>-fbplugin` exists and the operator did not create it: neither adopted nor
+    /// deleted, nothing written.
+    ConfigMapNotOwned(String),
     /// The API server refused an apply; its answer.
     ApplyFailed(String),
 }
@@ -94,6 +100,8 @@ pub fn plugin_status(
             ),
             ApplyState::ContainerNotFound(m) => (reason::CONTAINER_NOT_FOUND, m.clone()),
             ApplyState::BaseConfigInvalid(m) => (reason::BASE_CONFIG_INVALID, m.clone()),
+            ApplyState::NotOptedIn(m) => (reason::NOT_OPTED_IN, m.clone()),
+            ApplyState::ConfigMapNotOwned(m) => (reason::CONFIG_MAP_NOT_OWNED, m.clone()),
             ApplyState::ApplyFailed(m) => (reason::APPLY_FAILED, m.clone()),
         }
     };

@@ -20,7 +20,9 @@
 //!
 //! Only the fields the operator sets (never a whole `k8s-openapi` object: Kubernetes 1.20
 //! rejects unknown fields in apply patches): `metadata.name/namespace`, and in
-//! `spec.template`: the hash annotation, one init container per plugin, the volumes
+//! `spec.template`: the hash annotation, two init containers per plugin (all copy steps,
+//! then all verify steps; each sees only the plugin's own directory of the plugins volume,
+//! `subPath: <object name>`, the verify steps read-only), the volumes
 //! `fbplugin-plugins` (emptyDir) and `fbplugin-config` (the ConfigMap), three volume mounts on
 //! the Fluent Bit container, and the plugins' pull secrets. List items are keyed by `name`
 //! (containers, initContainers, volumes, imagePullSecrets) or `mountPath` (volumeMounts), so
@@ -47,23 +49,61 @@ pub const DAEMONSET_LABEL: &str = "fbplugin.dev/daemonset";
 /// Prefix of the init container names (`fbplugin-<object name>`).
 pub const INIT_PREFIX: &str = "fbplugin-";
 
-/// The init containers' script, the same for a `.so` plugin and a `.wasm` filter. Inputs come
-/// from the environment only (SRC, DST, optional SHA256), so nothing from the spec is ever
-/// parsed by the shell.
+/// Label (with [`FIELD_MANAGER`] as value) on everything the operator creates; with
+/// [`DAEMONSET_LABEL`] it is how the operator recognizes its own ConfigMap.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Prefix of the verify steps' names (`fbplugin-verify-<object name>-<hash>`).
+pub const VERIFY_INIT_PREFIX: &str = "fbplugin-verify-";
+/// How many hex digits of the rendered hash end a verify step's name.
+pub const VERIFY_HASH_LEN: usize = 6;
+
+/// The init containers' copy script, the same for a `.so` plugin and a `.wasm` filter. Inputs
+/// come from the environment only (SRC, DST, optional SHA256), so nothing from the spec is
+/// ever parsed by the shell. `DST` is inside the plugin's own directory of the plugins volume
+/// (a `subPath` mount): the step cannot see, let alone change, another plugin's file. It
+/// records the sha256 of what it copied in `$DST.sha256` for the verify step.
 pub const COPY_SCRIPT: &str = r#"set -eu
 fail() { echo "fbplugin: $*" >&2; exit 1; }
 [ -f "$SRC" ] || fail "plugin file $SRC not found in the image: check spec.artifact.path"
-if [ -n "${SHA256:-}" ]; then
-  if ! echo "$SHA256  $SRC" | sha256sum -c - >/dev/null 2>&1; then
-    actual=$(sha256sum "$SRC"); actual=${actual%% *}
-    fail "sha256 mismatch for $SRC: the file has $actual, spec.artifact.sha256 is $SHA256"
-  fi
+actual=$(sha256sum "$SRC"); actual=${actual%% *}
+if [ -n "${SHA256:-}" ] && [ "$actual" != "$SHA256" ]; then
+  fail "sha256 mismatch for $SRC: the file has $actual, spec.artifact.sha256 is $SHA256"
 fi
 mkdir -p "${DST%/*}"
 cp "$SRC" "$DST.tmp"
 mv "$DST.tmp" "$DST"
+echo "$actual" > "$DST.sha256"
 echo "fbplugin: copied $SRC to $DST"
 "#;
+
+/// The verify steps' script: run after every copy step (the last init containers), on a
+/// read-only mount of the plugin's directory, it checks that the file Fluent Bit will load
+/// still has `SHA256` (or, without one, what the copy step recorded). Inputs from the
+/// environment only (FILE, optional SHA256).
+pub const VERIFY_SCRIPT: &str = r#"set -eu
+fail() { echo "fbplugin: $*" >&2; exit 1; }
+[ -f "$FILE" ] || fail "plugin file $FILE is missing after the copy steps"
+want=${SHA256:-}
+if [ -z "$want" ]; then
+  [ -f "$FILE.sha256" ] || fail "no recorded sha256 for $FILE"
+  want=$(cat "$FILE.sha256")
+fi
+actual=$(sha256sum "$FILE"); actual=${actual%% *}
+[ "$actual" = "$want" ] || fail "$FILE changed after it was verified: it has sha256 $actual, expected $want"
+echo "fbplugin: $FILE has sha256 $actual"
+"#;
+
+/// Whether a ConfigMap (its metadata) is the one the operator created for `daemonset`: it
+/// carries both of the operator's labels. Anything else named `<daemonset>-fbplugin` is
+/// somebody else's and is neither adopted nor deleted.
+pub fn is_own_configmap(
+    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    daemonset: &str,
+) -> bool {
+    let labels = metadata.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    label(MANAGED_BY_LABEL) == Some(FIELD_MANAGER) && label(DAEMONSET_LABEL) == Some(daemonset)
+}
 
 /// The ConfigMap holding the rendered files: `<daemonset>-fbplugin`.
 pub fn configmap_name(daemonset: &str) -> String {
@@ -99,7 +139,7 @@ pub fn configmap_intent(
         "name": configmap_name(daemonset),
         "namespace": namespace,
         "labels": {
-            "app.kubernetes.io/managed-by": FIELD_MANAGER,
+            MANAGED_BY_LABEL: FIELD_MANAGER,
             DAEMONSET_LABEL: daemonset,
         },
         "annotations": { HASH_ANNOTATION: rendered.hash },
@@ -147,7 +187,13 @@ pub fn daemonset_intent(
         return empty_daemonset_intent(daemonset, namespace);
     };
     let target = &first.spec.target;
-    let init_containers: Vec<Value> = plugins.iter().map(|p| init_container(p)).collect();
+    // Every copy step first, then every verify step: the verify steps see the files as Fluent
+    // Bit will, after the last copy.
+    let init_containers: Vec<Value> = plugins
+        .iter()
+        .map(|p| init_container(p))
+        .chain(plugins.iter().map(|p| verify_container(p, hash)))
+        .collect();
     let mut secrets: Vec<&str> = plugins
         .iter()
         .flat_map(|p| {
@@ -196,23 +242,87 @@ pub fn daemonset_intent(
     })
 }
 
+/// The verify step's name of a plugin: `fbplugin-verify-<object name>-<first hex digits of
+/// the rendered hash>`.
+///
+/// The hash in the name keeps every verify step after every copy step. Server-side apply
+/// keeps the live order of list items it already has and appends new ones, so a plugin added
+/// later would get its copy step after the older verify steps; with the hash in their names
+/// every change replaces all verify steps, which are then appended after the copy steps.
+pub fn verify_container_name(plugin: &FluentBitPlugin, hash: &str) -> String {
+    format!(
+        "{VERIFY_INIT_PREFIX}{}-{}",
+        plugin.metadata.name.as_deref().unwrap_or_default(),
+        hash.get(..VERIFY_HASH_LEN).unwrap_or(hash)
+    )
+}
+
+/// The plugin's own directory in the plugins volume (its `subPath`): the object name.
+fn plugin_subpath(plugin: &FluentBitPlugin) -> &str {
+    plugin.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// Where a copy or verify step sees the plugin file: its directory is mounted at
+/// [`COPY_MOUNT`].
+fn file_in_step(plugin: &FluentBitPlugin) -> String {
+    format!(
+        "{COPY_MOUNT}/{}",
+        fbplugin_crds::rules::file_name(&plugin.spec.artifact.path)
+    )
+}
+
 fn init_container(plugin: &FluentBitPlugin) -> Value {
     let artifact = &plugin.spec.artifact;
-    let dst = plugin_file_path(plugin).replacen(PLUGIN_DIR, COPY_MOUNT, 1);
+    debug_assert!(plugin_file_path(plugin).starts_with(PLUGIN_DIR));
     let mut env = vec![
         json!({ "name": "SRC", "value": artifact.path }),
-        json!({ "name": "DST", "value": dst }),
+        json!({ "name": "DST", "value": file_in_step(plugin) }),
     ];
     if let Some(sha) = &artifact.sha256 {
         env.push(json!({ "name": "SHA256", "value": sha }));
     }
+    step(plugin, init_container_name(plugin), COPY_SCRIPT, env, false)
+}
+
+fn verify_container(plugin: &FluentBitPlugin, hash: &str) -> Value {
+    let mut env = vec![json!({ "name": "FILE", "value": file_in_step(plugin) })];
+    if let Some(sha) = &plugin.spec.artifact.sha256 {
+        env.push(json!({ "name": "SHA256", "value": sha }));
+    }
+    step(
+        plugin,
+        verify_container_name(plugin, hash),
+        VERIFY_SCRIPT,
+        env,
+        true,
+    )
+}
+
+/// One init container running `script` from the plugin's image, with only the plugin's own
+/// directory of the plugins volume mounted (read-only for the verify step).
+fn step(
+    plugin: &FluentBitPlugin,
+    name: String,
+    script: &str,
+    env: Vec<Value>,
+    read_only: bool,
+) -> Value {
+    let artifact = &plugin.spec.artifact;
+    let mut mount = json!({
+        "name": PLUGINS_VOLUME,
+        "mountPath": COPY_MOUNT,
+        "subPath": plugin_subpath(plugin),
+    });
+    if read_only {
+        mount["readOnly"] = json!(true);
+    }
     json!({
-        "name": init_container_name(plugin),
+        "name": name,
         "image": artifact.image,
         "imagePullPolicy": artifact.pull_policy().as_str(),
-        "command": ["sh", "-c", COPY_SCRIPT],
+        "command": ["sh", "-c", script],
         "env": env,
-        "volumeMounts": [{ "name": PLUGINS_VOLUME, "mountPath": COPY_MOUNT }],
+        "volumeMounts": [mount],
         // The script's last words become the termination message, so a sha256 mismatch
         // shows up in the pod status (and in the plugin's Degraded condition).
         "terminationMessagePolicy": "FallbackToLogsOnError",

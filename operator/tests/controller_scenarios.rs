@@ -15,6 +15,7 @@ use fbplugin_crds::FluentBitPlugin;
 use http::Method;
 use kube::runtime::controller::Action;
 use operator::controller::{self, Context, Error, FINALIZER, RESYNC, ROLLING_RECHECK};
+use operator::gate::ImagePolicy;
 use operator::metrics::Metrics;
 use serde_json::{Value, json};
 
@@ -119,12 +120,20 @@ fn condition<'a>(status: &'a Value, type_: &str) -> (&'a str, &'a str) {
     )
 }
 
+/// The init container names, verify steps without their hash suffix
+/// (`fbplugin-verify-<name>`).
 fn init_names(ds_intent: &Value) -> Vec<&str> {
     ds_intent["spec"]["template"]["spec"]["initContainers"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|c| c["name"].as_str())
+        .map(
+            |n| match n.starts_with(operator::workload::VERIFY_INIT_PREFIX) {
+                true => n.rsplit_once('-').map_or(n, |(head, _)| head),
+                false => n,
+            },
+        )
         .collect()
 }
 
@@ -159,7 +168,10 @@ async fn reconcile(cluster: Cluster, name: &str, steps: Vec<Step>) -> Outcome {
     let plugin = Arc::new(object(&cluster, name));
     let (client, server) = mock(cluster);
     let metrics = Arc::new(Metrics::default());
-    let ctx = Arc::new(Context::new(client, metrics.clone(), None));
+    let ctx = Arc::new(
+        Context::new(client, metrics.clone(), None)
+            .with_images(ImagePolicy::new(["registry.example/", "ghcr.io/fbplugin/"])),
+    );
     let script = tokio::spawn(server.run(steps));
     let started = Instant::now();
     let result = tokio::time::timeout(
@@ -216,7 +228,7 @@ fn first_apply_steps() -> Vec<Step> {
             );
         }),
         Step::apply(DAEMONSET).body(|ds| {
-            assert_eq!(init_names(ds), ["fbplugin-out-a"]);
+            assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"]);
             assert!(ds["spec"].get("selector").is_none(), "never the selector");
             assert!(
                 ds["spec"]["template"]["metadata"]["annotations"]["fbplugin.dev/config-hash"]
@@ -367,7 +379,8 @@ async fn invalid_plugin_beside_a_valid_one_is_left_out_and_told_why() {
                 "{plugins}"
             );
         }),
-        Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
+        Step::apply(DAEMONSET)
+            .body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"])),
         list_pods(),
         list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-bad"))).body(|p| {
@@ -430,7 +443,8 @@ async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
                     .contains("out-b")
             )
         }),
-        Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
+        Step::apply(DAEMONSET)
+            .body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"])),
         list_pods(),
         list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-b")).body(|ops| {
@@ -704,13 +718,20 @@ async fn new_filter_renders_a_wasm_filter_section_and_an_init_container() {
             );
         }),
         Step::apply(DAEMONSET).body(|ds| {
-            assert_eq!(init_names(ds), ["fbplugin-filter-redact", "fbplugin-out-a"]);
+            assert_eq!(
+                init_names(ds),
+                [
+                    "fbplugin-filter-redact",
+                    "fbplugin-out-a",
+                    "fbplugin-verify-filter-redact",
+                    "fbplugin-verify-out-a"
+                ]
+            );
             let init = &ds["spec"]["template"]["spec"]["initContainers"][0];
             assert_eq!(init["env"][0]["value"], "/plugins/filter_redact.wasm");
-            assert_eq!(
-                init["env"][1]["value"],
-                "/fbplugin-out/filter-redact/filter_redact.wasm"
-            );
+            // Its own directory of the volume is mounted at /fbplugin-out (subPath).
+            assert_eq!(init["env"][1]["value"], "/fbplugin-out/filter_redact.wasm");
+            assert_eq!(init["volumeMounts"][0]["subPath"], "filter-redact");
         }),
         list_pods(),
         list_daemonsets(),
@@ -742,7 +763,8 @@ async fn a_filter_with_properties_is_rejected_and_the_output_keeps_running() {
             let conf = cm["data"]["fluent-bit.conf"].as_str().unwrap();
             assert!(!conf.contains("[FILTER]\n    Name wasm"), "{conf}");
         }),
-        Step::apply(DAEMONSET).body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a"])),
+        Step::apply(DAEMONSET)
+            .body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"])),
         list_pods(),
         list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("filter-redact"))).body(|p| {
@@ -766,4 +788,83 @@ async fn a_filter_with_properties_is_rejected_and_the_output_keeps_running() {
         .await
         .result
         .expect("an invalid filter is a status, not an error");
+}
+
+/// The gate: a DaemonSet whose owner did not opt in is read, never written; the status and an
+/// Event say what the owner must add.
+#[tokio::test]
+async fn a_daemonset_without_the_owners_opt_in_is_never_written() {
+    let mut c = cluster();
+    let ds = c.objects.get_mut(DAEMONSET).expect("ds");
+    ds["metadata"]["labels"]
+        .as_object_mut()
+        .expect("labels")
+        .remove("fbplugin.dev/accept-plugins");
+    plugin("out-a").finalized().into(&mut c);
+    let mut steps = reads(false);
+    steps.extend([
+        list_pods(),
+        list_daemonsets(),
+        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+            assert_eq!(
+                condition(&p["status"], "Applied"),
+                ("False", "DaemonSetNotOptedIn")
+            );
+            let message = p["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Applied")
+                .and_then(|c| c["message"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            assert!(message.contains("fbplugin.dev/accept-plugins"), "{message}");
+        }),
+        event("DaemonSetNotOptedIn"),
+    ]);
+    let out = reconcile(c, "out-a", steps).await;
+    out.result.expect("a condition, not an error");
+}
+
+/// A `<ds>-fbplugin` ConfigMap the operator did not create: not adopted on apply, not deleted
+/// when the last plugin goes.
+#[tokio::test]
+async fn a_foreign_configmap_is_neither_adopted_nor_deleted() {
+    let foreign = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": RENDERED, "namespace": "logging", "uid": "someone-elses"},
+        "data": {"theirs": "x"}});
+    let mut c = cluster();
+    c.put(configmap(RENDERED), foreign.clone());
+    plugin("out-a").finalized().into(&mut c);
+    let mut steps = reads(true);
+    steps.extend([
+        list_pods(),
+        list_daemonsets(),
+        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+            assert_eq!(
+                condition(&p["status"], "Applied"),
+                ("False", "ConfigMapNotOwned")
+            )
+        }),
+        event("ConfigMapNotOwned"),
+    ]);
+    let out = reconcile(c, "out-a", steps).await;
+    out.result.expect("a condition, not an error");
+    assert_eq!(out.cluster.objects[&configmap(RENDERED)], foreign);
+
+    // Deleting the plugin: the DaemonSet carries nothing, the ConfigMap stays.
+    let mut c = out.cluster;
+    plugin("out-a").finalized().deleting().into(&mut c);
+    let steps = vec![
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::get(configmap(RENDERED)),
+        list_pods(),
+        list_daemonsets(),
+        Step::new(Method::PATCH, plugin_path("out-a"))
+            .body(|ops| assert_eq!(ops[1]["op"], "remove")),
+    ];
+    let out = reconcile(c, "out-a", steps).await;
+    out.result.expect("cleaned up");
+    assert_eq!(out.cluster.objects[&configmap(RENDERED)], foreign);
 }

@@ -109,10 +109,12 @@ fn input_filter_output_daemonset() {
         .expect("the filter's init container");
     assert_eq!(redact["command"][2], workload::COPY_SCRIPT);
     assert_eq!(redact["env"][0]["value"], "/plugins/filter_redact.wasm");
+    // The filter's own directory (subPath) is its whole view of the plugins volume.
     assert_eq!(
         redact["env"][1]["value"],
-        "/fbplugin-out/filter-redact/filter_redact.wasm"
+        "/fbplugin-out/filter_redact.wasm"
     );
+    assert_eq!(redact["volumeMounts"][0]["subPath"], "filter-redact");
     assert_eq!(redact["env"][2]["name"], "SHA256");
     assert_golden(
         "filter/daemonset-intent.yaml",

@@ -139,3 +139,170 @@ fn multi_document_files_skip_other_kinds_and_default_the_namespace() {
         Some("default")
     );
 }
+
+/// A valid plugin document with `metadata` replaced.
+fn plugin_with_metadata(metadata: &str) -> String {
+    format!(
+        "apiVersion: fbplugin.dev/v1alpha1\nkind: FluentBitPlugin\nmetadata:\n{metadata}\nspec:\n  \
+         type: output\n  pluginName: out_a\n  artifact:\n    image: registry.example/a@sha256:{}\n    \
+         path: /plugins/libout_a.so\n  instances:\n    - match: '*'\n  target: {{daemonSet: fluent-bit}}\n",
+        "ab".repeat(32)
+    )
+}
+
+#[test]
+fn offline_render_refuses_what_the_api_server_refuses() {
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "a newline in metadata.namespace (it injected @INCLUDE)",
+            plugin_with_metadata("  name: a\n  namespace: \"logging\\n@INCLUDE /etc/passwd\""),
+            "metadata.namespace",
+        ),
+        (
+            "a newline in metadata.name (it injected a whole [OUTPUT])",
+            plugin_with_metadata(
+                "  name: \"a\\n[OUTPUT]\\n    Name stdout\\n    Match *\"\n  namespace: logging",
+            ),
+            "metadata.name",
+        ),
+        (
+            "upper case in metadata.name",
+            plugin_with_metadata("  name: Out-A\n  namespace: logging"),
+            "metadata.name",
+        ),
+        (
+            "a slash in metadata.namespace",
+            plugin_with_metadata("  name: a\n  namespace: ../etc"),
+            "metadata.namespace",
+        ),
+        (
+            "an empty metadata.name",
+            plugin_with_metadata("  name: \"\"\n  namespace: logging"),
+            "metadata.name",
+        ),
+        (
+            "duplicate keys (the last one used to win silently)",
+            plugin_with_metadata("  name: a\n  namespace: logging\n  namespace: kube-system"),
+            "duplicate",
+        ),
+        (
+            "a duplicate key deep in the spec",
+            plugin_with_metadata("  name: a\n  namespace: logging").replace(
+                "path: /plugins/libout_a.so",
+                "path: /plugins/libout_a.so\n    path: /plugins/other.so",
+            ),
+            "duplicate",
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let err = offline::parse_plugins("mem.yaml", text)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: must be refused"))
+            .to_string();
+        assert!(err.contains(expected), "{what}: {err}");
+        assert!(err.starts_with("mem.yaml#1"), "{what}: names where: {err}");
+    }
+    // The same document with clean metadata parses.
+    let ok = plugin_with_metadata("  name: a.b-1\n  namespace: logging");
+    assert_eq!(
+        offline::parse_plugins("mem.yaml", &ok)
+            .expect("valid")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn offline_render_bounds_size_and_depth_and_answers_fast() {
+    // 200 KB of nesting used to cost 150 s of CPU.
+    for deep in [
+        "a: ".to_string() + &"[".repeat(100_000) + &"]".repeat(100_000),
+        "a: ".to_string() + &"{b: ".repeat(50_000) + "1" + &"}".repeat(50_000),
+        (0..300)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect::<String>(),
+    ] {
+        let started = std::time::Instant::now();
+        let err = offline::parse_plugins("deep.yaml", &deep)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("nested deeper"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    let big = "# padding\n".repeat(110_000);
+    let err = offline::parse_plugins("big.yaml", &big)
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("larger than"), "{err}");
+    // An ordinary plugin nests 6 deep and passes.
+    let text = fixture("invalid-fluentbitplugin.yaml");
+    assert!(offline::parse_plugins("ok.yaml", &text).is_ok());
+}
+
+#[test]
+fn the_binary_refuses_an_injected_namespace_and_an_image_outside_the_allow_list() {
+    let dir = std::env::temp_dir().join(format!("fbplugin-offline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let injected = dir.join("injected.yaml");
+    std::fs::write(
+        &injected,
+        plugin_with_metadata("  name: a\n  namespace: \"logging\\n@INCLUDE /etc/passwd\""),
+    )
+    .expect("write");
+    let (code, stdout, stderr) = operator(&["render", "-f", &injected.display().to_string()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stdout.is_empty() && stderr.contains("metadata.namespace"),
+        "{stderr}"
+    );
+
+    let clean = dir.join("clean.yaml");
+    std::fs::write(
+        &clean,
+        plugin_with_metadata("  name: a\n  namespace: logging"),
+    )
+    .expect("write");
+    let clean = clean.display().to_string();
+    let (code, _, stderr) = operator(&[
+        "render",
+        "-f",
+        &clean,
+        "--allowed-image-repository",
+        "ghcr.io/acme/",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("ImageNotAllowed"), "{stderr}");
+    let (code, _, stderr) = operator(&[
+        "render",
+        "-f",
+        &clean,
+        "--allowed-image-repository",
+        "registry.example/",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn offline_render_onto_a_daemonset_that_did_not_opt_in_writes_nothing() {
+    let paths = vec![workspace_path(EXAMPLES[0])];
+    let sources = offline::load_plugins(&paths).expect("examples load");
+    let mut ds: DaemonSet = serde_norway::from_str(&fixture("daemonset.yaml")).expect("DaemonSet");
+    ds.metadata.labels = None;
+    let output = offline::render(&sources, Some(&ds), &fixture("fluent-bit.conf")).expect("YAML");
+    assert!(output.failed);
+    assert!(output.manifests.is_empty(), "{}", output.manifests);
+    assert!(
+        output
+            .messages
+            .iter()
+            .any(|m| m.contains("does not accept plugins")
+                && m.contains("fbplugin.dev/accept-plugins")),
+        "{:?}",
+        output.messages
+    );
+}

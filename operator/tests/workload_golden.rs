@@ -100,7 +100,30 @@ fn the_intent_holds_only_operator_fields() {
         .expect("init");
     assert_eq!(
         init.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-        ["fbplugin-in-a", "fbplugin-out-b"]
+        [
+            "fbplugin-in-a",
+            "fbplugin-out-b",
+            "fbplugin-verify-in-a-h",
+            "fbplugin-verify-out-b-h"
+        ],
+        "every copy step, then every verify step"
+    );
+    // Each step sees only its own plugin's directory; only the copy steps may write.
+    for (c, plugin) in init.iter().zip(["in-a", "out-b", "in-a", "out-b"]) {
+        let mounts = c.volume_mounts.as_ref().expect("mounts");
+        assert_eq!(mounts.len(), 1, "{}", c.name);
+        assert_eq!(mounts[0].name, workload::PLUGINS_VOLUME);
+        assert_eq!(mounts[0].sub_path.as_deref(), Some(plugin), "{}", c.name);
+        let verify = c.name.starts_with(workload::VERIFY_INIT_PREFIX);
+        assert_eq!(mounts[0].read_only.unwrap_or(false), verify, "{}", c.name);
+    }
+    // Fluent Bit mounts the plugin files read-only.
+    let fb_mounts = typed_mounts(&ds);
+    assert!(
+        fb_mounts
+            .iter()
+            .filter(|m| m.name == workload::PLUGINS_VOLUME)
+            .all(|m| m.read_only == Some(true) && m.sub_path.is_none())
     );
     let sc = init[0].security_context.as_ref().expect("securityContext");
     assert_eq!(sc.run_as_non_root, Some(true));
@@ -186,4 +209,9 @@ spec:
             key: "fluent-bit.conf".into()
         })
     );
+}
+
+fn typed_mounts(ds: &serde_json::Value) -> Vec<k8s_openapi::api::core::v1::VolumeMount> {
+    serde_json::from_value(ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].clone())
+        .expect("the Fluent Bit container's mounts")
 }

@@ -25,6 +25,12 @@ app.kubernetes.io/name: {{ .Values.fluentBit.name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The one namespace the operator watches unless clusterWide: watchNamespace, else the
+release namespace. */}}
+{{- define "fbplugin.watchNamespace" -}}
+{{- default .Release.Namespace .Values.watchNamespace -}}
+{{- end -}}
+
 {{- define "fbplugin.serviceAccountName" -}}
 {{- default (include "fbplugin.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}

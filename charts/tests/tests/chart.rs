@@ -250,13 +250,15 @@ fn every_value_set_renders_objects_without_unknown_fields() {
 }
 
 #[test]
-fn default_install_is_cluster_wide_with_exact_rules_and_a_prepared_daemonset() {
+fn default_install_is_namespace_scoped_with_exact_rules_and_a_prepared_daemonset() {
     let objects = render(&[]);
     let expected: BTreeSet<String> = [
         "CustomResourceDefinition//fluentbitplugins.fbplugin.dev",
         "ServiceAccount/logging/fbplugin-fbplugin-operator",
-        "ClusterRole//fbplugin-fbplugin-operator",
-        "ClusterRoleBinding//fbplugin-fbplugin-operator",
+        "Role/logging/fbplugin-fbplugin-operator",
+        "RoleBinding/logging/fbplugin-fbplugin-operator",
+        "ClusterRole//fbplugin-fbplugin-operator-plugin-author",
+        "ClusterRole//fbplugin-fbplugin-operator-plugin-viewer",
         "Deployment/logging/fbplugin-fbplugin-operator",
         "Service/logging/fbplugin-fbplugin-operator-metrics",
         "ServiceAccount/logging/fluent-bit",
@@ -269,11 +271,12 @@ fn default_install_is_cluster_wide_with_exact_rules_and_a_prepared_daemonset() {
 
     for o in &objects {
         match o {
-            Object::ClusterRole(r) => {
+            Object::Role(r) => {
+                assert_eq!(r.metadata.namespace.as_deref(), Some(NS));
                 assert_eq!(r.rules.clone().unwrap_or_default(), operator_rules())
             }
-            Object::ClusterRoleBinding(b) => {
-                assert_eq!(b.role_ref.kind, "ClusterRole");
+            Object::RoleBinding(b) => {
+                assert_eq!(b.role_ref.kind, "Role");
                 assert_eq!(b.role_ref.name, "fbplugin-fbplugin-operator");
                 let s = b.subjects.clone().unwrap_or_default();
                 assert_eq!(s.len(), 1);
@@ -317,7 +320,13 @@ fn default_install_is_cluster_wide_with_exact_rules_and_a_prepared_daemonset() {
     assert_locked_down(c, p, true);
     assert_eq!(
         args(c),
-        ["run", "--listen=0.0.0.0:8080", "--log-format=text"]
+        [
+            "run",
+            "--listen=0.0.0.0:8080",
+            "--log-format=text",
+            "--namespace=logging"
+        ],
+        "the release namespace only, and no image repository allowed until the admin lists one"
     );
     let port = c.ports.clone().unwrap_or_default();
     assert_eq!(port.len(), 1);
@@ -515,8 +524,9 @@ fn namespace_scoped_install_creates_a_role_in_that_namespace_only() {
     let objects = render(&["watchNamespace=apps"]);
     let k = keys(&objects);
     assert!(
-        !k.iter().any(|k| k.starts_with("ClusterRole")),
-        "nothing cluster-wide: {k:?}"
+        !k.iter()
+            .any(|k| k.starts_with("ClusterRole") && !k.contains("-plugin-")),
+        "nothing cluster-wide for the operator: {k:?}"
     );
     let role = objects.iter().find_map(|o| match o {
         Object::Role(r) => Some(r),
@@ -603,6 +613,14 @@ fn refuses_unsafe_or_misspelled_values_with_a_message() {
             "needs metrics.service.enabled",
         ),
         (&["image.digest=sha256:short"], "digest"),
+        (
+            &["clusterWide=true", "watchNamespace=apps"],
+            "leave watchNamespace empty",
+        ),
+        (
+            &["allowedImageRepositories={Not A Repo}"],
+            "allowedImageRepositories",
+        ),
     ];
     for (sets, message) in cases {
         let err =
@@ -764,4 +782,160 @@ fn notes_tell_the_user_what_to_do_next() {
         !own.contains("rollout status daemonset/fluent-bit"),
         "{own}"
     );
+}
+
+#[test]
+fn cluster_wide_is_an_explicit_choice_with_the_same_rules() {
+    let objects = render(&["clusterWide=true"]);
+    let k = keys(&objects);
+    assert!(
+        k.contains("ClusterRole//fbplugin-fbplugin-operator"),
+        "{k:?}"
+    );
+    assert!(
+        k.contains("ClusterRoleBinding//fbplugin-fbplugin-operator"),
+        "{k:?}"
+    );
+    assert!(!k.iter().any(|k| k.starts_with("Role/")), "{k:?}");
+    for o in &objects {
+        if let Object::ClusterRole(r) = o
+            && r.metadata.name.as_deref() == Some("fbplugin-fbplugin-operator")
+        {
+            assert_eq!(r.rules.clone().unwrap_or_default(), operator_rules());
+        }
+    }
+    let c = &pod(deployment(&objects)
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref()))
+    .containers[0];
+    assert!(
+        !args(c).iter().any(|a| a.starts_with("--namespace")),
+        "{:?}",
+        args(c)
+    );
+}
+
+#[test]
+fn the_admin_lists_the_trusted_image_repositories() {
+    let objects = render(&["allowedImageRepositories={ghcr.io/acme/,registry.example/team/out}"]);
+    let c = &pod(deployment(&objects)
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref()))
+    .containers[0];
+    let args = args(c);
+    assert!(
+        args.contains(&"--allowed-image-repository=ghcr.io/acme/".to_string())
+            && args.contains(&"--allowed-image-repository=registry.example/team/out".to_string()),
+        "{args:?}"
+    );
+}
+
+#[test]
+fn the_prepared_daemonset_opts_in_and_lists_only_the_pull_secrets_given() {
+    let objects = render(&[]);
+    let ds = daemonset(&objects).expect("the prepared DaemonSet");
+    let labels = ds.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("fbplugin.dev/accept-plugins")
+            .map(String::as_str),
+        Some("true")
+    );
+    let annotations = ds.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("fbplugin.dev/container")
+            .map(String::as_str),
+        Some("fluent-bit")
+    );
+    assert_eq!(
+        annotations
+            .get("fbplugin.dev/config-path")
+            .map(String::as_str),
+        Some("/fluent-bit/etc/conf/fluent-bit.conf")
+    );
+    assert!(!annotations.contains_key("fbplugin.dev/pull-secrets"));
+    let objects = render(&["fluentBit.pluginPullSecrets={regcred,mirror}"]);
+    let ds = daemonset(&objects).expect("the prepared DaemonSet");
+    let annotations = ds.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("fbplugin.dev/pull-secrets")
+            .map(String::as_str),
+        Some("regcred,mirror")
+    );
+}
+
+#[test]
+fn plugin_author_and_viewer_roles_are_not_aggregated_unless_asked() {
+    let roles = |sets: &[&str]| -> Vec<k8s_openapi::api::rbac::v1::ClusterRole> {
+        render(sets)
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::ClusterRole(r)
+                    if r.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.contains("-plugin-")) =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let default = roles(&[]);
+    assert_eq!(default.len(), 2);
+    for r in &default {
+        let labels = r.metadata.labels.clone().unwrap_or_default();
+        assert!(
+            !labels
+                .keys()
+                .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate")),
+            "{labels:?}"
+        );
+        for rule in r.rules.clone().unwrap_or_default() {
+            assert_eq!(
+                rule.api_groups.clone().unwrap_or_default(),
+                ["fbplugin.dev"]
+            );
+        }
+    }
+    let author = default
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some("fbplugin-fbplugin-operator-plugin-author"))
+        .expect("author role");
+    assert_eq!(
+        author.rules.clone().unwrap_or_default()[0].verbs,
+        [
+            "get", "list", "watch", "create", "update", "patch", "delete"
+        ]
+    );
+    let viewer = default
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some("fbplugin-fbplugin-operator-plugin-viewer"))
+        .expect("viewer role");
+    assert_eq!(
+        viewer.rules.clone().unwrap_or_default()[0].verbs,
+        ["get", "list", "watch"]
+    );
+    let aggregated = roles(&["rbac.aggregateToDefaultRoles=true"]);
+    let labels = |name: &str| {
+        aggregated
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(name))
+            .and_then(|r| r.metadata.labels.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        labels("fbplugin-fbplugin-operator-plugin-author")
+            .contains_key("rbac.authorization.k8s.io/aggregate-to-edit")
+    );
+    assert!(
+        labels("fbplugin-fbplugin-operator-plugin-viewer")
+            .contains_key("rbac.authorization.k8s.io/aggregate-to-view")
+    );
+    assert!(roles(&["rbac.pluginRoles=false"]).is_empty());
 }

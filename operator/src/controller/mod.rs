@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 pub use drift::{contains, daemonset_current};
 pub use runner::{Health, run};
 
+use crate::gate::ImagePolicy;
 use crate::metrics::Metrics;
 use crate::rollout;
 use crate::status::{ApplyState, Facts, plugin_status};
@@ -141,11 +142,13 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Which ConfigMaps hold which DaemonSets' base config, as reconciles found them.
     base_configs: runner::BaseConfigIndex,
+    /// The image repositories plugins may come from (`--allowed-image-repository`).
+    pub images: ImagePolicy,
 }
 
 impl Context {
     /// A context whose Events are reported by `fbplugin-operator` (instance: `instance`, e.g.
-    /// the pod name).
+    /// the pod name). It allows no image until [`Context::with_images`] says which.
     pub fn new(client: Client, metrics: Arc<Metrics>, instance: Option<String>) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
@@ -157,7 +160,14 @@ impl Context {
             metrics,
             failures: Mutex::new(HashMap::new()),
             base_configs: Default::default(),
+            images: ImagePolicy::default(),
         }
+    }
+
+    /// The same context allowing images from `images` only.
+    pub fn with_images(mut self, images: ImagePolicy) -> Self {
+        self.images = images;
+        self
     }
 
     /// Counts one more failure of `key` and returns how long to wait: 1 s doubling to 5 min.
@@ -242,7 +252,8 @@ async fn apply(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error>
         }
     };
     let refs: Vec<&FluentBitPlugin> = group.iter().collect();
-    let synced = sync::sync_daemonset(&ctx.client, &namespace, ds_name, &refs, false).await?;
+    let synced =
+        sync::sync_daemonset(&ctx.client, &ctx.images, &namespace, ds_name, &refs, false).await?;
     if let Some(cm) = &synced.base_configmap {
         let mut index = ctx.base_configs.lock().unwrap_or_else(|e| e.into_inner());
         index
@@ -278,7 +289,10 @@ async fn apply(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error>
     ctx.metrics.set_plugin(&key(plugin), &status);
 
     Ok(match synced.apply {
-        ApplyState::DaemonSetNotFound | ApplyState::ApplyFailed(_) => {
+        ApplyState::DaemonSetNotFound
+        | ApplyState::ApplyFailed(_)
+        | ApplyState::NotOptedIn(_)
+        | ApplyState::ConfigMapNotOwned(_) => {
             // Not a crash loop: the status says why; look again with growing delays (and at
             // once when the DaemonSet appears, through the DaemonSet watch).
             Action::requeue(ctx.backoff(&key(plugin)))
@@ -365,7 +379,8 @@ async fn remove_from(
         .iter()
         .filter(|p| p.metadata.name != plugin.metadata.name)
         .collect();
-    let synced = sync::sync_daemonset(&ctx.client, &namespace, daemonset, &rest, true).await?;
+    let synced =
+        sync::sync_daemonset(&ctx.client, &ctx.images, &namespace, daemonset, &rest, true).await?;
     if let ApplyState::ApplyFailed(message) = &synced.apply {
         // Keep the finalizer (or the old generation): the plugin is still in the DaemonSet.
         return Err(Error::Refused(message.clone()));

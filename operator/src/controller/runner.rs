@@ -3,8 +3,10 @@
 //! - `FluentBitPlugin`s (the controller's own reflector; its store answers the mappers).
 //! - DaemonSets, metadata only: a change reconciles every plugin targeting that DaemonSet.
 //! - ConfigMaps, metadata only: the operator's own `<ds>-fbplugin` (label
-//!   `fbplugin.dev/daemonset`) and any ConfigMap a reconcile found holding a DaemonSet's base
-//!   config map to the plugins of that DaemonSet; other ConfigMaps map to nothing.
+//!   `fbplugin.dev/daemonset`), any ConfigMap named `<ds>-fbplugin` (a foreign one blocks the
+//!   DaemonSet's plugins until it goes), and any ConfigMap a reconcile found holding a
+//!   DaemonSet's base config map to the plugins of that DaemonSet; other ConfigMaps map to
+//!   nothing.
 //!
 //! Metadata-only watches keep a cluster-wide operator's memory independent of how big the
 //! cluster's ConfigMaps are; every reconcile reads what it needs fresh.
@@ -112,6 +114,11 @@ pub async fn run(
             .cloned()
             .into_iter()
             .collect();
+        // A `<ds>-fbplugin` ConfigMap without the operator's labels (someone else's, which
+        // blocks the plugins with ConfigMapNotOwned): its removal must bring them round too.
+        if let Some(ds) = cm.name_any().strip_suffix("-fbplugin") {
+            daemonsets.push(ds.to_string());
+        }
         let known = index.base_configs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(ds) = known.get(&(namespace.clone(), cm.name_any())) {
             daemonsets.extend(ds.iter().cloned());

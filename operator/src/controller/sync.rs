@@ -4,13 +4,14 @@
 use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::core::Selector;
 use kube::{Client, Resource};
 use serde_json::Value;
 
 use super::{Error, drift};
-use crate::render::{DaemonSetRender, render_daemonset};
+use crate::gate::{self, ImagePolicy};
+use crate::render::{DaemonSetRender, render_daemonset_admitted};
 use crate::status::ApplyState;
 use crate::workload::{self, FIELD_MANAGER, Owner, TargetError};
 
@@ -87,12 +88,20 @@ pub async fn carrying(
 /// the pods. Transient API errors (conflicts, 5xx, transport) are returned for a retry; a
 /// refused apply becomes [`ApplyState::ApplyFailed`].
 ///
+/// The gate comes first ([`gate`]): a DaemonSet whose owner has not opted in gets nothing
+/// added ([`ApplyState::NotOptedIn`]; fields the operator added earlier are removed, so taking
+/// the opt-in away takes the plugins out), and each plugin must pass [`gate::admit`] (allowed
+/// image repository, the container, config path and pull secrets the owner listed). A
+/// `<ds>-fbplugin` ConfigMap the operator did not create is never adopted or deleted
+/// ([`ApplyState::ConfigMapNotOwned`]).
+///
 /// When the target cannot take plugins (container or base config missing), nothing is written
 /// and the DaemonSet keeps its last render, unless `release_unusable` (a plugin is being
 /// deleted): then the operator's fields are removed, so a deleted plugin never stays in the
 /// template because its neighbours cannot be rendered.
 pub async fn sync_daemonset(
     client: &Client,
+    images: &ImagePolicy,
     namespace: &str,
     name: &str,
     plugins: &[&FluentBitPlugin],
@@ -109,18 +118,24 @@ pub async fn sync_daemonset(
     else {
         return Ok(Synced {
             daemonset: None,
-            render: render_daemonset("", plugins),
+            render: render_daemonset_admitted("", plugins, |p| gate::admit(p, None, images)),
             apply: ApplyState::DaemonSetNotFound,
             pods: Vec::new(),
             base_configmap: None,
         });
     };
 
-    let (base_configmap, base) = base_config(&configmaps, &ds, plugins).await?;
+    let opt_in = gate::opt_in(&ds);
+    let admit = |p: &FluentBitPlugin| gate::admit(p, opt_in.as_ref().ok(), images);
+    let (base_configmap, base) = match &opt_in {
+        Ok(opt_in) => base_config(&configmaps, &ds, opt_in, plugins).await?,
+        Err(e) => (None, Err(ApplyState::NotOptedIn(e.to_string()))),
+    };
     let (render, unusable) = match base {
-        Ok(text) => (render_daemonset(&text, plugins), None),
-        Err(state) if release_unusable => {
-            let mut render = render_daemonset("", plugins);
+        Ok(text) => (render_daemonset_admitted(&text, plugins, admit), None),
+        // Without the opt-in the operator's fields go whatever the reason of the sync.
+        Err(state) if release_unusable || matches!(state, ApplyState::NotOptedIn(_)) => {
+            let mut render = render_daemonset_admitted("", plugins, admit);
             render.rendered = None;
             (render, Some(state))
         }
@@ -128,7 +143,7 @@ pub async fn sync_daemonset(
             let pods = pods_of(client, namespace, &ds).await?;
             return Ok(Synced {
                 daemonset: Some(ds),
-                render: render_daemonset("", plugins),
+                render: render_daemonset_admitted("", plugins, admit),
                 apply: state,
                 pods,
                 base_configmap,
@@ -141,11 +156,26 @@ pub async fn sync_daemonset(
         .get_opt(&cm_name)
         .await
         .map_err(|e| Error::api(what("get", "ConfigMap", &cm_name), e))?;
+    let foreign_cm = live_cm
+        .as_ref()
+        .filter(|cm| !workload::is_own_configmap(&cm.metadata, name))
+        .map(|_| {
+            format!(
+                "ConfigMap {namespace}/{cm_name} exists but the operator did not create it (it                  lacks the labels {}={FIELD_MANAGER} and {}={name}): the operator neither                  adopts nor deletes it. Rename or remove that ConfigMap (its owner decides),                  then the plugins are applied",
+                workload::MANAGED_BY_LABEL,
+                workload::DAEMONSET_LABEL
+            )
+        });
 
     let mut apply = ApplyState::Applied;
     let mut ds = ds;
-    let ds_intent = match &render.rendered {
-        Some(rendered) => {
+    let ds_intent = match (&render.rendered, &foreign_cm) {
+        // The DaemonSet would mount a ConfigMap that is not the operator's: write nothing.
+        (Some(_), Some(message)) => {
+            apply = ApplyState::ConfigMapNotOwned(message.clone());
+            None
+        }
+        (Some(rendered), None) => {
             let owner = Owner {
                 name: name.to_string(),
                 uid: ds.metadata.uid.clone().unwrap_or_default(),
@@ -162,11 +192,19 @@ pub async fn sync_daemonset(
                     apply = ApplyState::ApplyFailed(e);
                 }
             }
-            workload::daemonset_intent(name, namespace, &render.included(plugins), &rendered.hash)
+            Some(workload::daemonset_intent(
+                name,
+                namespace,
+                &render.included(plugins),
+                &rendered.hash,
+            ))
         }
-        None => workload::empty_daemonset_intent(name, namespace),
+        (None, _) => Some(workload::empty_daemonset_intent(name, namespace)),
     };
-    if apply == ApplyState::Applied && !drift::daemonset_current(&to_value(&ds), &ds_intent) {
+    if let Some(ds_intent) = ds_intent
+        && apply == ApplyState::Applied
+        && !drift::daemonset_current(&to_value(&ds), &ds_intent)
+    {
         let result = daemonsets
             .patch(name, &params, &Patch::Apply(&ds_intent))
             .await;
@@ -175,11 +213,24 @@ pub async fn sync_daemonset(
             Err(e) => apply = ApplyState::ApplyFailed(e),
         }
     }
-    // The ConfigMap goes only after the DaemonSet stopped mounting it.
-    if render.rendered.is_none() && apply == ApplyState::Applied && live_cm.is_some() {
-        match configmaps.delete(&cm_name, &DeleteParams::default()).await {
+    // The ConfigMap goes only after the DaemonSet stopped mounting it, and only when it is the
+    // operator's own (the uid precondition: the very object that was checked).
+    if render.rendered.is_none()
+        && apply == ApplyState::Applied
+        && foreign_cm.is_none()
+        && let Some(cm) = &live_cm
+    {
+        let params = DeleteParams {
+            preconditions: cm.metadata.uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match configmaps.delete(&cm_name, &params).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            // Gone already, or replaced by another object since it was read (409).
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
             Err(e) => return Err(Error::api(what("delete", "ConfigMap", &cm_name), e)),
         }
     }
@@ -198,24 +249,19 @@ pub async fn sync_daemonset(
 
 type BaseConfig = (Option<String>, Result<String, ApplyState>);
 
-/// The ConfigMap holding the base config (when the DaemonSet names one) and its text, or the
-/// ApplyState explaining why the text cannot be had.
+/// The ConfigMap holding the base config (at the container and config path the DaemonSet's
+/// owner named) and its text, or the ApplyState explaining why the text cannot be had.
 async fn base_config(
     configmaps: &Api<ConfigMap>,
     ds: &DaemonSet,
+    opt_in: &gate::OptIn,
     plugins: &[&FluentBitPlugin],
 ) -> Result<BaseConfig, Error> {
-    // The target of the first plugin that is valid on its own: conflicts make the others
-    // agree with it or be left out.
-    let Some(first) = plugins
-        .iter()
-        .find(|p| crate::validate::validate(p).is_empty())
-        .or(plugins.first())
-    else {
+    if plugins.is_empty() {
         return Ok((None, Ok(String::new())));
-    };
-    let t = &first.spec.target;
-    let source = match workload::base_config_source(ds, t.container_name(), t.config_path()) {
+    }
+    let (container, config_path) = (opt_in.container.as_str(), opt_in.config_path.as_str());
+    let source = match workload::base_config_source(ds, container, config_path) {
         Ok(source) => source,
         Err(e @ TargetError::ContainerNotFound { .. }) => {
             return Ok((None, Err(ApplyState::ContainerNotFound(e.to_string()))));
@@ -232,11 +278,11 @@ async fn base_config(
     let text = cm.and_then(|cm| cm.data?.remove(&source.key));
     let text = text.ok_or_else(|| {
         ApplyState::BaseConfigInvalid(format!(
-            "the DaemonSet reads {} from key {:?} of ConfigMap {}, which does not exist; create \
-             it or set spec.target.configPath",
-            t.config_path(),
+            "the DaemonSet reads {config_path} from key {:?} of ConfigMap {}, which does not \
+             exist; create it, or fix the DaemonSet's {} annotation",
             source.key,
-            source.configmap
+            source.configmap,
+            gate::CONFIG_PATH_ANNOTATION
         ))
     });
     Ok((Some(source.configmap), text))

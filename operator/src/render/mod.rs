@@ -86,11 +86,26 @@ impl DaemonSetRender {
 /// `spec.target.configPath`, e.g. the `fluent-bit.conf` key of the Helm chart's ConfigMap).
 /// Invalid plugins are left out and reported; the others render.
 pub fn render_daemonset(base_config: &str, plugins: &[&FluentBitPlugin]) -> DaemonSetRender {
+    render_daemonset_admitted(base_config, plugins, |_| Vec::new())
+}
+
+/// [`render_daemonset`] with the gate's problems ([`crate::gate::admit`]) for each plugin
+/// added to its own: a plugin the gate refuses is left out like an invalid one, before the
+/// conflict check (so it never keeps another plugin out).
+pub fn render_daemonset_admitted(
+    base_config: &str,
+    plugins: &[&FluentBitPlugin],
+    admit: impl Fn(&FluentBitPlugin) -> Vec<Problem>,
+) -> DaemonSetRender {
     let mut outcomes: Vec<PluginOutcome> = plugins
         .iter()
-        .map(|p| PluginOutcome {
-            problems: validate::validate(p),
-            included: false,
+        .map(|p| {
+            let mut problems = validate::validate(p);
+            problems.extend(admit(p));
+            PluginOutcome {
+                problems,
+                included: false,
+            }
         })
         .collect();
     // Conflicts only among individually valid plugins: an invalid one is out anyway.

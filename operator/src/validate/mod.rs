@@ -150,6 +150,14 @@ reasons! {
     /// `workers` of a plugin output left out because the DaemonSet's config enables hot reload
     /// (a Fluent Bit 5.1.1 bug; a note, not a refusal).
     WorkersWithHotReload,
+    /// The object name starts with the reserved prefix `verify-`.
+    ReservedName,
+    /// The image's repository is not in the operator's allow-list ([`crate::gate`]).
+    ImageNotAllowed,
+    /// The DaemonSet's owner lets plugins use another container or config path.
+    TargetNotAllowed,
+    /// The DaemonSet's owner did not list this pull secret.
+    PullSecretNotAllowed,
 }
 
 pub use fbplugin_crds::layout::COPY_MOUNT;
@@ -172,9 +180,20 @@ pub fn validate(plugin: &FluentBitPlugin) -> Vec<Problem> {
             "metadata.name",
             Reason::InvalidName,
             format!(
-                "name {name:?} must be 1-{} characters without dots: the init container is \
-                 named fbplugin-<name>; recreate the object with a shorter name",
+                "name {name:?} must be 1-{} characters without dots: the plugin's init \
+                 containers are fbplugin-<name> and fbplugin-verify-<name>-<hash> (63 at most); \
+                 recreate the object with a shorter name",
                 rules::MAX_OBJECT_NAME_LEN
+            ),
+        ));
+    } else if name.starts_with(rules::RESERVED_NAME_PREFIX) {
+        problems.push(Problem::new(
+            "metadata.name",
+            Reason::ReservedName,
+            format!(
+                "names starting with {:?} are reserved (the verify step of a plugin x is the \
+                 init container fbplugin-verify-x-<hash>): recreate the object under another name",
+                rules::RESERVED_NAME_PREFIX
             ),
         ));
     }
@@ -394,6 +413,9 @@ fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
 pub fn accepted_condition(problems: &[Problem]) -> ConditionUpdate {
     let blocking: Vec<&Problem> = problems.iter().filter(|p| p.blocking).collect();
     let conflict = blocking.iter().all(|p| is_conflict(p.reason));
+    let not_allowed = blocking
+        .iter()
+        .all(|p| crate::gate::is_gate_reason(p.reason));
     match blocking.first() {
         None => ConditionUpdate {
             type_: status::condition::ACCEPTED,
@@ -409,6 +431,8 @@ pub fn accepted_condition(problems: &[Problem]) -> ConditionUpdate {
             status: false,
             reason: if conflict {
                 status::reason::CONFLICT
+            } else if not_allowed {
+                status::reason::NOT_ALLOWED
             } else {
                 status::reason::INVALID
             },

@@ -294,6 +294,8 @@ pub fn rows() -> Vec<Row> {
         r(CUSTOM, "{name: host, value: example.com}", "{name: net.connect_timeout, value: '5'}", "spec.instances[0].properties[0].name", ReservedKey, "custom plugin"),
         r(CUSTOM, "{name: host, value: example.com}", "{name: Alias, value: x}", "spec.instances[0].properties[0].name", ReservedKey, "spec.instances[0].alias"),
         r(OUTPUT, "name: out-jsonl,", "name: Out-Jsonl,", "metadata.name", InvalidName, "DNS"),
+        r(OUTPUT, "name: out-jsonl,", "name: verify-out-jsonl,", "metadata.name", ReservedName, "fbplugin-verify-x-<hash>"),
+        r(OUTPUT, "name: out-jsonl,", "name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,", "metadata.name", InvalidName, "1-40 characters"),
     ]
 }
 
