@@ -415,3 +415,53 @@ fn refuses_files_that_are_not_plugins_and_registries_without_a_host() {
         assert!(said.contains(expected), "{said}");
     }
 }
+
+#[test]
+fn write_cr_fills_the_artifact_of_a_cr_file_in_place_and_again_changes_nothing() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let wasm = work.path().join("filter_redact.wasm");
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0").expect("write");
+    let cr = work.path().join("fluentbitplugin.yaml");
+    let original = std::fs::read_to_string(
+        workspace().join("examples/filter-redact/deploy/fluentbitplugin.yaml"),
+    )
+    .expect("the example CR");
+    std::fs::write(&cr, &original).expect("write");
+    let args = [
+        wasm.display().to_string(),
+        "--image".to_owned(),
+        "127.0.0.1:5000/fbplugin/filter-redact".to_owned(),
+        "--cr".to_owned(),
+        cr.display().to_string(),
+        "--write-cr".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let built = build(&args);
+    let written = std::fs::read_to_string(&cr).expect("read back");
+    assert!(
+        built.stdout.ends_with(&written),
+        "stdout ends with the written file"
+    );
+    let value: Value = serde_norway::from_str(&written).expect("YAML");
+    assert_eq!(value["spec"]["artifact"]["image"], built.image.as_str());
+    assert_eq!(
+        value["spec"]["artifact"]["sha256"],
+        sha256_hex(b"\0asm\x01\0\0\0").as_str()
+    );
+    // Comments and every other line are kept.
+    let kept = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                !l.trim_start().starts_with("image:") && !l.trim_start().starts_with("sha256:")
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kept(&written), kept(&original));
+    build(&args);
+    assert_eq!(
+        std::fs::read_to_string(&cr).expect("read back"),
+        written,
+        "idempotent"
+    );
+}
