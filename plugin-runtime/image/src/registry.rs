@@ -459,6 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_only_for_loopback_or_when_asked() {
+        let client = |r: &str, insecure: bool| {
+            let reference = Reference::parse(r).expect("reference");
+            Client::new(&reference, insecure, None).base
+        };
+        assert_eq!(client("127.0.0.1:5000/x", false), "http://127.0.0.1:5000");
+        assert_eq!(client("localhost:5000/x", false), "http://localhost:5000");
+        assert_eq!(client("ghcr.io/me/x", false), "https://ghcr.io");
+        assert_eq!(client("10.0.0.1:5000/x", false), "https://10.0.0.1:5000");
+        assert_eq!(client("10.0.0.1:5000/x", true), "http://10.0.0.1:5000");
+        assert_eq!(
+            client("127.0.0.1.example.com/x", false),
+            "https://127.0.0.1.example.com"
+        );
+    }
+
+    #[test]
     fn base64_and_query_escaping() {
         assert_eq!(base64("user:pass"), "dXNlcjpwYXNz");
         assert_eq!(base64("a"), "YQ==");
