@@ -59,6 +59,53 @@ fn plugin_crates() -> Vec<(PathBuf, String)> {
     out
 }
 
+/// The layout `fbplugin-image build` writes (plugin-runtime/image): an empty base, the static
+/// copy program at /fbplugin/copy built as the tool builds it, no shell step, uid 65532.
+fn shell_free_final_stage(dockerfile: &str, rel: &str) {
+    let final_stage = dockerfile.rsplit("\nFROM ").next().expect("a final stage");
+    assert!(
+        final_stage.starts_with("${BASE_IMAGE}") && dockerfile.contains("ARG BASE_IMAGE=scratch\n"),
+        "{rel}: final stage is the empty base"
+    );
+    assert!(
+        dockerfile.contains(
+            "cargo build --release --locked -p fbplugin-copy --target x86_64-unknown-linux-musl"
+        ) && dockerfile.contains("rustup target add x86_64-unknown-linux-musl"),
+        "{rel}: builds the static copy program"
+    );
+    for setting in [
+        "CARGO_PROFILE_RELEASE_OPT_LEVEL=s",
+        "CARGO_PROFILE_RELEASE_LTO=fat",
+        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1",
+        "CARGO_PROFILE_RELEASE_PANIC=abort",
+        "CARGO_PROFILE_RELEASE_STRIP=symbols",
+    ] {
+        let build_rs = read(&workspace_root().join("plugin-runtime/image/build.rs"));
+        let (key, value) = setting.split_once('=').expect("key=value");
+        assert!(
+            dockerfile.contains(setting)
+                && build_rs.contains(&format!(".env(\"{key}\", \"{value}\")")),
+            "{rel}: {setting}, as fbplugin-image's build.rs"
+        );
+    }
+    assert!(
+        final_stage.contains("\nCOPY --from=build --chmod=0555 /out/copy /fbplugin/copy\n"),
+        "{rel}: the copy program at /fbplugin/copy"
+    );
+    assert!(
+        !final_stage.contains("\nRUN "),
+        "{rel}: no shell in the final stage"
+    );
+    assert!(
+        final_stage.contains("\nUSER 65532:65532\n"),
+        "{rel}: non-root"
+    );
+    assert!(
+        final_stage.contains("\nENTRYPOINT [\"/fbplugin/copy\"]\n"),
+        "{rel}: the entrypoint of fbplugin-image's config"
+    );
+}
+
 #[test]
 fn every_plugin_has_a_dockerfile_that_builds_it_to_the_path_its_cr_names() {
     let plugins = plugin_crates();
@@ -72,8 +119,8 @@ fn every_plugin_has_a_dockerfile_that_builds_it_to_the_path_its_cr_names() {
         let so_path = format!("/plugins/{lib}");
         assert_eq!(
             after(&dockerfile, "cargo build --release --locked -p"),
-            [crate_name.as_str()],
-            "{}",
+            [crate_name.as_str(), "fbplugin-copy"],
+            "{}: the plugin, then the copy program",
             dir.display()
         );
         assert!(
@@ -102,19 +149,7 @@ fn every_plugin_has_a_dockerfile_that_builds_it_to_the_path_its_cr_names() {
             dockerfile.contains(&format!("docker build -f {rel}/Dockerfile")),
             "{rel}: build command names its own path"
         );
-        let final_stage = dockerfile.rsplit("\nFROM ").next().expect("a final stage");
-        assert!(
-            final_stage.starts_with("${BASE_IMAGE}"),
-            "{rel}: final stage is the busybox base"
-        );
-        assert!(
-            dockerfile.contains("ARG BASE_IMAGE=busybox:"),
-            "{rel}: busybox has sh, sha256sum, cp, mkdir, mv"
-        );
-        assert!(
-            final_stage.contains("\nUSER 65532:65532\n"),
-            "{rel}: non-root"
-        );
+        shell_free_final_stage(&dockerfile, &rel);
         assert!(
             dockerfile.contains("ARG RUST_IMAGE=rust:") && dockerfile.contains("-bookworm"),
             "{rel}: glibc no newer than Fluent Bit's"
@@ -197,16 +232,7 @@ fn every_wasm_filter_has_a_dockerfile_that_builds_it_to_the_path_its_cr_names() 
             dockerfile.contains(&format!("docker build -f {rel}/Dockerfile")),
             "{rel}: build command names its own path"
         );
-        let final_stage = dockerfile.rsplit("\nFROM ").next().expect("a final stage");
-        assert!(
-            final_stage.starts_with("${BASE_IMAGE}")
-                && dockerfile.contains("ARG BASE_IMAGE=busybox:"),
-            "{rel}: final stage is the busybox base"
-        );
-        assert!(
-            final_stage.contains("\nUSER 65532:65532\n"),
-            "{rel}: non-root"
-        );
+        shell_free_final_stage(&dockerfile, &rel);
     }
     assert!(
         filters >= 1,
