@@ -323,7 +323,19 @@ pub fn render_checked(
             }
             problems
         };
-        let result = render_daemonset_admitted(base_config, &plugins, admit);
+        let container = match &opt_in {
+            Ok(Some(o)) => Some(o.container.clone()),
+            _ => plugins
+                .first()
+                .map(|p| p.spec.target.container_name().to_owned()),
+        };
+        let base = crate::render::BaseConfig {
+            text: base_config,
+            hot_reload_flag: ds
+                .zip(container.as_deref())
+                .and_then(|(d, c)| workload::hot_reload_flag(d, c)),
+        };
+        let result = render_daemonset_admitted(base, &plugins, admit);
         let mut target_error = opt_in.as_ref().err().map(|e| e.to_string());
         if let (Some(ds), Some(first), None) =
             (ds, result.included(&plugins).first(), &target_error)

@@ -382,6 +382,20 @@ pub struct BaseConfigSource {
     pub key: String,
 }
 
+/// The argument of `container` that turns Fluent Bit's hot reload on: `-Y` or
+/// `--enable-hot-reload` in its command or args (Fluent Bit 5.1.1's flags). Bundled short
+/// options (`-qY`) and abbreviated long ones are not recognised.
+pub fn hot_reload_flag<'a>(ds: &'a DaemonSet, container: &str) -> Option<&'a str> {
+    let pod = ds.spec.as_ref()?.template.spec.as_ref()?;
+    let c = pod.containers.iter().find(|c| c.name == container)?;
+    c.command
+        .iter()
+        .chain(c.args.iter())
+        .flatten()
+        .map(String::as_str)
+        .find(|a| matches!(*a, "-Y" | "--enable-hot-reload"))
+}
+
 /// Finds the ConfigMap key the container reads `config_path` from, ignoring the operator's
 /// own mounts. The controller reads that key as the base config.
 pub fn base_config_source(

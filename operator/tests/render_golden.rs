@@ -227,6 +227,32 @@ fn under_hot_reload_a_plugin_output_renders_without_workers_and_says_why() {
             "{accepted:?}"
         );
     }
+    // The official chart turns hot reload on with a container argument instead.
+    let ds: k8s_openapi::api::apps::v1::DaemonSet = serde_norway::from_str(
+        "metadata: {name: fluent-bit}\nspec:\n  selector: {}\n  template:\n    spec:\n      containers:\n        - name: fluent-bit\n          args: [--workdir=/fluent-bit/etc, --config=/fluent-bit/etc/conf/fluent-bit.conf, --enable-hot-reload]\n",
+    )
+    .expect("DaemonSet");
+    let flag = operator::workload::hot_reload_flag(&ds, "fluent-bit");
+    assert_eq!(flag, Some("--enable-hot-reload"));
+    assert_eq!(operator::workload::hot_reload_flag(&ds, "other"), None);
+    let base = render::BaseConfig {
+        text: "[SERVICE]\n    Flush 1\n",
+        hot_reload_flag: flag,
+    };
+    let result = render::render_daemonset_admitted(base, &[&out], |_| Vec::new());
+    assert!(
+        !result
+            .rendered
+            .expect("renders")
+            .fluent_bit_conf
+            .contains("Workers")
+    );
+    let note = &result.outcomes[0].problems[0];
+    assert!(
+        note.message.contains("argument --enable-hot-reload"),
+        "{}",
+        note.message
+    );
     for base in [
         "",
         "[SERVICE]\n    Hot_Reload Off\n",

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{Error, drift};
 use crate::gate::{self, ImagePolicy};
-use crate::render::{DaemonSetRender, render_daemonset_admitted};
+use crate::render::{self, DaemonSetRender, render_daemonset_admitted};
 use crate::status::ApplyState;
 use crate::workload::{self, FIELD_MANAGER, Owner, TargetError};
 
@@ -132,7 +132,16 @@ pub async fn sync_daemonset(
         Err(e) => (None, Err(ApplyState::NotOptedIn(e.to_string()))),
     };
     let (render, unusable) = match base {
-        Ok(text) => (render_daemonset_admitted(&text, plugins, admit), None),
+        Ok(text) => {
+            let base = render::BaseConfig {
+                text: &text,
+                hot_reload_flag: opt_in
+                    .as_ref()
+                    .ok()
+                    .and_then(|o| workload::hot_reload_flag(&ds, &o.container)),
+            };
+            (render_daemonset_admitted(base, plugins, admit), None)
+        }
         // Without the opt-in the operator's fields go whatever the reason of the sync.
         Err(state) if release_unusable || matches!(state, ApplyState::NotOptedIn(_)) => {
             let mut render = render_daemonset_admitted("", plugins, admit);

@@ -89,14 +89,51 @@ pub fn render_daemonset(base_config: &str, plugins: &[&FluentBitPlugin]) -> Daem
     render_daemonset_admitted(base_config, plugins, |_| Vec::new())
 }
 
+/// The DaemonSet's own config as Fluent Bit runs it: the main config text, and the container
+/// argument that turns hot reload on, if any (`-Y` or `--enable-hot-reload`, see
+/// [`crate::workload::hot_reload_flag`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BaseConfig<'a> {
+    /// The main config file's text.
+    pub text: &'a str,
+    /// The Fluent Bit container's argument that enables hot reload.
+    pub hot_reload_flag: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for BaseConfig<'a> {
+    fn from(text: &'a str) -> Self {
+        BaseConfig {
+            text,
+            hot_reload_flag: None,
+        }
+    }
+}
+
+impl BaseConfig<'_> {
+    /// Why Fluent Bit will run with hot reload on, for a status note; `None` when it will not.
+    pub fn hot_reload(&self) -> Option<String> {
+        match (hot_reload_line(self.text), self.hot_reload_flag) {
+            (Some(line), _) => Some(format!(
+                "the DaemonSet's config enables hot reload (line {line})"
+            )),
+            (None, Some(flag)) => Some(format!(
+                "the Fluent Bit container's argument {flag} enables hot reload"
+            )),
+            (None, None) => None,
+        }
+    }
+}
+
 /// [`render_daemonset`] with the gate's problems ([`crate::gate::admit`]) for each plugin
 /// added to its own: a plugin the gate refuses is left out like an invalid one, before the
 /// conflict check (so it never keeps another plugin out).
-pub fn render_daemonset_admitted(
-    base_config: &str,
+pub fn render_daemonset_admitted<'a>(
+    base: impl Into<BaseConfig<'a>>,
     plugins: &[&FluentBitPlugin],
     admit: impl Fn(&FluentBitPlugin) -> Vec<Problem>,
 ) -> DaemonSetRender {
+    let base = base.into();
+    let base_config = base.text;
     let mut outcomes: Vec<PluginOutcome> = plugins
         .iter()
         .map(|p| {
@@ -137,9 +174,10 @@ pub fn render_daemonset_admitted(
             ));
         }
     }
-    if let Some(line) = hot_reload_line(base_config) {
+    let hot_reload = base.hot_reload();
+    if let Some(why) = &hot_reload {
         for (plugin, outcome) in plugins.iter().zip(outcomes.iter_mut()) {
-            outcome.problems.extend(workers_dropped(plugin, line));
+            outcome.problems.extend(workers_dropped(plugin, why));
         }
     }
     for outcome in outcomes.iter_mut() {
@@ -151,7 +189,7 @@ pub fn render_daemonset_admitted(
     };
     let included = result.included(plugins);
     if !included.is_empty() {
-        result.rendered = Some(render(base_config, &included));
+        result.rendered = Some(render_with(base_config, &included, hot_reload.is_some()));
     }
     result
 }
@@ -162,7 +200,7 @@ pub fn render_daemonset_admitted(
 /// first pool is never stopped, and after a hot reload it touches the freed configuration and
 /// Fluent Bit crashes (seen within 1 to 4 reloads, 3 runs of 3). Without `Workers` a proxy output
 /// has no pool and flushes on Fluent Bit's own threads, which reloads safely.
-fn workers_dropped(plugin: &FluentBitPlugin, line: usize) -> Vec<Problem> {
+fn workers_dropped(plugin: &FluentBitPlugin, why: &str) -> Vec<Problem> {
     if plugin.spec.plugin_type != PluginType::Output {
         return Vec::new();
     }
@@ -178,11 +216,10 @@ fn workers_dropped(plugin: &FluentBitPlugin, line: usize) -> Vec<Problem> {
                 format!("spec.instances[{i}].workers"),
                 Reason::WorkersWithHotReload,
                 format!(
-                    "workers is not rendered: the DaemonSet's config enables hot reload (line \
-                     {line}), and Fluent Bit 5.1.1 starts a plugin output's worker pool twice and \
-                     crashes on a reload while they run; the output flushes without workers. Set \
-                     workers: 0 (or remove it) to clear this note, or turn hot reload off to use \
-                     workers"
+                    "workers is not rendered: {why}, and Fluent Bit 5.1.1 starts a plugin \
+                     output's worker pool twice and crashes on a reload while they run; the \
+                     output flushes without workers. Set workers: 0 (or remove it) to clear this \
+                     note, or turn hot reload off to use workers"
                 ),
             )
         })
@@ -250,6 +287,11 @@ pub fn plugin_file_path(plugin: &FluentBitPlugin) -> String {
 /// Renders already validated plugins (sorted by (namespace, name)). Prefer
 /// [`render_daemonset`], which validates first.
 pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
+    render_with(base_config, plugins, hot_reload_line(base_config).is_some())
+}
+
+/// [`render`]; `hot_reload` leaves the `Workers` of plugin outputs out (see `workers_dropped`).
+fn render_with(base_config: &str, plugins: &[&FluentBitPlugin], hot_reload: bool) -> Rendered {
     let mut plugins_conf =
         String::from("# Generated by the fbplugin operator. Do not edit.\n[PLUGINS]\n");
     let shared_objects: Vec<&&FluentBitPlugin> = plugins
@@ -261,7 +303,6 @@ pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
     }
 
     let indent = base_indent(base_config);
-    let hot_reload = hot_reload_line(base_config).is_some();
     let mut conf = String::with_capacity(base_config.len() + 256 * plugins.len());
     conf.push_str(base_config);
     if !conf.is_empty() && !conf.ends_with('\n') {
