@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::host::{HostApi, PluginKind};
+use crate::PluginKind;
+use crate::abi::host::HostApi;
 
 /// An instance's properties, as set in the Fluent Bit configuration.
 pub struct Config {

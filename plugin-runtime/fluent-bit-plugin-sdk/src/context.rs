@@ -4,8 +4,9 @@ use std::any::Any;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::PluginKind;
+use crate::abi::host::HostApi;
 use crate::config::Config;
-use crate::host::{HostApi, PluginKind};
 use crate::logging::Logger;
 use crate::metrics::Metrics;
 
@@ -139,27 +140,6 @@ pub(crate) static RELOAD_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic
 pub(crate) static HOT_RELOADING: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// Builds the context for an instance the host is initialising; `None` if the host passed no
-/// API table.
-///
-/// # Safety
-/// `api` and `instance` must be the host's table and instance for the instance being
-/// initialised, valid until its exit callback.
-pub(crate) unsafe fn instance_context(
-    meta: &PluginMeta,
-    api: *const crate::ffi::FlbApi,
-    instance: *mut std::ffi::c_void,
-    kind: PluginKind,
-) -> Option<InitContext> {
-    crate::panic::install_hook();
-    if api.is_null() {
-        return None;
-    }
-    // SAFETY: guaranteed by the caller.
-    let host = unsafe { HostApi::new(api, instance, kind) };
-    Some(init_context(meta, host))
-}
-
 /// Runs a plugin's `init` with the instance's logger active, turning an error or a panic into
 /// the log line a Fluent Bit user sees. `None` means Init must return `FLB_ERROR`.
 pub(crate) fn run_init<T>(
@@ -184,7 +164,7 @@ pub(crate) fn run_init<T>(
     }
 }
 
-fn init_context(meta: &PluginMeta, host: HostApi) -> InitContext {
+pub(crate) fn init_context(meta: &PluginMeta, host: HostApi) -> InitContext {
     // Numbered either way, so the fallback names stay in step with the instances.
     let fallback = meta.next_instance_name();
     let instance = host.instance_name().unwrap_or(fallback);

@@ -86,8 +86,13 @@
 //! - Build plugins with the default `panic = "unwind"`: with `panic = "abort"` a panic would
 //!   abort Fluent Bit instead of failing one flush.
 
+// Only the ABI module may use `unsafe`; everything a plugin author reads is safe Rust.
+#![deny(unsafe_code)]
+
 // The proxy-ABI side (`.so` plugins) needs a native target; on `wasm32` only the event codec
 // and WASM filter support are built.
+#[allow(unsafe_code)]
+mod abi;
 #[cfg(not(target_family = "wasm"))]
 pub mod config;
 #[cfg(not(target_family = "wasm"))]
@@ -95,15 +100,11 @@ mod context;
 #[cfg(not(target_family = "wasm"))]
 mod custom;
 pub mod event;
-#[cfg(not(target_family = "wasm"))]
-mod export;
-#[cfg(not(target_family = "wasm"))]
-pub mod ffi;
 pub mod filter;
 #[cfg(not(target_family = "wasm"))]
-mod host;
-#[cfg(not(target_family = "wasm"))]
 mod input;
+#[cfg(not(target_family = "wasm"))]
+mod kind;
 #[cfg(not(target_family = "wasm"))]
 pub mod logging;
 #[cfg(not(target_family = "wasm"))]
@@ -123,15 +124,24 @@ pub use context::{Error, InitContext};
 pub use custom::CustomPlugin;
 pub use event::{DecodeError, Encoder, Event, EventTime, Events, Map, Str, Value};
 #[cfg(not(target_family = "wasm"))]
-pub use host::PluginKind;
-#[cfg(not(target_family = "wasm"))]
 pub use input::{DEFAULT_QUEUE_LIMIT, EmitError, Emitter, InputPlugin};
+#[cfg(not(target_family = "wasm"))]
+pub use kind::PluginKind;
 #[cfg(not(target_family = "wasm"))]
 pub use logging::Logger;
 #[cfg(not(target_family = "wasm"))]
 pub use metrics::{Counter, Gauge, Metrics};
 #[cfg(not(target_family = "wasm"))]
 pub use output::{Chunk, FlushError, OutputPlugin};
+
+/// The raw `#[repr(C)]` mirrors of Fluent Bit's proxy structs and constants.
+///
+/// Hidden because it is not for plugin authors: the safe API covers everything a plugin does.
+/// It stays public only so the test host (`fluent-bit-plugin-test-host`) builds exactly the
+/// structs the SDK reads, from one definition; it may change in any release.
+#[doc(hidden)]
+#[cfg(not(target_family = "wasm"))]
+pub use abi::raw as ffi;
 
 /// Re-exported so plugins need no direct dependency to use the logging macros.
 pub use log;
@@ -140,23 +150,23 @@ pub use log;
 #[doc(hidden)]
 #[cfg(not(target_family = "wasm"))]
 pub mod __private {
+    pub use crate::abi::export::{pre_register, register};
+    pub use crate::abi::raw as ffi;
     pub use crate::context::PluginMeta;
-    pub use crate::export::{pre_register, register};
-    pub use crate::ffi;
 
     /// Output glue.
     pub mod output {
-        pub use crate::output::{exit, flush, flush_legacy, init};
+        pub use crate::abi::output::{exit, flush, flush_legacy, init};
     }
     /// Input glue.
     pub mod input {
-        pub use crate::input::{
+        pub use crate::abi::input::{
             cleanup, cleanup_legacy, collect, collect_legacy, exit_all, exit_current, init,
             pre_exit, set_paused,
         };
     }
     /// Custom glue.
     pub mod custom {
-        pub use crate::custom::{exit_one, init};
+        pub use crate::abi::custom::{exit_one, init};
     }
 }

@@ -12,7 +12,7 @@
 //! **Lines from threads Fluent Bit does not own.** `log_print` called on a thread Fluent Bit did
 //! not start (the input producer thread, an offload thread, any thread of the plugin's) skips
 //! Fluent Bit's log pipeline and goes straight to stderr, so it never reaches `Log_File`
-//! (`flb_log_print` finds no worker context; reference 3.5). So for input and output instances
+//! (`flb_log_print` finds no worker context; `docs/fluent-bit-abi.md` section 3.5). So for input and output instances
 //! such lines are queued in the logger and printed by the next callback Fluent Bit runs for the
 //! instance, on Fluent Bit's thread: an input's collect (every second), pause, resume or exit;
 //! an output's flush or exit. At most [`DEFERRED_LINES`] lines wait; beyond that the oldest
@@ -26,8 +26,9 @@ use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::ffi;
-use crate::host::{HostApi, PluginKind};
+use crate::PluginKind;
+use crate::abi::host::HostApi;
+use crate::abi::raw as ffi;
 
 /// How many lines from threads Fluent Bit does not own may wait for the instance's next
 /// callback (see the module docs).
@@ -39,7 +40,7 @@ pub struct Logger {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     host: Option<HostApi>,
     prefix: Box<str>,
     /// Lines logged off Fluent Bit's threads, waiting for one (inputs and outputs only).
@@ -120,7 +121,7 @@ impl Logger {
     /// Routes the `log` macros on this thread to this logger until the guard is dropped.
     pub fn enter(&self) -> LogScope<'_> {
         install_facade();
-        let previous = CURRENT.with(|c| c.replace(Arc::as_ptr(&self.inner)));
+        let previous = crate::abi::log_scope::replace_current(Arc::as_ptr(&self.inner));
         LogScope {
             previous,
             _logger: std::marker::PhantomData,
@@ -139,9 +140,6 @@ fn flb_level(level: log::Level) -> c_int {
 }
 
 thread_local! {
-    // A plain pointer in a const-initialised Cell: no destructor is registered, which matters
-    // because Fluent Bit dlclose()s the library while its threads live on.
-    static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
     // How many Fluent Bit callbacks are running on this thread: lines logged here go straight
     // to `log_print`, where Fluent Bit's log pipeline takes them.
     static ON_FLUENT_BIT_THREAD: Cell<u32> = const { Cell::new(0) };
@@ -167,36 +165,9 @@ fn on_fluent_bit_thread() -> bool {
     ON_FLUENT_BIT_THREAD.with(Cell::get) > 0
 }
 
-/// The logger the `log` macros reach on this thread, to hand to a scoped thread.
-pub(crate) fn current_route() -> Route {
-    Route(CURRENT.with(Cell::get))
-}
-
-/// A logger route captured by [`current_route`]; [`Route::enter`] applies it on another
-/// thread. Only valid while the scope that set it on the capturing thread is alive.
-#[derive(Clone, Copy)]
-pub(crate) struct Route(*const Inner);
-
-// SAFETY: `Inner` is Send + Sync; the pointer is only dereferenced while the capturing thread's
-// scope keeps the logger alive (the offload thread is joined before that scope ends).
-unsafe impl Send for Route {}
-
-impl Route {
-    /// # Safety
-    /// The scope that set this route on the capturing thread must outlive the returned guard.
-    pub(crate) unsafe fn enter(self) -> LogScope<'static> {
-        install_facade();
-        let previous = CURRENT.with(|c| c.replace(self.0));
-        LogScope {
-            previous,
-            _logger: std::marker::PhantomData,
-        }
-    }
-}
-
 /// Logs through the logger the `log` macros reach on this thread, or to stderr.
 pub(crate) fn log_current(level: log::Level, args: fmt::Arguments<'_>) {
-    with_current(|logger| match logger {
+    crate::abi::log_scope::with_current(|logger| match logger {
         Some(inner) => inner.log(level, args),
         None => {
             let name = PLUGIN_NAME.get().copied().unwrap_or("plugin");
@@ -207,13 +178,13 @@ pub(crate) fn log_current(level: log::Level, args: fmt::Arguments<'_>) {
 
 /// Keeps the `log` macros routed to a [`Logger`]; restores the previous route on drop.
 pub struct LogScope<'a> {
-    previous: *const Inner,
-    _logger: std::marker::PhantomData<&'a Logger>,
+    pub(crate) previous: *const Inner,
+    pub(crate) _logger: std::marker::PhantomData<&'a Logger>,
 }
 
 impl Drop for LogScope<'_> {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.previous));
+        crate::abi::log_scope::replace_current(self.previous);
     }
 }
 
@@ -228,14 +199,14 @@ struct Facade;
 
 impl log::Log for Facade {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        with_current(|logger| match logger {
+        crate::abi::log_scope::with_current(|logger| match logger {
             Some(inner) => inner.enabled(metadata.level()),
             None => metadata.level() <= log::Level::Info,
         })
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        with_current(|logger| match logger {
+        crate::abi::log_scope::with_current(|logger| match logger {
             Some(inner) => inner.log(record.level(), *record.args()),
             None => {
                 if record.level() <= log::Level::Info {
@@ -250,14 +221,14 @@ impl log::Log for Facade {
 }
 
 impl Inner {
-    fn enabled(&self, level: log::Level) -> bool {
+    pub(crate) fn enabled(&self, level: log::Level) -> bool {
         match &self.host {
             Some(host) => host.log_enabled(flb_level(level)),
             None => level <= log::Level::Info,
         }
     }
 
-    fn log(&self, level: log::Level, args: fmt::Arguments<'_>) {
+    pub(crate) fn log(&self, level: log::Level, args: fmt::Arguments<'_>) {
         if !self.enabled(level) {
             return;
         }
@@ -314,13 +285,6 @@ impl Inner {
             host.log_print(level, &msg);
         }
     }
-}
-
-fn with_current<R>(f: impl FnOnce(Option<&Inner>) -> R) -> R {
-    let ptr = CURRENT.with(Cell::get);
-    // SAFETY: CURRENT is only set by `Logger::enter`, whose guard borrows the Logger (keeping the
-    // Arc alive) and restores the previous value before the borrow ends.
-    f(unsafe { ptr.as_ref() })
 }
 
 /// Installs the `log` facade once per loaded plugin (each `.so` has its own `log` statics).

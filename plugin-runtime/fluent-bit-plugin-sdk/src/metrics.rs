@@ -3,67 +3,20 @@
 //! Metrics are created in the instance's own cmetrics context, so they are exported with Fluent
 //! Bit's built-in ones (`/api/v2/metrics/prometheus`) as `fluentbit_plugin_<name>` with a `name`
 //! label holding the instance name. The cmetrics functions are looked up in the running Fluent
-//! Bit with `dlsym` rather than linked (reference section 8): a library linked with `BIND_NOW`
+//! Bit with `dlsym` rather than linked (`docs/fluent-bit-abi.md` section 8): a library linked with `BIND_NOW`
 //! must not import symbols the host might lack. When the host has no metrics (a build without
 //! them, or custom plugins, which get no metrics context) every metric is a no-op and the plugin
 //! says so once in the log.
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
-use std::sync::OnceLock;
+use std::ffi::{CStr, CString, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::abi::metrics::{CmtApi, CmtMetric, CmtPtr, ValueFn, cmt_api};
 use crate::logging::Logger;
 
 const NAMESPACE: &CStr = c"fluentbit";
 const SUBSYSTEM: &CStr = c"plugin";
-
-type CreateFn = unsafe extern "C" fn(
-    *mut c_void,
-    *mut c_char,
-    *mut c_char,
-    *mut c_char,
-    *mut c_char,
-    c_int,
-    *mut *mut c_char,
-) -> *mut c_void;
-type ValueFn = unsafe extern "C" fn(*mut c_void, u64, f64, c_int, *mut *mut c_char) -> c_int;
-
-/// The cmetrics 2.x entry points the SDK uses (signatures from `cmt_counter.h`, `cmt_gauge.h`).
-struct CmtApi {
-    counter_create: CreateFn,
-    counter_add: ValueFn,
-    gauge_create: CreateFn,
-    gauge_set: ValueFn,
-    gauge_add: ValueFn,
-}
-
-fn cmt_api() -> Option<&'static CmtApi> {
-    static API: OnceLock<Option<CmtApi>> = OnceLock::new();
-    API.get_or_init(|| {
-        fn sym(name: &CStr) -> Option<*mut c_void> {
-            // SAFETY: RTLD_DEFAULT searches the global scope; `name` is NUL-terminated.
-            let ptr = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-            (!ptr.is_null()).then_some(ptr)
-        }
-        // SAFETY: each symbol, when present, is the cmetrics function of that name, whose C
-        // signature matches the pointer type it is cast to.
-        unsafe {
-            Some(CmtApi {
-                counter_create: std::mem::transmute::<*mut c_void, CreateFn>(sym(
-                    c"cmt_counter_create",
-                )?),
-                counter_add: std::mem::transmute::<*mut c_void, ValueFn>(sym(c"cmt_counter_add")?),
-                gauge_create: std::mem::transmute::<*mut c_void, CreateFn>(sym(
-                    c"cmt_gauge_create",
-                )?),
-                gauge_set: std::mem::transmute::<*mut c_void, ValueFn>(sym(c"cmt_gauge_set")?),
-                gauge_add: std::mem::transmute::<*mut c_void, ValueFn>(sym(c"cmt_gauge_add")?),
-            })
-        }
-    })
-    .as_ref()
-}
 
 /// Creates metrics for one plugin instance.
 #[derive(Clone)]
@@ -73,21 +26,13 @@ pub struct Metrics {
     logger: Logger,
 }
 
-#[derive(Clone, Copy)]
-struct CmtPtr(*mut c_void);
-// SAFETY: a `struct cmt *` is only handed to cmetrics functions, which Fluent Bit itself calls
-// from flush, collect and exporter threads concurrently (reference section 8).
-unsafe impl Send for CmtPtr {}
-// SAFETY: see Send.
-unsafe impl Sync for CmtPtr {}
-
 impl Metrics {
     /// Binds to the instance's metrics context; `cmt` is fetched only if the host exports
     /// cmetrics (a host built without metrics leaves the getter slot uninitialised).
     pub(crate) fn new(cmt: impl FnOnce() -> *mut c_void, instance: &str, logger: Logger) -> Self {
         let target = cmt_api().and_then(|api| {
             let ptr = cmt();
-            (!ptr.is_null()).then_some((api, CmtPtr(ptr)))
+            CmtPtr::new(ptr).map(|ptr| (api, ptr))
         });
         Metrics {
             target,
@@ -142,33 +87,20 @@ impl Metrics {
             ));
             return Metric::NOOP;
         }
-        let mut keys = [c"name".as_ptr().cast_mut()];
         let create = if counter {
             api.counter_create
         } else {
             api.gauge_create
         };
-        // SAFETY: all strings are NUL-terminated and outlive the call (cmetrics copies them);
-        // `cmt` is the instance's live context; one label key is declared.
-        let ptr = unsafe {
-            create(
-                cmt.0,
-                NAMESPACE.as_ptr().cast_mut(),
-                SUBSYSTEM.as_ptr().cast_mut(),
-                c_name.as_ptr().cast_mut(),
-                c_help.as_ptr().cast_mut(),
-                1,
-                keys.as_mut_ptr(),
-            )
-        };
-        if ptr.is_null() {
+        let ptr = crate::abi::metrics::create(create, cmt, NAMESPACE, SUBSYSTEM, &c_name, &c_help);
+        let Some(ptr) = ptr else {
             self.logger.error(format_args!(
                 "could not create metric `{name}` (is the name used twice?); the metric is disabled"
             ));
             return Metric::NOOP;
-        }
+        };
         Metric {
-            ptr: CmtPtr(ptr),
+            ptr: Some(ptr),
             api: Some(api),
             instance: Some(instance),
         }
@@ -185,29 +117,26 @@ fn warn_once(logger: &Logger) {
 }
 
 struct Metric {
-    ptr: CmtPtr,
+    ptr: Option<CmtMetric>,
     api: Option<&'static CmtApi>,
     instance: Option<CString>,
 }
 
 impl Metric {
     const NOOP: Metric = Metric {
-        ptr: CmtPtr(std::ptr::null_mut()),
+        ptr: None,
         api: None,
         instance: None,
     };
 
     fn call(&self, pick: impl FnOnce(&CmtApi) -> ValueFn, value: f64) {
-        let (Some(api), Some(instance)) = (self.api, &self.instance) else {
+        let (Some(api), Some(ptr), Some(instance)) = (self.api, self.ptr, &self.instance) else {
             return;
         };
-        let mut labels = [instance.as_ptr().cast_mut()];
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        // SAFETY: `ptr` was returned by the matching create call with one label key, and one
-        // NUL-terminated label value is passed; cmetrics does not keep the pointers.
-        unsafe { pick(api)(self.ptr.0, now, value, 1, labels.as_mut_ptr()) };
+        crate::abi::metrics::update(pick(api), ptr, now, value, instance);
     }
 }
 

@@ -1,15 +1,12 @@
 //! Running heavy work off the flush coroutine.
 //!
-//! Output flushes run on a 64 KiB stack with no guard page (reference section 3.3): a deep call
+//! Output flushes run on a 64 KiB stack with no guard page (`docs/fluent-bit-abi.md` section 3.3): a deep call
 //! chain (a TLS handshake, an HTTP client, recursive serialisation of large documents) can
 //! overflow it and silently corrupt the heap. [`run`] executes a closure on a fresh thread with
 //! an ordinary stack and waits for it, so the closure may borrow the chunk.
 //!
 //! Budget: the runtime's own frames in a flush use well under 8 KiB; leave the plugin's flush
 //! frames below 32 KiB in total, or raise `coro_stack_size` in `[SERVICE]`.
-
-use std::panic::resume_unwind;
-use std::thread;
 
 /// Stack size of the offload thread: the size of a main thread's stack on Linux.
 pub const OFFLOAD_STACK: usize = 8 << 20;
@@ -18,24 +15,7 @@ pub const OFFLOAD_STACK: usize = 8 << 20;
 /// `work` propagate to the caller (where the runtime turns them into a failed flush). Each call
 /// starts a thread (tens of microseconds), so use it for work that is heavy anyway.
 pub fn run<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    // The `log` macros in `work` reach the flushing instance's logger; its lines are queued and
-    // printed on Fluent Bit's thread when the flush returns (see `crate::logging`).
-    let route = crate::logging::current_route();
-    thread::scope(|scope| {
-        let handle = thread::Builder::new()
-            .name("fbp-offload".into())
-            .stack_size(OFFLOAD_STACK)
-            .spawn_scoped(scope, move || {
-                // SAFETY: the caller's logger scope outlives this thread, which is joined
-                // before `run` returns.
-                let _scope = unsafe { route.enter() };
-                work()
-            });
-        match handle {
-            Ok(handle) => handle.join().unwrap_or_else(|panic| resume_unwind(panic)),
-            Err(err) => panic!("could not start an offload thread: {err}"),
-        }
-    })
+    crate::abi::log_scope::run_on_thread("fbp-offload", OFFLOAD_STACK, work)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! Rust's default hook captures a backtrace when `RUST_BACKTRACE` is set. On an output flush
 //! that walk runs on Fluent Bit's coroutine stack (a `malloc`ed libco stack whose first frame
-//! returns into a `crash()` stub, reference section 3.3): the unwinder steps past the
+//! returns into a `crash()` stub, `docs/fluent-bit-abi.md` section 3.3): the unwinder steps past the
 //! coroutine's first frame into whatever lies beyond, and Fluent Bit crashed in 6 of 7 runs
 //! with `RUST_BACKTRACE=1`. Each plugin `.so` carries its own copy of `std`, so installing a hook
 //! here affects only panics inside this plugin. The hook never walks the stack, whatever the
@@ -15,6 +15,7 @@
 
 use std::any::Any;
 use std::cell::Cell;
+use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, PanicHookInfo};
 use std::sync::Once;
 
@@ -24,7 +25,30 @@ thread_local! {
     // Plain values in const-initialised cells: no destructor is registered, which matters
     // because Fluent Bit dlclose()s the library while its threads live on.
     static CATCHING: Cell<u32> = const { Cell::new(0) };
-    static LOCATION: Cell<*mut String> = const { Cell::new(std::ptr::null_mut()) };
+    static LOCATION: Cell<Option<Location>> = const { Cell::new(None) };
+}
+
+/// Where a caught panic happened (`file:line:col`), in a fixed buffer: a `Copy` value in a
+/// `Cell` registers no destructor and needs no raw pointer. Longer locations are cut.
+#[derive(Clone, Copy)]
+struct Location {
+    bytes: [u8; 240],
+    len: usize,
+}
+
+impl std::fmt::Write for Location {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for c in s.chars() {
+            let mut utf8 = [0u8; 4];
+            let encoded = c.encode_utf8(&mut utf8).as_bytes();
+            let Some(room) = self.bytes.get_mut(self.len..self.len + encoded.len()) else {
+                return Err(std::fmt::Error);
+            };
+            room.copy_from_slice(encoded);
+            self.len += encoded.len();
+        }
+        Ok(())
+    }
 }
 
 /// Installs the hook once per loaded plugin. Called at Register and at every Init.
@@ -34,17 +58,21 @@ pub(crate) fn install_hook() {
 }
 
 fn hook(info: &PanicHookInfo<'_>) {
+    if CATCHING.with(Cell::get) > 0 {
+        let mut at = Location {
+            bytes: [0; 240],
+            len: 0,
+        };
+        let _ = match info.location() {
+            Some(l) => write!(at, "{l}"),
+            None => write!(at, "an unknown location"),
+        };
+        LOCATION.with(|l| l.set(Some(at)));
+        return;
+    }
     let location = info
         .location()
         .map_or_else(|| "an unknown location".to_owned(), ToString::to_string);
-    if CATCHING.with(Cell::get) > 0 {
-        let previous = LOCATION.with(|l| l.replace(Box::into_raw(Box::new(location))));
-        if !previous.is_null() {
-            // SAFETY: only ever set from Box::into_raw here, and taken out before freeing.
-            drop(unsafe { Box::from_raw(previous) });
-        }
-        return;
-    }
     let thread = std::thread::current();
     let message = panic_message(info.payload());
     crate::logging::log_current(
@@ -69,11 +97,11 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> 
 /// nothing when the hook did not see it), to append to the log line that reports it.
 pub(crate) fn describe(payload: &(dyn Any + Send)) -> (String, String) {
     let message = panic_message(payload).to_owned();
-    let location = LOCATION.with(|l| l.replace(std::ptr::null_mut()));
-    if location.is_null() {
-        return (message, String::new());
+    match LOCATION.with(|l| l.take()) {
+        Some(at) => {
+            let location = String::from_utf8_lossy(&at.bytes[..at.len]);
+            (message, format!(" (at {location})"))
+        }
+        None => (message, String::new()),
     }
-    // SAFETY: set by the hook from Box::into_raw and taken out of the cell above.
-    let location = unsafe { Box::from_raw(location) };
-    (message, format!(" (at {location})"))
 }

@@ -5,35 +5,17 @@ use std::ffi::CString;
 
 use crate::error::HostError;
 
-/// The three proxy plugin types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PluginKind {
-    /// `type` 1.
-    Input,
-    /// `type` 2.
-    Output,
-    /// `type` 3.
-    Custom,
-}
+/// The three proxy plugin types: the SDK's enum, so authors meet one `PluginKind`.
+pub use fluent_bit_plugin_sdk::PluginKind;
 
-impl PluginKind {
-    /// From `flb_plugin_proxy_def.type`.
-    pub fn from_raw(t: i32) -> Option<Self> {
-        match t {
-            1 => Some(Self::Input),
-            2 => Some(Self::Output),
-            3 => Some(Self::Custom),
-            _ => None,
-        }
-    }
-
-    /// `input`, `output` or `custom`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Input => "input",
-            Self::Output => "output",
-            Self::Custom => "custom",
-        }
+/// The kind for `flb_plugin_proxy_def.type` (1 input, 2 output, 3 custom).
+pub fn kind_from_raw(t: i32) -> Option<PluginKind> {
+    use fluent_bit_plugin_sdk::ffi;
+    match t {
+        ffi::FLB_PROXY_INPUT_PLUGIN => Some(PluginKind::Input),
+        ffi::FLB_PROXY_OUTPUT_PLUGIN => Some(PluginKind::Output),
+        ffi::FLB_PROXY_CUSTOM_PLUGIN => Some(PluginKind::Custom),
+        _ => None,
     }
 }
 

@@ -233,7 +233,7 @@ impl Registration {
                  Bit silently does not link the plugin"
             ));
         }
-        let Some(kind) = PluginKind::from_raw(t) else {
+        let Some(kind) = crate::props::kind_from_raw(t) else {
             return fail(format!(
                 "def->type is {t}; only 1 (input), 2 (output) and 3 (custom) exist, Fluent Bit \
                  does not link anything else"

@@ -1,34 +1,14 @@
 //! The one place that calls through Fluent Bit's `struct flb_api`.
 //!
 //! Every pointer here comes from the host during `FLBPluginInit` and stays valid for the life of
-//! the instance (reference section 3.4 and 3.5): the `flb_api` block lives until the plugin is
+//! the instance (`docs/fluent-bit-abi.md` sections 3.4 and 3.5): the `flb_api` block lives until the plugin is
 //! destroyed, and the instance pointer until its exit callback.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 
-use crate::ffi::{self, FlbApi};
-
-/// Which kind of instance a plugin is; selects the right `flb_api` slots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PluginKind {
-    /// An input plugin (`FLB_PROXY_INPUT_PLUGIN`).
-    Input,
-    /// An output plugin (`FLB_PROXY_OUTPUT_PLUGIN`).
-    Output,
-    /// A custom plugin (`FLB_PROXY_CUSTOM_PLUGIN`).
-    Custom,
-}
-
-impl PluginKind {
-    /// The word Fluent Bit uses in its own log prefixes (`[output:stdout:stdout.0]`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PluginKind::Input => "input",
-            PluginKind::Output => "output",
-            PluginKind::Custom => "custom",
-        }
-    }
-}
+use super::raw::{self as ffi, FlbApi};
+use crate::PluginKind;
+use crate::context::{InitContext, PluginMeta};
 
 /// The host's API table bound to one instance.
 #[derive(Clone, Copy, Debug)]
@@ -172,4 +152,25 @@ pub(crate) unsafe fn c_str<'a>(ptr: *const c_char) -> Option<&'a CStr> {
         // SAFETY: guaranteed by the caller.
         Some(unsafe { CStr::from_ptr(ptr) })
     }
+}
+
+/// Builds the context for an instance the host is initialising; `None` if the host passed no
+/// API table.
+///
+/// # Safety
+/// `api` and `instance` must be the host's table and instance for the instance being
+/// initialised, valid until its exit callback.
+pub(crate) unsafe fn instance_context(
+    meta: &PluginMeta,
+    api: *const FlbApi,
+    instance: *mut std::ffi::c_void,
+    kind: PluginKind,
+) -> Option<InitContext> {
+    crate::panic::install_hook();
+    if api.is_null() {
+        return None;
+    }
+    // SAFETY: guaranteed by the caller.
+    let host = unsafe { HostApi::new(api, instance, kind) };
+    Some(crate::context::init_context(meta, host))
 }

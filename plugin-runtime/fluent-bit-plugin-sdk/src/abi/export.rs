@@ -8,8 +8,8 @@ use std::ffi::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 
+use super::raw::{self as ffi, PluginProxyDef};
 use crate::context::{HOT_RELOADING, PluginMeta};
-use crate::ffi::{self, PluginProxyDef};
 
 /// `FLBPluginPreRegister(hot_reloading)`.
 #[doc(hidden)]

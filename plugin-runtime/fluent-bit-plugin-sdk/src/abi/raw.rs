@@ -1,10 +1,12 @@
 //! Raw mirrors of the Fluent Bit 5.1.1 plugin proxy ABI.
 //!
-//! Everything here is `#[repr(C)]` and follows `reference/fluent-bit-proxy-abi.md` section 2.
+//! Everything here is `#[repr(C)]` and follows `docs/fluent-bit-abi.md` section 2.
 //! The layouts are asserted at compile time so a mistake cannot ship. Nothing outside this crate
 //! (and the test host) should need these types; plugins use the safe API.
 
-#![allow(missing_docs)] // Field names mirror the C headers; the reference documents them.
+// Hidden from the docs (see the crate root); field names mirror the C headers field for field and
+// `docs/fluent-bit-abi.md` section 2 describes each struct, so they carry no doc of their own.
+#![allow(missing_docs)]
 
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
@@ -127,7 +129,7 @@ pub struct FlbApi {
     pub custom_log_check: Option<LogCheckFn>,
 }
 
-// Layouts from reference section 2, checked on every build.
+// Layouts from `docs/fluent-bit-abi.md` section 2, checked on every build.
 const _: () = {
     assert!(size_of::<PluginProxyDef>() == 48);
     assert!(offset_of!(PluginProxyDef, flags) == 8);

@@ -6,9 +6,9 @@ use std::fmt::{self, Write as _};
 use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use super::apply::{Problem, apply_json_in, apply_msgpack_in};
-use super::{Context, EventFormat, Record, Stats, Verdict};
 use crate::event::EventTime;
+use crate::filter::apply::{Problem, apply_json_in, apply_msgpack_in};
+use crate::filter::{Context, EventFormat, Record, Stats, Verdict};
 
 #[cfg(target_feature = "atomics")]
 compile_error!(
