@@ -1,7 +1,7 @@
 //! Typed access to an instance's configuration.
 //!
 //! Fluent Bit hands a proxy plugin its properties only as strings, looked up one key at a time
-//! (reference section 4.1): keys are case-insensitive, empty values read as absent, and the
+//! (`docs/fluent-bit-abi.md` section 4.1): keys are case-insensitive, empty values read as absent, and the
 //! classic format keeps quotes. [`Config`] turns that into typed values and errors that name the
 //! key and the expected form, so a bad config fails `Init` with a message a user can act on:
 //!
@@ -191,61 +191,35 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Returns what consumes `key` when Fluent Bit keeps it from plugins of this kind
-/// (reference section 4.2). Keys compare case-insensitively.
+/// (`docs/fluent-bit-abi.md` section 4.2; the list is [`crate::reserved`]). Keys compare
+/// case-insensitively. Whole namespaces are refused (`tls.*`, `rate_*`), not only the keys
+/// Fluent Bit reads in them: a plugin setting under a Fluent Bit namespace would be a trap.
 pub fn reserved_by_host(kind: PluginKind, key: &str) -> Option<&'static str> {
+    use crate::reserved::{ALL, INPUT, OUTPUT};
     let key = key.to_ascii_lowercase();
     let key = key.as_str();
-    if key.starts_with("net.") {
-        return Some("network settings");
+    let own = match kind {
+        PluginKind::Custom => None,
+        PluginKind::Input => Some(&INPUT),
+        PluginKind::Output => Some(&OUTPUT),
+    };
+    if !ALL.contains(key) && !own.is_some_and(|set| set.contains(key)) {
+        return None;
     }
-    match kind {
-        PluginKind::Custom => matches!(key, "alias" | "log_level").then_some("instance settings"),
-        PluginKind::Output | PluginKind::Input => {
-            if key == "tls" || key.starts_with("tls.") {
-                return Some("TLS settings");
-            }
-            if key.starts_with("oauth2") {
-                return Some("OAuth2 settings");
-            }
-            const COMMON: &[&str] = &[
-                "alias",
-                "log_level",
-                "log_suppress_interval",
-                "host",
-                "port",
-                "ipv6",
-            ];
-            const OUTPUT: &[&str] = &[
-                "match",
-                "match_regex",
-                "retry_limit",
-                "workers",
-                "storage.total_limit_size",
-            ];
-            const INPUT: &[&str] = &[
-                "tag",
-                "routable",
-                "mem_buf_limit",
-                "listen",
-                "storage.type",
-                "threaded",
-                "storage.pause_on_chunks_overlimit",
-            ];
-            if COMMON.contains(&key) {
-                return Some("instance settings");
-            }
-            match kind {
-                PluginKind::Output => OUTPUT.contains(&key).then_some("output settings"),
-                _ if INPUT.contains(&key)
-                    || key.starts_with("thread.ring_buffer.")
-                    || key.starts_with("rate_") =>
-                {
-                    Some("input settings")
-                }
-                _ => None,
-            }
-        }
-    }
+    Some(if key.starts_with("net.") {
+        "network settings"
+    } else if key == "tls" || key.starts_with("tls.") {
+        "TLS settings"
+    } else if key.starts_with("oauth2") {
+        "OAuth2 settings"
+    } else if ALL.contains(key) || matches!(key, "log_suppress_interval" | "host" | "port" | "ipv6")
+    {
+        "instance settings"
+    } else if kind == PluginKind::Output {
+        "output settings"
+    } else {
+        "input settings"
+    })
 }
 
 /// A type that can be read from a property string.

@@ -3,7 +3,7 @@
 //!
 //! Fluent Bit calls a proxy input's collect callback every second on the instance's own thread
 //! and stops calling it while the input is paused (for example when `mem_buf_limit` is hit);
-//! reference section 6. The runtime therefore runs [`InputPlugin::run`] on a thread it starts
+//! `docs/fluent-bit-abi.md` section 6. The runtime therefore runs [`InputPlugin::run`] on a thread it starts
 //! after Init and joins at Exit, and gives it an [`Emitter`]: records are encoded straight into
 //! the queue, and when the queue is full or the input is paused the producer is told, by
 //! blocking in [`Emitter::emit`] or by an error from [`Emitter::try_emit`]. Nothing is dropped

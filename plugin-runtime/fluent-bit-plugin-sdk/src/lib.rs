@@ -42,6 +42,29 @@
 //! (any file name not starting with `flb-`). Test it without Fluent Bit through the
 //! `fluent-bit-plugin-test-host` crate, which loads the `.so` and drives it exactly as Fluent Bit does.
 //!
+//! # The public API
+//!
+//! Everything a plugin author uses, on this page:
+//!
+//! | what | items |
+//! |---|---|
+//! | plugin traits | [`OutputPlugin`], [`InputPlugin`], [`CustomPlugin`]; WASM filters: [`filter`] ([`filter::Context`], [`filter::Record`], [`filter::Verdict`]) |
+//! | export macros | [`export_output!`], [`export_input!`], [`export_custom!`], [`export_filter!`] |
+//! | starting an instance | [`InitContext`], [`Error`], [`PluginKind`] |
+//! | configuration | [`Config`], [`ConfigError`], [`FromProperty`], [`Size`], [`List`]; [`config`]; the keys Fluent Bit keeps: [`reserved`] |
+//! | outputs: chunks and events | [`Chunk`], [`FlushError`], [`Events`], [`Event`], [`EventTime`], [`Value`], [`Map`], [`Str`], [`DecodeError`]; [`event`] |
+//! | inputs: the encoder | [`Emitter`], [`EmitError`], [`Encoder`], [`DEFAULT_QUEUE_LIMIT`] |
+//! | logging | the [`log`] macros, [`Logger`]; [`logging`] |
+//! | metrics | [`Metrics`], [`Counter`], [`Gauge`]; [`metrics`] |
+//! | the flush stack | [`offload::run`] |
+//!
+//! Nothing else is public API. The raw `#[repr(C)]` mirrors of Fluent Bit's structs and the
+//! glue the macros expand to are hidden (`#[doc(hidden)]`): they stay reachable only so the
+//! test host can build the same structs and the macros can name the glue, and may change in any
+//! release. All of the SDK's `unsafe` code is in one private module, `abi`, the boundary with
+//! Fluent Bit; the rest of the crate denies `unsafe_code`. The Fluent Bit facts that module
+//! relies on are written down in the repository's `docs/fluent-bit-abi.md`.
+//!
 //! What the runtime guarantees, and what it asks of a plugin:
 //! - **Instances.** Fluent Bit shares one init struct across instances; the runtime copies what
 //!   it needs and keeps each instance in its own `remote_context` (at offset 8 for inputs).
@@ -115,6 +138,7 @@ pub mod offload;
 mod output;
 #[cfg(not(target_family = "wasm"))]
 mod panic;
+pub mod reserved;
 
 #[cfg(not(target_family = "wasm"))]
 pub use config::{Config, ConfigError, FromProperty, List, Size};

@@ -8,7 +8,7 @@ use crate::event::Events;
 /// An output plugin: one value per configured `[OUTPUT]` instance.
 ///
 /// `flush` takes `&self` and the type must be `Sync`: with `workers N` Fluent Bit calls flush
-/// for the same instance from up to N threads at once (reference section 3.5). Keep mutable
+/// for the same instance from up to N threads at once (`docs/fluent-bit-abi.md` section 3.5). Keep mutable
 /// state behind a `Mutex` or in atomics. Fluent Bit 5.1.1 starts a proxy output's worker pool
 /// twice, so 2N worker threads exist (flushes go to N of them; the other N idle and are never
 /// stopped): thread-local state must expect 2N threads, and `workers` must not be combined with

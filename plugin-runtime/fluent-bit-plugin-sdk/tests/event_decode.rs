@@ -3,7 +3,7 @@
 use fluent_bit_plugin_sdk::event::{EventKind, EventTime, Events, Map, Shape, Value};
 
 /// `[[EventTime(0x6553f100, 5), {}], {"message": "hello"}]`, byte for byte what the `dummy`
-/// input produces (reference section 7).
+/// input produces (`docs/fluent-bit-abi.md` section 7).
 const DUMMY: &[u8] =
     b"\x92\x92\xd7\x00\x65\x53\xf1\x00\x00\x00\x00\x05\x80\x81\xa7message\xa5hello";
 

@@ -115,7 +115,7 @@ impl InputState {
         let remote = unsafe { (*self.ctx.0).remote_context };
         let mut buf: *mut c_void = std::ptr::null_mut();
         let mut len: usize = 0;
-        // SAFETY: callback signatures per the reference; buf/len are valid out-pointers.
+        // SAFETY: callback signatures per `docs/fluent-bit-abi.md` section 1.2; buf/len are valid out-pointers.
         let code = unsafe {
             match (s.collect_ctx, s.collect) {
                 (Some(f), _) => f(remote, &mut buf, &mut len),
@@ -160,7 +160,7 @@ impl InputState {
         }
         // SAFETY: the plugin promises `len` readable bytes at `buf` until cleanup.
         let data = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
-        // SAFETY: cleanup signatures per the reference; without one Fluent Bit calls free().
+        // SAFETY: cleanup signatures per `docs/fluent-bit-abi.md` section 1.2; without one Fluent Bit calls free().
         let rc = unsafe {
             match (s.cleanup_ctx, s.cleanup) {
                 (Some(f), _) => f(remote, buf),
@@ -246,7 +246,7 @@ impl InputState {
         let s = self.reg.syms;
         let _ = self.thread.call(move |local| {
             local.tick = None;
-            // SAFETY: hooks per the reference, on the instance's own thread.
+            // SAFETY: hooks per `docs/fluent-bit-abi.md` section 1.2, on the instance's own thread.
             unsafe {
                 if let Some(pre) = s.input_pre_exit {
                     pre(i32::from(reload));

@@ -1,5 +1,5 @@
 //! A test host for Fluent Bit proxy plugins: it loads a plugin `.so` with `dlopen` and drives it
-//! through the exact ABI and call sequence of Fluent Bit 5.1.1 (`reference/fluent-bit-proxy-abi.md`),
+//! through the exact ABI and call sequence of Fluent Bit 5.1.1 (`docs/fluent-bit-abi.md`),
 //! so plugins can be tested without a Fluent Bit binary.
 //!
 //! ```no_run

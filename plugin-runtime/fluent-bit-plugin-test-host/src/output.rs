@@ -188,7 +188,7 @@ impl OutputState {
         let mut raw = 0;
         let start = Instant::now();
         let used = coro.run(&mut || {
-            // SAFETY: signatures per the reference; data and tag outlive the call and are freed
+            // SAFETY: signatures per `docs/fluent-bit-abi.md` section 1.2; data and tag outlive the call and are freed
             // right after it, as Fluent Bit frees its temporary copies.
             raw = unsafe {
                 match (syms.flush_ctx, syms.flush) {
@@ -252,7 +252,7 @@ impl OutputState {
         let syms = self.reg.syms;
         let ctx = self.ctx;
         let _ = self.pipeline.call(move |_| {
-            // SAFETY: hooks per the reference; the context is live until this state drops.
+            // SAFETY: hooks per `docs/fluent-bit-abi.md` section 1.2; the context is live until this state drops.
             unsafe {
                 if let Some(pre) = syms.output_pre_exit {
                     pre(i32::from(reload));

@@ -1,5 +1,5 @@
 //! Instance properties as Fluent Bit's core stores them, and the keys the core keeps for itself
-//! (reference section 4.2).
+//! (`docs/fluent-bit-abi.md` section 4.2).
 
 use std::ffi::CString;
 
@@ -19,89 +19,24 @@ pub fn kind_from_raw(t: i32) -> Option<PluginKind> {
     }
 }
 
-const OUTPUT_CORE: &[&str] = &[
-    "match",
-    "match_regex",
-    "alias",
-    "log_level",
-    "log_suppress_interval",
-    "host",
-    "port",
-    "ipv6",
-    "retry_limit",
-    "workers",
-    "storage.total_limit_size",
-    "tls",
-    "tls.verify",
-    "tls.verify_hostname",
-    "tls.debug",
-    "tls.vhost",
-    "tls.ca_path",
-    "tls.ca_file",
-    "tls.crt_file",
-    "tls.key_file",
-    "tls.key_passwd",
-    "tls.min_version",
-    "tls.max_version",
-    "tls.ciphers",
-    "tls.proxy.verify",
-    "tls.proxy.verify_hostname",
-    "tls.proxy.ca_path",
-    "tls.proxy.ca_file",
-];
-
-const INPUT_CORE: &[&str] = &[
-    "tag",
-    "log_level",
-    "log_suppress_interval",
-    "routable",
-    "alias",
-    "mem_buf_limit",
-    "listen",
-    "host",
-    "port",
-    "ipv6",
-    "tls",
-    "tls.verify",
-    "tls.verify_client_cert",
-    "tls.verify_hostname",
-    "tls.debug",
-    "tls.vhost",
-    "tls.ca_path",
-    "tls.ca_file",
-    "tls.crt_file",
-    "tls.key_file",
-    "tls.key_passwd",
-    "tls.min_version",
-    "tls.max_version",
-    "tls.ciphers",
-    "storage.type",
-    "threaded",
-    "thread.ring_buffer.capacity",
-    "thread.ring_buffer.window",
-    "rate_window",
-    "rate_gate",
-    "rate_gate.max_bytes",
-    "rate_gate.max_records",
-    "rate_gate.backpressure",
-    "rate_gate.resume_ratio",
-    "storage.pause_on_chunks_overlimit",
-];
-
-const CUSTOM_CORE: &[&str] = &["alias", "log_level"];
-
 /// True when Fluent Bit 5.1.1 (Linux build with metrics) consumes `key` for this plugin type,
 /// so the plugin never sees it through `get_property`.
 pub fn is_core_key(kind: PluginKind, key: &str) -> bool {
+    use fluent_bit_plugin_sdk::reserved::{
+        ALL, INPUT, INPUT_EXACT, OUTPUT, OUTPUT_EXACT, WHOLE_PREFIXES,
+    };
     let k = key.to_ascii_lowercase();
-    if k.starts_with("net.") {
+    let k = k.as_str();
+    if ALL.contains(k) {
         return true;
     }
-    match kind {
-        PluginKind::Output => k.starts_with("oauth2") || OUTPUT_CORE.contains(&k.as_str()),
-        PluginKind::Input => k.starts_with("oauth2") || INPUT_CORE.contains(&k.as_str()),
-        PluginKind::Custom => CUSTOM_CORE.contains(&k.as_str()),
-    }
+    let (set, exact) = match kind {
+        PluginKind::Input => (&INPUT, INPUT_EXACT),
+        PluginKind::Output => (&OUTPUT, OUTPUT_EXACT),
+        PluginKind::Custom => return false,
+    };
+    // The SDK's list reserves whole namespaces; Fluent Bit consumes only some keys of a few.
+    set.keys.contains(&k) || WHOLE_PREFIXES.iter().any(|p| k.starts_with(p)) || exact.contains(&k)
 }
 
 /// Properties of one instance, split the way Fluent Bit's `*_set_property` splits them.

@@ -1,4 +1,4 @@
-//! Log records as Fluent Bit's log-event decoder accepts them (reference section 7), and helpers
+//! Log records as Fluent Bit's log-event decoder accepts them (`docs/fluent-bit-abi.md` section 7), and helpers
 //! to build flush payloads in every accepted shape.
 
 use rmpv::Value;

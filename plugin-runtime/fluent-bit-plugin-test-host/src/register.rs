@@ -94,7 +94,7 @@ unsafe fn load<F: Copy>(lib: &Library, name: &CStr) -> Option<F> {
 
 macro_rules! sym {
     ($lib:expr, $name:literal) => {{
-        // SAFETY: each use site's type is the C signature reference section 1.2 gives.
+        // SAFETY: each use site's type is the C signature `docs/fluent-bit-abi.md` section 1.2 gives.
         unsafe { load($lib, $name) }
     }};
 }
@@ -175,7 +175,7 @@ impl Registration {
             });
         };
         if let Some(pre) = pre {
-            // SAFETY: FLBPluginPreRegister(int) per the reference.
+            // SAFETY: FLBPluginPreRegister(int) per `docs/fluent-bit-abi.md` section 1.2.
             let r = unsafe { pre(c_int::from(hot_reloading)) };
             if r == -1 {
                 return Err(reg_err(

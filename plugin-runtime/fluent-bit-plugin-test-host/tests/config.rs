@@ -1,4 +1,4 @@
-//! The classic config parser, rule by rule (reference: fluent-bit-wasm-reload-config.md 3.2).
+//! The classic config parser, rule by rule (`docs/fluent-bit-config.md` section 3.2).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! The macros that turn a plugin type into the C symbols Fluent Bit looks up.
 //!
-//! Each macro emits, for one plugin per `.so`, every symbol in the reference's checklist
+//! Each macro emits, for one plugin per `.so`, every symbol in the checklist of `docs/fluent-bit-abi.md`
 //! (section 13): `FLBPluginPreRegister`, `FLBPluginRegister`, `FLBPluginInit`,
 //! `FLBPluginUnregister`, the `*Ctx` callbacks and their context-free fallbacks for older hosts.
 
@@ -37,7 +37,7 @@ pub unsafe fn register(meta: &'static PluginMeta, kind: c_int, def: *mut PluginP
         meta.reset_instances();
         // SAFETY: these fields lie in the first 32 bytes, present in every host version;
         // `event_type` and `config_map` are left alone so an older host's smaller block is never
-        // written past (reference 1.3). Writing through raw places creates no reference to the
+        // written past (`docs/fluent-bit-abi.md` section 1.3). Writing through raw places creates no reference to the
         // whole (possibly shorter) struct. Name and description are 'static: Fluent Bit copies
         // the name and borrows the description until Unregister.
         unsafe {

@@ -19,7 +19,7 @@ pub(crate) struct HostApi {
 }
 
 // SAFETY: Fluent Bit documents `get_property`, `log_check` and `log_print` as callable from any
-// thread (reference 3.5); the pointers stay valid until the instance's exit callback, which the
+// thread (`docs/fluent-bit-abi.md` section 3.5); the pointers stay valid until the instance's exit callback, which the
 // runtime only runs after every user of this value (flush calls, producer threads) has finished.
 unsafe impl Send for HostApi {}
 // SAFETY: see `Send`; the table is never written through these pointers.
@@ -47,7 +47,7 @@ impl HostApi {
     /// The instance's `struct cmt *` (outputs and inputs), or NULL.
     ///
     /// Only call this when the cmetrics symbols resolved: a host built without metrics leaves the
-    /// getter slots uninitialised (reference 2.4).
+    /// getter slots uninitialised (`docs/fluent-bit-abi.md` section 2.4).
     pub(crate) fn cmt_instance(&self) -> *mut c_void {
         let getter = match self.kind {
             PluginKind::Output => self.table().output_get_cmt_instance,
@@ -77,7 +77,7 @@ impl HostApi {
             return None;
         }
         // SAFETY: the host returns a NUL-terminated string owned by the instance; we copy it at
-        // once (reference 4.1).
+        // once (`docs/fluent-bit-abi.md` section 4.1).
         let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
         Some(String::from_utf8_lossy(bytes).into_owned())
     }
@@ -101,7 +101,7 @@ impl HostApi {
     pub(crate) fn log_print(&self, level: c_int, message: &CStr) {
         if let Some(print) = self.table().log_print {
             // SAFETY: the format is the literal "%s" and its single argument a NUL-terminated
-            // string, exactly as the Go SDKs call it (reference 9); calling a C-variadic function
+            // string, exactly as the Go SDKs call it (`docs/fluent-bit-abi.md` section 9); calling a C-variadic function
             // pointer is supported on stable Rust.
             unsafe { print(level, std::ptr::null(), 0, c"%s".as_ptr(), message.as_ptr()) }
         }

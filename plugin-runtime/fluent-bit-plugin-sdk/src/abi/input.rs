@@ -28,7 +28,7 @@ struct Instance {
 }
 
 /// Input instances by the thread Fluent Bit runs them on: `FLBPluginExit`, `Pause` and
-/// `Resume` carry no context (reference 3.4), but every callback of an instance runs on its own
+/// `Resume` carry no context (`docs/fluent-bit-abi.md` section 3.4), but every callback of an instance runs on its own
 /// thread.
 static INSTANCES: Mutex<Vec<(ThreadId, usize)>> = Mutex::new(Vec::new());
 

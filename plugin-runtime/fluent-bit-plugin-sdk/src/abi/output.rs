@@ -29,7 +29,7 @@ pub unsafe fn init<P: OutputPlugin>(meta: &PluginMeta, plugin: *mut GoOutputPlug
     if plugin.is_null() {
         return ffi::FLB_ERROR;
     }
-    // SAFETY: the host filled these fields just before calling Init (reference 2.3); they are
+    // SAFETY: the host filled these fields just before calling Init (`docs/fluent-bit-abi.md` section 2.3); they are
     // copied now because the struct is shared and overwritten for the next instance.
     let (api, ins, context) = unsafe { ((*plugin).api, (*plugin).o_ins, (*plugin).context) };
     if context.is_null() {

@@ -1,5 +1,5 @@
 //! Fluent Bit's classic configuration format, parsed as 5.1.1 parses it
-//! (`reference/fluent-bit-wasm-reload-config.md` section 3.2), plus the `plugins_file`.
+//! (`docs/fluent-bit-config.md` section 3.2), plus the `plugins_file`.
 //!
 //! ```no_run
 //! let cfg = fluent_bit_plugin_test_host::config::Config::load("fluent-bit.conf")?;

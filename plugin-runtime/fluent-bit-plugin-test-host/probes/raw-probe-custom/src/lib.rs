@@ -1,7 +1,7 @@
 //! A custom plugin written directly against the raw proxy ABI: Init logs the properties named in
 //! `dump` and stores its context; Exit notes which thread it ran on.
 
-#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of reference section 1.2, called by the host under its contract.
+#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of `docs/fluent-bit-abi.md` section 1.2, called by the host under its contract.
 
 #[allow(dead_code)] // Each probe uses a different subset.
 #[path = "../../common.rs"]

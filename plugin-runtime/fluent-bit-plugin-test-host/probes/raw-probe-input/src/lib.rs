@@ -6,7 +6,7 @@
 //! thread-local set in Init, which works because Fluent Bit runs all of an input instance's
 //! callbacks on that instance's own thread.
 
-#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of reference section 1.2, called by the host under its contract.
+#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of `docs/fluent-bit-abi.md` section 1.2, called by the host under its contract.
 
 #[allow(dead_code)] // Each probe uses a different subset.
 #[path = "../../common.rs"]

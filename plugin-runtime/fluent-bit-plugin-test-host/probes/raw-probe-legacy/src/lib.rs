@@ -1,7 +1,7 @@
 //! An output plugin exporting only the pre-context entry points (`FLBPluginFlush`,
 //! `FLBPluginExit`), to test that the host falls back to them as Fluent Bit does.
 
-#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of reference section 1.2, called by the host under its contract.
+#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of `docs/fluent-bit-abi.md` section 1.2, called by the host under its contract.
 
 #[allow(dead_code)] // Each probe uses a different subset.
 #[path = "../../common.rs"]

@@ -1,6 +1,6 @@
 //! A plugin that registers but exports no `FLBPluginInit`: Fluent Bit refuses to link it.
 
-#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of reference section 1.2, called by the host under its contract.
+#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of `docs/fluent-bit-abi.md` section 1.2, called by the host under its contract.
 
 use std::ffi::c_int;
 

@@ -6,7 +6,7 @@
 //! `spawn_thread` (start a `raw-probe-bg` thread in Init, joined in ExitCtx).
 //! Register misbehaves on request through the `RAW_PROBE_REGISTER` environment variable.
 
-#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of reference section 1.2, called by the host under its contract.
+#![allow(clippy::missing_safety_doc, missing_docs)] // The exports are the ABI symbols of `docs/fluent-bit-abi.md` section 1.2, called by the host under its contract.
 
 #[allow(dead_code)] // Each probe uses a different subset.
 #[path = "../../common.rs"]
