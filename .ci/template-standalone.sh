@@ -26,19 +26,21 @@ fluent-bit-plugin-test-host = { path = "$root/plugin-runtime/fluent-bit-plugin-t
 TOML
 
 cd "$crate"
+# The README's rename recipe, verbatim.
+sed -i 's/plugin-template/my-output/g; s/plugin_template/my_output/g' Cargo.toml Dockerfile deploy/fluentbitplugin.yaml tests/*.rs
 # No workspace above it: cargo must treat the copy as its own root.
 test "$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["workspace_root"])')" = "$crate"
 cargo build
 cargo test
 # The Dockerfile's build command, verbatim, with the crate directory as the build context.
-cargo build --release --locked -p plugin-template
-so="$CARGO_TARGET_DIR/release/libplugin_template.so"
+cargo build --release --locked -p my-output
+so="$CARGO_TARGET_DIR/release/libmy_output.so"
 test -s "$so"
 mkdir -p "$work/image/plugins"
 cp "$so" "$work/image/plugins/"
-(cd "$work/image/plugins" && sha256sum libplugin_template.so | tee libplugin_template.so.sha256)
+(cd "$work/image/plugins" && sha256sum libmy_output.so | tee libmy_output.so.sha256)
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-    docker build -q -f Dockerfile -t plugin-template:standalone-ci .
+    docker build -q -t my-output:standalone-ci .
 else
     echo "docker unavailable: the image build step was not run"
 fi
