@@ -6,6 +6,10 @@
 //! thread's CPU time, so other work on a shared machine does not inflate the numbers (it
 //! still competes for caches).
 
+// A counting global allocator (GlobalAlloc is an unsafe trait) and clock_gettime; the crate
+// denies unsafe_code outside src/abi/ and its benches opt out here only.
+#![allow(unsafe_code)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

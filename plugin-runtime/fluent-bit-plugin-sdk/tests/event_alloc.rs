@@ -2,6 +2,10 @@
 //! visiting every key and value, looking fields up, deserializing into borrowed structs and
 //! writing JSON or records into buffers that already have room.
 
+// A counting global allocator (GlobalAlloc is an unsafe trait); the crate denies unsafe_code
+// outside src/abi/ and its tests opt out here only.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;

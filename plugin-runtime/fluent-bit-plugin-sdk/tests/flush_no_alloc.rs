@@ -3,6 +3,10 @@
 //! This drives the real export glue in-process (Init, FlushCtx, ExitCtx) with a minimal host
 //! table written here, and counts allocations on the flushing thread.
 
+// A counting global allocator (GlobalAlloc is an unsafe trait); the crate denies unsafe_code
+// outside src/abi/ and its tests opt out here only.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};

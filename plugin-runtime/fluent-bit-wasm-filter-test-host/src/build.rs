@@ -9,7 +9,7 @@ use crate::Error;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
-/// Builds workspace package `package` with `cargo build --release --target
+/// Builds package `package` of the calling crate's workspace with `cargo build --release --target
 /// wasm32-unknown-unknown` and returns the path of its `.wasm`.
 ///
 /// Uses its own target directory (`wasm-filters` under `CARGO_TARGET_DIR`, or under the
@@ -25,12 +25,12 @@ pub fn build_wasm(package: &str) -> Result<PathBuf, Error> {
         return Ok(path.clone());
     }
     check_target_installed()?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = caller_workspace(&cargo);
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
         .join("wasm-filters");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args(["build", "--release", "--target", TARGET, "-p", package])
         .current_dir(&workspace)
@@ -55,6 +55,22 @@ pub fn build_wasm(package: &str) -> Result<PathBuf, Error> {
     }
     built.insert(package.to_owned(), path.clone());
     Ok(path)
+}
+
+/// The workspace of the crate whose tests call [`build_wasm`]: cargo sets `CARGO_MANIFEST_DIR`
+/// for a test process, and `cargo locate-project --workspace` finds that crate's workspace
+/// root. Without it (not run by cargo), the workspace this crate was built in.
+fn caller_workspace(cargo: &std::ffi::OsStr) -> PathBuf {
+    let located = std::env::var_os("CARGO_MANIFEST_DIR").and_then(|dir| {
+        let out = Command::new(cargo)
+            .args(["locate-project", "--workspace", "--message-format", "plain"])
+            .current_dir(dir)
+            .output()
+            .ok()?;
+        let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        (out.status.success()).then(|| manifest.parent().map(Path::to_path_buf))?
+    });
+    located.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 fn check_target_installed() -> Result<(), Error> {
