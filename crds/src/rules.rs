@@ -304,7 +304,7 @@ pub enum KeyError {
     LeadingMarker,
 }
 
-/// Checks a property key against the classic grammar (reference section 3.2).
+/// Checks a property key against the classic grammar (`docs/fluent-bit-config.md` section 3.2).
 pub fn key_error(key: &str) -> Option<KeyError> {
     if key.is_empty() {
         return Some(KeyError::Empty);
