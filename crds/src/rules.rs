@@ -7,67 +7,41 @@
 
 use crate::PluginType;
 
-/// Keys a Fluent Bit 5.1.1 core consumes for one kind of plugin (compared case-insensitively):
-/// the exact keys and the key prefixes. A proxy plugin never sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReservedKeys {
-    /// Whole keys.
-    pub keys: &'static [&'static str],
-    /// Key prefixes (`tls.` covers `tls.verify`, ...).
-    pub prefixes: &'static [&'static str],
-}
+// The list of keys Fluent Bit consumes is kept once, in the SDK (`docs/fluent-bit-abi.md`
+// section 4.2). This crate compiles that dependency-free file as its own module rather than
+// depending on the SDK, so `ReservedKeys` is this crate's type and the sets below are the same
+// values under the same names.
+#[path = "../../plugin-runtime/fluent-bit-plugin-sdk/src/reserved.rs"]
+#[allow(dead_code)]
+mod fluent_bit_reserved;
 
-impl ReservedKeys {
-    /// True when the lowercase key is one of these.
-    pub fn contains(&self, lower: &str) -> bool {
-        self.keys.contains(&lower) || self.prefixes.iter().any(|p| lower.starts_with(p))
-    }
-}
+pub use fluent_bit_reserved::ReservedKeys;
+
+/// `RESERVED_FOR_ALL`'s keys: the SDK's list plus `name`, which the operator renders from
+/// `spec.pluginName`.
+const ALL_KEYS: [&str; 3] = {
+    let shared = fluent_bit_reserved::ALL.keys;
+    assert!(
+        shared.len() == 2,
+        "update ALL_KEYS' length to the SDK's list"
+    );
+    [shared[0], shared[1], "name"]
+};
 
 /// Consumed for every kind (`flb_custom.c` keeps only these; inputs and outputs too), plus
 /// `name`, which the operator renders from `spec.pluginName`.
 pub const RESERVED_FOR_ALL: ReservedKeys = ReservedKeys {
-    keys: &["alias", "log_level", "name"],
-    prefixes: &["net."],
+    keys: &ALL_KEYS,
+    prefixes: fluent_bit_reserved::ALL.prefixes,
 };
 
 /// Also consumed for inputs (`flb_input_set_property`). The whole `tls.` namespace is reserved,
 /// and `rate_` covers the metrics build's `rate_window` and `rate_gate*`.
-pub const RESERVED_FOR_INPUTS: ReservedKeys = ReservedKeys {
-    keys: &[
-        "host",
-        "ipv6",
-        "listen",
-        "log_suppress_interval",
-        "mem_buf_limit",
-        "port",
-        "routable",
-        "storage.pause_on_chunks_overlimit",
-        "storage.type",
-        "tag",
-        "threaded",
-        "tls",
-    ],
-    prefixes: &["tls.", "oauth2", "thread.ring_buffer.", "rate_"],
-};
+pub const RESERVED_FOR_INPUTS: ReservedKeys = fluent_bit_reserved::INPUT;
 
 /// Also consumed for outputs (`flb_output_set_property`); `_debug.` is the debug build's HTTP
 /// client settings.
-pub const RESERVED_FOR_OUTPUTS: ReservedKeys = ReservedKeys {
-    keys: &[
-        "host",
-        "ipv6",
-        "log_suppress_interval",
-        "match",
-        "match_regex",
-        "port",
-        "retry_limit",
-        "storage.total_limit_size",
-        "tls",
-        "workers",
-    ],
-    prefixes: &["tls.", "oauth2", "_debug."],
-};
+pub const RESERVED_FOR_OUTPUTS: ReservedKeys = fluent_bit_reserved::OUTPUT;
 
 /// The key sets Fluent Bit consumes for a plugin of `kind`. Filters take no properties; an
 /// unknown kind gets every set.
@@ -335,7 +309,7 @@ pub enum KeyError {
     LeadingMarker,
 }
 
-/// Checks a property key against the classic grammar (reference section 3.2).
+/// Checks a property key against the classic grammar (`docs/fluent-bit-config.md` section 3.2).
 pub fn key_error(key: &str) -> Option<KeyError> {
     if key.is_empty() {
         return Some(KeyError::Empty);

@@ -18,10 +18,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use e2e::{chart_objects, of_kind, workspace_root, yaml_documents};
-use plugin_test_host::run::{RunOptions, run};
+use fluent_bit_plugin_test_host::run::{RunOptions, run};
+use fluent_bit_wasm_filter_test_host::build_wasm;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use wasm_filter_test_host::build_wasm;
 
 const RECORDS: u64 = 300;
 
@@ -38,7 +38,7 @@ fn built(crate_name: &str) -> PathBuf {
         return build_wasm(crate_name)
             .unwrap_or_else(|e| panic!("building the {crate_name} .wasm: {e}"));
     }
-    plugin_test_host::cdylib_path(crate_name)
+    fluent_bit_plugin_test_host::cdylib_path(crate_name)
         .unwrap_or_else(|e| panic!("the {crate_name} cdylib (a dev-dependency): {e:?}"))
 }
 

@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use plugin_runtime::EventTime;
-use plugin_runtime::filter::{Context, apply_json, heap_size_for};
-use wasm_filter_test_host::{FilterHost, Options, Outcome, build_wasm};
+use fluent_bit_plugin_sdk::EventTime;
+use fluent_bit_plugin_sdk::filter::{Context, apply_json, heap_size_for};
+use fluent_bit_wasm_filter_test_host::{FilterHost, Options, Outcome, build_wasm};
 
 fn main() {
     let wasm = match build_wasm("filter-redact") {

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Fluent Bit config (heap sized for 64 KiB of JSON and 256-byte tags; see
-//! `plugin_runtime::filter::heap_size_for`):
+//! `fluent_bit_plugin_sdk::filter::heap_size_for`):
 //!
 //! ```text
 //! [FILTER]
@@ -36,8 +36,8 @@ mod scan;
 
 use std::sync::OnceLock;
 
-use plugin_runtime::filter::serde_json::Value;
-use plugin_runtime::filter::{Context, Record, Verdict};
+use fluent_bit_plugin_sdk::filter::serde_json::Value;
+use fluent_bit_plugin_sdk::filter::{Context, Record, Verdict};
 
 pub use scan::redact_text;
 
@@ -109,13 +109,13 @@ fn redact_value(value: &mut Value, fields: &[String], depth: usize) -> bool {
     }
 }
 
-plugin_runtime::export_filter!(redact_filter, redact);
+fluent_bit_plugin_sdk::export_filter!(redact_filter, redact);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_runtime::EventTime;
-    use plugin_runtime::filter::serde_json::json;
+    use fluent_bit_plugin_sdk::EventTime;
+    use fluent_bit_plugin_sdk::filter::serde_json::json;
 
     fn run(value: Value) -> (Verdict, Value) {
         let Value::Object(mut record) = value else {

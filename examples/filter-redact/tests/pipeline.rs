@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use plugin_test_host::cdylib_path;
-use plugin_test_host::run::{RunOptions, run};
-use wasm_filter_test_host::build_wasm;
+use fluent_bit_plugin_test_host::cdylib_path;
+use fluent_bit_plugin_test_host::run::{RunOptions, run};
+use fluent_bit_wasm_filter_test_host::build_wasm;
 
 #[test]
 fn generator_records_are_redacted_on_their_way_to_the_file() {

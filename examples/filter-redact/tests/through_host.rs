@@ -1,8 +1,8 @@
 //! The redact filter built to `.wasm` and run as Fluent Bit runs it.
 
-use plugin_runtime::filter::heap_size_for;
+use fluent_bit_plugin_sdk::filter::heap_size_for;
+use fluent_bit_wasm_filter_test_host::{DropReason, FilterHost, Options, Outcome, build_wasm};
 use serde_json::{Value, json};
-use wasm_filter_test_host::{DropReason, FilterHost, Options, Outcome, build_wasm};
 
 const T: (u64, u32) = (1_700_000_000, 0);
 const FUNCTION: &str = "redact_filter";

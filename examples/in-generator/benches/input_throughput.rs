@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use plugin_test_host::{Host, cdylib_path};
+use fluent_bit_plugin_test_host::{Host, cdylib_path};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -86,7 +86,7 @@ fn main() {
         .logs()
         .iter()
         .chain(host.stderr_logs().iter())
-        .filter(|l| l.level == plugin_test_host::LogLevel::Warn)
+        .filter(|l| l.level == fluent_bit_plugin_test_host::LogLevel::Warn)
         .count();
     println!(
         "generator rate={rate} queue_size={} collect=1s: {:.0} records/s, {:.1} MB/s over \

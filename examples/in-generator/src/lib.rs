@@ -36,9 +36,9 @@
 
 use std::time::{Duration, Instant};
 
-use plugin_runtime::event::EventTime;
-use plugin_runtime::log;
-use plugin_runtime::{
+use fluent_bit_plugin_sdk::event::EventTime;
+use fluent_bit_plugin_sdk::log;
+use fluent_bit_plugin_sdk::{
     ConfigError, EmitError, Emitter, Error, InitContext, InputPlugin, List, Size,
 };
 
@@ -59,7 +59,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads the settings from an instance's configuration.
-    pub fn from_config(config: &plugin_runtime::Config) -> Result<Self, ConfigError> {
+    pub fn from_config(config: &fluent_bit_plugin_sdk::Config) -> Result<Self, ConfigError> {
         let rate: u32 = config.get_or("rate", 1)?;
         if !(1..=MAX_RATE).contains(&rate) {
             return Err(ConfigError::invalid(
@@ -102,7 +102,7 @@ impl Settings {
 /// The largest encoded size of one record with these settings (the `seq` at its widest).
 pub fn record_size(message: &str, fields: &[(String, String)]) -> usize {
     let mut buf = Vec::new();
-    let mut enc = plugin_runtime::Encoder::new(&mut buf);
+    let mut enc = fluent_bit_plugin_sdk::Encoder::new(&mut buf);
     let mut record = enc.record(EventTime::now());
     record.str("message", message).uint("seq", u64::MAX);
     for (key, value) in fields {
@@ -218,7 +218,7 @@ impl InputPlugin for Generator {
 }
 
 impl Generator {
-    fn encode(&mut self, enc: &mut plugin_runtime::event::Encoder<'_>, n: u64) {
+    fn encode(&mut self, enc: &mut fluent_bit_plugin_sdk::event::Encoder<'_>, n: u64) {
         let now = EventTime::now();
         for _ in 0..n {
             let mut record = enc.record(now);
@@ -234,7 +234,7 @@ impl Generator {
     }
 }
 
-plugin_runtime::export_input!(
+fluent_bit_plugin_sdk::export_input!(
     Generator,
     name = "generator",
     description =
@@ -244,7 +244,7 @@ plugin_runtime::export_input!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_runtime::{Config, PluginKind};
+    use fluent_bit_plugin_sdk::{Config, PluginKind};
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, String> {
         Settings::from_config(&Config::from_pairs(

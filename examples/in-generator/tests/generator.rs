@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use plugin_test_host::records::{Record, decode_records};
-use plugin_test_host::{Host, HostError, InputInstance, expect_line, isolated_cdylib};
+use fluent_bit_plugin_test_host::records::{Record, decode_records};
+use fluent_bit_plugin_test_host::{Host, HostError, InputInstance, expect_line, isolated_cdylib};
 
 fn host() -> Host {
     Host::load(isolated_cdylib("in_generator").unwrap()).unwrap()

@@ -37,9 +37,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use plugin_runtime::event::{Event, JsonFormat, TimeFormat, json};
-use plugin_runtime::log;
-use plugin_runtime::{
+use fluent_bit_plugin_sdk::event::{Event, JsonFormat, TimeFormat, json};
+use fluent_bit_plugin_sdk::log;
+use fluent_bit_plugin_sdk::{
     Chunk, Config, ConfigError, Error, FlushError, InitContext, OutputPlugin, Size,
 };
 
@@ -300,7 +300,7 @@ fn rotate(path: &Path, keep: u32) -> io::Result<()> {
     fs::rename(path, numbered(1))
 }
 
-plugin_runtime::export_output!(
+fluent_bit_plugin_sdk::export_output!(
     JsonLines,
     name = "jsonl_file",
     description = "Appends records to a file as JSON lines, rotating by size"

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use plugin_test_host::records::{Timestamp, push_group_marker, push_legacy, push_v2};
-use plugin_test_host::{FlushCode, Host, HostError, isolated_cdylib};
+use fluent_bit_plugin_test_host::records::{Timestamp, push_group_marker, push_legacy, push_v2};
+use fluent_bit_plugin_test_host::{FlushCode, Host, HostError, isolated_cdylib};
 
 fn host() -> Host {
     Host::load(isolated_cdylib("out_jsonl").unwrap()).unwrap()

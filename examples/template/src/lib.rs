@@ -16,7 +16,7 @@
 //! | `field` | the record key holding the level | `level` |
 //! | `ignore_case` | compare without regard to ASCII case (`on`/`off`) | `off` |
 
-use plugin_runtime::{Chunk, Counter, Error, FlushError, InitContext, OutputPlugin, log};
+use fluent_bit_plugin_sdk::{Chunk, Counter, Error, FlushError, InitContext, OutputPlugin, log};
 
 /// One `[OUTPUT]` instance. Fluent Bit may flush it from several threads at once (`workers`),
 /// so state shared between flushes must be `Sync`: here a metrics counter.
@@ -66,7 +66,7 @@ impl OutputPlugin for LevelCounter {
     }
 }
 
-plugin_runtime::export_output!(
+fluent_bit_plugin_sdk::export_output!(
     LevelCounter,
     name = "level_counter",
     description = "Counts records by level (the fbplugin template)"

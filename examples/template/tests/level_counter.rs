@@ -1,7 +1,7 @@
 //! The template plugin driven through the test host exactly as Fluent Bit drives it.
 
-use plugin_test_host::records::{Timestamp, push_legacy, push_v2};
-use plugin_test_host::{FlushCode, Host, HostError, expect_line, isolated_cdylib};
+use fluent_bit_plugin_test_host::records::{Timestamp, push_legacy, push_v2};
+use fluent_bit_plugin_test_host::{FlushCode, Host, HostError, expect_line, isolated_cdylib};
 
 fn chunk(levels: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();

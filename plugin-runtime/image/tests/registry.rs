@@ -36,14 +36,14 @@ fn examples(dir: &Path) -> Vec<Example> {
         ("in-generator", "in-generator"),
         ("template", "plugin-template"),
     ] {
-        let built = plugin_test_host::cdylib_path(package)
+        let built = fluent_bit_plugin_test_host::cdylib_path(package)
             .unwrap_or_else(|e| panic!("the {package} cdylib: {e}"));
         let file = dir.join(format!("lib{}.so", package.replace('-', "_")));
         std::fs::copy(&built, &file).expect("copy the .so");
         out.push(Example { dir: example, file });
     }
-    let wasm =
-        wasm_filter_test_host::build_wasm("filter-redact").expect("build filter-redact.wasm");
+    let wasm = fluent_bit_wasm_filter_test_host::build_wasm("filter-redact")
+        .expect("build filter-redact.wasm");
     let file = dir.join("filter_redact.wasm");
     std::fs::copy(&wasm, &file).expect("copy the .wasm");
     out.push(Example {

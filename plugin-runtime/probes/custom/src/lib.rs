@@ -4,7 +4,7 @@
 use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
 
-use plugin_runtime::{CustomPlugin, Error, InitContext, log};
+use fluent_bit_plugin_sdk::{CustomPlugin, Error, InitContext, log};
 
 /// One probe instance with its background thread.
 pub struct Probe {
@@ -45,7 +45,7 @@ impl Drop for Probe {
     }
 }
 
-plugin_runtime::export_custom!(
+fluent_bit_plugin_sdk::export_custom!(
     Probe,
     name = "sdk_probe_custom",
     description = "SDK test probe (custom)"

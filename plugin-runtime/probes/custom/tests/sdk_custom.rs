@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use plugin_test_host::{Host, HostError, isolated_cdylib, live_thread_names, wait_for_threads};
+use fluent_bit_plugin_test_host::{
+    Host, HostError, isolated_cdylib, live_thread_names, wait_for_threads,
+};
 
 #[test]
 fn instances_start_and_exit_with_their_threads_joined() {

@@ -5,8 +5,8 @@
 //! field), `queue_limit` (bytes), `fail_init`, `panic_in_run`. Each record is
 //! `{label, seq, payload}`; `seq` counts from 0 per instance.
 
-use plugin_runtime::event::EventTime;
-use plugin_runtime::{Emitter, Error, InitContext, InputPlugin, Size, log};
+use fluent_bit_plugin_sdk::event::EventTime;
+use fluent_bit_plugin_sdk::{Emitter, Error, InitContext, InputPlugin, Size, log};
 
 /// One probe instance.
 pub struct Probe {
@@ -43,7 +43,7 @@ impl InputPlugin for Probe {
         }
         let mut blocked = 0u64;
         for seq in 0..self.total {
-            let encode = |enc: &mut plugin_runtime::event::Encoder<'_>| {
+            let encode = |enc: &mut fluent_bit_plugin_sdk::event::Encoder<'_>| {
                 enc.record(EventTime::now())
                     .str("label", &self.label)
                     .uint("seq", seq)
@@ -51,7 +51,7 @@ impl InputPlugin for Probe {
             };
             match emitter.try_emit(encode) {
                 Ok(()) => {}
-                Err(plugin_runtime::EmitError::Stopped) => return Ok(()),
+                Err(fluent_bit_plugin_sdk::EmitError::Stopped) => return Ok(()),
                 Err(_) => {
                     blocked += 1;
                     if emitter.emit(encode).is_err() {
@@ -70,7 +70,7 @@ impl InputPlugin for Probe {
     }
 }
 
-plugin_runtime::export_input!(
+fluent_bit_plugin_sdk::export_input!(
     Probe,
     name = "sdk_probe_in",
     description = "SDK test probe (input)"

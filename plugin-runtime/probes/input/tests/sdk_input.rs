@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use plugin_test_host::records::decode_records;
-use plugin_test_host::{
+use fluent_bit_plugin_test_host::records::decode_records;
+use fluent_bit_plugin_test_host::{
     Collected, Host, HostError, InputInstance, expect_line, isolated_cdylib, live_thread_names,
     malloc_in_use, wait_for_threads,
 };
@@ -94,7 +94,7 @@ fn records_are_v2_with_nanosecond_event_time() {
     }
     for record in records {
         assert!(
-            matches!(record.timestamp, plugin_test_host::records::Timestamp::EventTime { secs, .. } if secs > 1_600_000_000),
+            matches!(record.timestamp, fluent_bit_plugin_test_host::records::Timestamp::EventTime { secs, .. } if secs > 1_600_000_000),
             "{record:?}"
         );
         assert_eq!(record.body_str("label"), Some("v2"));

@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use plugin_runtime::event::{Shape, json};
-use plugin_runtime::{Chunk, Counter, Error, FlushError, InitContext, OutputPlugin, log};
+use fluent_bit_plugin_sdk::event::{Shape, json};
+use fluent_bit_plugin_sdk::{Chunk, Counter, Error, FlushError, InitContext, OutputPlugin, log};
 
 /// One probe instance.
 pub struct Probe {
@@ -80,7 +80,7 @@ impl OutputPlugin for Probe {
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(self.sleep);
         if self.deep_work {
-            let depth = plugin_runtime::offload::run(|| recurse(2000));
+            let depth = fluent_bit_plugin_sdk::offload::run(|| recurse(2000));
             log::info!("deep_work depth={depth}");
         }
         let outcome = self.inspect(chunk);
@@ -160,7 +160,7 @@ impl Drop for Probe {
     }
 }
 
-plugin_runtime::export_output!(
+fluent_bit_plugin_sdk::export_output!(
     Probe,
     name = "sdk_probe_out",
     description = "SDK test probe (output)"

@@ -1,8 +1,8 @@
 //! A host without cmetrics, in its own test binary: once any host in a process exports the
 //! cmetrics symbols they stay visible to every later `dlsym(RTLD_DEFAULT, ..)`.
 
-use plugin_test_host::records::{Timestamp, push_v2};
-use plugin_test_host::{FlushCode, Host, isolated_cdylib};
+use fluent_bit_plugin_test_host::records::{Timestamp, push_v2};
+use fluent_bit_plugin_test_host::{FlushCode, Host, isolated_cdylib};
 
 fn chunk(n: usize) -> Vec<u8> {
     let mut out = Vec::new();

@@ -5,8 +5,10 @@
 //! variable must be set before the plugin's first panic and a crash must not take the test
 //! runner down with it.
 
-use plugin_test_host::records::{Timestamp, push_v2};
-use plugin_test_host::{FlushCode, Host, expect_line, is_child, isolated_cdylib, rerun_in_child};
+use fluent_bit_plugin_test_host::records::{Timestamp, push_v2};
+use fluent_bit_plugin_test_host::{
+    FlushCode, Host, expect_line, is_child, isolated_cdylib, rerun_in_child,
+};
 
 const TEST: &str = "a_panic_in_flush_with_rust_backtrace_set_is_logged_and_fails_only_that_chunk";
 

@@ -1,9 +1,9 @@
 //! The SDK's output glue, driven through the test host exactly as Fluent Bit drives it.
 
-use plugin_test_host::records::{Timestamp, push_group_marker, push_legacy, push_v2};
+use fluent_bit_plugin_test_host::records::{Timestamp, push_group_marker, push_legacy, push_v2};
 use std::time::Duration;
 
-use plugin_test_host::{
+use fluent_bit_plugin_test_host::{
     DefSize, FlushCode, Host, HostError, expect_line, isolated_cdylib, live_thread_names,
     wait_for_threads,
 };

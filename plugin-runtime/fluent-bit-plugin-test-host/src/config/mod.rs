@@ -1,0 +1,246 @@
+//! Fluent Bit's classic configuration format, parsed as 5.1.1 parses it
+//! (`docs/fluent-bit-config.md` section 3.2), plus the `plugins_file`.
+//!
+//! ```no_run
+//! let cfg = fluent_bit_plugin_test_host::config::Config::load("fluent-bit.conf")?;
+//! for s in cfg.sections_of(fluent_bit_plugin_test_host::config::SectionKind::Output) {
+//!     println!("{} at {}:{}", s.get("name").unwrap_or("?"), s.file.display(), s.line);
+//! }
+//! # Ok::<(), fluent_bit_plugin_test_host::config::ConfigError>(())
+//! ```
+
+mod classic;
+mod expand;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use expand::expand_vars;
+
+/// A configuration error with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, or 0 when the whole file is meant.
+    pub line: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Section types, matched like `flb_cf_section_type`: by case-insensitive prefix of the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// `[SERVICE]` (repeated sections are merged).
+    Service,
+    /// `[INPUT]`/`[INPUTS]`.
+    Input,
+    /// `[FILTER]`/`[FILTERS]`.
+    Filter,
+    /// `[OUTPUT]`/`[OUTPUTS]`.
+    Output,
+    /// `[CUSTOM]`/`[CUSTOMS]`.
+    Custom,
+    /// `[PARSER]` (an error in a main config).
+    Parser,
+    /// `[MULTILINE_PARSER]` (an error in a main config).
+    MultilineParser,
+    /// `[STREAM_PROCESSOR]`.
+    StreamProcessor,
+    /// `[PLUGINS]` (only valid in a `plugins_file`).
+    Plugins,
+    /// `[UPSTREAM_SERVERS]`.
+    UpstreamServers,
+    /// Anything else (accepted silently, as Fluent Bit does).
+    Other,
+}
+
+/// One `key value` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key, lowercased (`flb_cf_key_translate`).
+    pub key: String,
+    /// The value, trimmed, with `${VAR}` expanded.
+    pub value: String,
+    /// Where it was written.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+}
+
+/// A `[GROUP]` inside a section (keys at double indentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Name as written between the brackets.
+    pub name: String,
+    /// Its entries.
+    pub entries: Vec<Entry>,
+}
+
+/// A section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The type.
+    pub kind: SectionKind,
+    /// The name as written between `[` and the first `]`.
+    pub name: String,
+    /// Entries in order (duplicates kept).
+    pub entries: Vec<Entry>,
+    /// Groups in order.
+    pub groups: Vec<Group>,
+    /// Where the section header is.
+    pub file: PathBuf,
+    /// 1-based line of the header.
+    pub line: usize,
+}
+
+impl Section {
+    /// The first value for `key` (case-insensitive), like a plugin's `get_property`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
+            .map(|e| e.value.as_str())
+    }
+
+    /// The entry for `key` that the core would use (the last one).
+    pub fn get_last(&self, key: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
+    }
+
+    /// All properties except `name`, in order, as `(key, value)`.
+    pub fn properties(&self) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .filter(|e| e.key != "name")
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect()
+    }
+}
+
+/// A parsed main configuration (all includes resolved, variables expanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Sections in file order; at most one `Service` (repeats merged into the first).
+    pub sections: Vec<Section>,
+    /// `@SET` variables in order.
+    pub vars: Vec<(String, String)>,
+    /// Every file read, in order.
+    pub files: Vec<PathBuf>,
+    /// Non-fatal findings (unset variables, ignored meta commands).
+    pub warnings: Vec<String>,
+    /// The top-level file.
+    pub path: PathBuf,
+}
+
+impl Config {
+    /// Parses a main configuration file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let mut cfg = classic::parse(path.as_ref())?;
+        for s in &cfg.sections {
+            match s.kind {
+                SectionKind::Parser | SectionKind::MultilineParser => {
+                    return Err(ConfigError {
+                        file: s.file.clone(),
+                        line: s.line,
+                        message: format!(
+                            "[{}] is not allowed in a main config; put parsers in a file named by \
+                             the [SERVICE] key parsers_file",
+                            s.name
+                        ),
+                    });
+                }
+                SectionKind::Plugins => {
+                    return Err(ConfigError {
+                        file: s.file.clone(),
+                        line: s.line,
+                        message:
+                            "[PLUGINS] in a classic main config makes Fluent Bit dlopen(\"path\") \
+                                  and abort; put it in a separate file named by [SERVICE] \
+                                  plugins_file"
+                                .into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        expand::expand_all(&mut cfg);
+        Ok(cfg)
+    }
+
+    /// Sections of one type.
+    pub fn sections_of(&self, kind: SectionKind) -> impl Iterator<Item = &Section> {
+        self.sections.iter().filter(move |s| s.kind == kind)
+    }
+
+    /// A `[SERVICE]` value; for the service the last occurrence wins.
+    pub fn service(&self, key: &str) -> Option<&Entry> {
+        self.sections_of(SectionKind::Service)
+            .next()
+            .and_then(|s| s.get_last(key))
+    }
+
+    /// Plugin paths from the `plugins_file` named in `[SERVICE]`, if any. A missing relative
+    /// file is looked up next to the main config, as `flb_plugin_load_config_file` does.
+    /// Each path is returned as written (`dlopen` gets it unchanged).
+    pub fn plugin_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
+        self.plugin_paths_under(None)
+    }
+
+    /// [`Config::plugin_paths`] for a config written for a container: with `root`, absolute
+    /// paths (the `plugins_file` and each `Path`) are looked up under `root`, as if it were the
+    /// container's filesystem.
+    pub fn plugin_paths_under(&self, root: Option<&Path>) -> Result<Vec<PathBuf>, ConfigError> {
+        let rooted = |p: PathBuf| match (root, p.strip_prefix("/")) {
+            (Some(root), Ok(rest)) => root.join(rest),
+            _ => p,
+        };
+        let Some(entry) = self.service("plugins_file") else {
+            return Ok(Vec::new());
+        };
+        let mut file = rooted(PathBuf::from(&entry.value));
+        if !file.exists() && file.is_relative() {
+            let alt = self.path.parent().unwrap_or(Path::new(".")).join(&file);
+            if alt.exists() {
+                file = alt;
+            }
+        }
+        if !file.exists() {
+            return Err(ConfigError {
+                file: entry.file.clone(),
+                line: entry.line,
+                message: format!(
+                    "plugins_file '{}' not found (also looked next to the main config)",
+                    entry.value
+                ),
+            });
+        }
+        let plugins = classic::parse(&file)?;
+        let mut out = Vec::new();
+        for s in plugins
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Plugins)
+        {
+            for e in s.entries.iter().filter(|e| e.key == "path") {
+                out.push(rooted(PathBuf::from(&e.value)));
+            }
+        }
+        Ok(out)
+    }
+}
