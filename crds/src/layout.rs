@@ -9,3 +9,6 @@ pub const CONFIG_DIR: &str = "/fluent-bit/etc/fbplugin";
 /// The init containers' mount of the plugin volume; an artifact path under it would be hidden
 /// by the volume.
 pub const COPY_MOUNT: &str = "/fbplugin-out";
+/// The verify-and-copy program every plugin image carries (crate `fbplugin-copy`): the init
+/// containers' command. The images have no shell.
+pub const COPY_PROGRAM: &str = "/fbplugin/copy";

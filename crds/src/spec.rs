@@ -109,10 +109,11 @@ impl PluginType {
     }
 }
 
-/// The plugin file inside an OCI image. The image is run as an init container that checks and
-/// copies the file as user 65532, so it must contain `sh`, `sha256sum`, `cp`, `mkdir` and `mv`
-/// (busybox or any distribution base works; a `scratch` image does not) and the file must be
-/// readable by any user.
+/// The plugin file inside an OCI image. The image is run as two init containers, as user
+/// 65532 with no shell: `/fbplugin/copy --from <path> ...` checks and copies the file, then
+/// `/fbplugin/copy --check ...` re-checks the copy. So the image must carry the project's copy
+/// program at `/fbplugin/copy` (what `fbplugin-image build` and the examples' Dockerfiles put
+/// there; nothing else, no shell, is needed) and the file must be readable by any user.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
@@ -134,7 +135,8 @@ pub struct Artifact {
     pub path: String,
 
     /// Optional sha256 of the file (64 lowercase hex, as printed by `sha256sum`). When set, the
-    /// init container refuses to copy a file with another digest and the pod does not start.
+    /// init container refuses to copy a file with another digest and the pod does not start;
+    /// without it the verify step only checks that the copy equals the file in the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = crate::cel::sha256_hex())]
     pub sha256: Option<String>,

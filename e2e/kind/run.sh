@@ -67,11 +67,10 @@ node="$CLUSTER-control-plane"
 
 step "images"
 docker build -f operator/Dockerfile -t "docker.io/fbplugin/operator:$TAG" .
-# busybox under /fbplugin/copy and the plugin: the operator's init container still runs its
-# shell script; drop the build-arg once it runs /fbplugin/copy (issue 12).
+# The shell-free plugin images (scratch, /fbplugin/copy and the plugin): the operator's init
+# containers run /fbplugin/copy with argv only.
 for example in in-generator out-jsonl; do
-    docker build -f "examples/$example/Dockerfile" --build-arg BASE_IMAGE=busybox:1.37.0-musl \
-        -t "docker.io/fbplugin/$example:$TAG" .
+    docker build -f "examples/$example/Dockerfile" -t "docker.io/fbplugin/$example:$TAG" .
 done
 kind load docker-image --name "$CLUSTER" "docker.io/fbplugin/operator:$TAG" \
     "docker.io/fbplugin/in-generator:$TAG" "docker.io/fbplugin/out-jsonl:$TAG"

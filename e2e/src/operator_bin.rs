@@ -1,4 +1,5 @@
-//! Finding (and when needed building) the real `operator` binary the suites run.
+//! Finding (and when needed building) the real `operator` binary the suites run, and the copy
+//! program (`fbplugin-copy`) that plays the plugin images' `/fbplugin/copy`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,17 +47,12 @@ fn newest_source(dir: &Path, newest: &mut SystemTime) {
     }
 }
 
-fn is_current(binary: &Path, root: &Path) -> bool {
+fn is_current(binary: &Path, root: &Path, sources: &[&str]) -> bool {
     let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
         return false;
     };
     let mut newest = SystemTime::UNIX_EPOCH;
-    for part in [
-        "operator/src",
-        "operator/Cargo.toml",
-        "crds/src",
-        "crds/Cargo.toml",
-    ] {
+    for part in sources {
         let path = root.join(part);
         if path.is_dir() {
             newest_source(&path, &mut newest);
@@ -73,10 +69,34 @@ fn is_current(binary: &Path, root: &Path) -> bool {
 /// target directory first (nextest does not hold the cargo lock while tests run, and cargo
 /// serializes concurrent builds itself).
 pub fn operator_binary() -> Result<PathBuf> {
+    cargo_binary(
+        "operator",
+        "operator",
+        &[
+            "operator/src",
+            "operator/Cargo.toml",
+            "crds/src",
+            "crds/Cargo.toml",
+        ],
+    )
+}
+
+/// The copy program the plugin images carry at `/fbplugin/copy` (crate `fbplugin-copy`), built
+/// like [`operator_binary`] (`target/<profile>/fbplugin-copy`): what the suites run where they
+/// play the kubelet on the operator's init containers.
+pub fn copy_program_binary() -> Result<PathBuf> {
+    cargo_binary(
+        "fbplugin-copy",
+        "fbplugin-copy",
+        &["plugin-runtime/copy/src", "plugin-runtime/copy/Cargo.toml"],
+    )
+}
+
+fn cargo_binary(package: &str, bin: &str, sources: &[&str]) -> Result<PathBuf> {
     let profile_dir = profile_dir()?;
-    let binary = profile_dir.join("operator");
+    let binary = profile_dir.join(bin);
     let root = workspace_root();
-    if is_current(&binary, &root) {
+    if is_current(&binary, &root, sources) {
         return Ok(binary);
     }
     let target_dir = profile_dir
@@ -90,7 +110,7 @@ pub fn operator_binary() -> Result<PathBuf> {
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args(["build", "-p", "operator", "--bin", "operator"])
+        .args(["build", "-p", package, "--bin", bin])
         .env("CARGO_TARGET_DIR", target_dir);
     match profile.as_str() {
         "debug" => {}
@@ -107,10 +127,10 @@ pub fn operator_binary() -> Result<PathBuf> {
     );
     let status = command
         .status()
-        .map_err(Error::io("running cargo build -p operator"))?;
+        .map_err(Error::io(format!("running cargo build -p {package}")))?;
     if !status.success() || !binary.is_file() {
         return Err(Error::Invalid(format!(
-            "cargo build -p operator --bin operator ({profile}, CARGO_TARGET_DIR={}) failed ({status}); \
+            "cargo build -p {package} --bin {bin} ({profile}, CARGO_TARGET_DIR={}) failed ({status}); \
              build it by hand to see why",
             target_dir.display()
         )));

@@ -27,6 +27,9 @@ pub enum PodState {
         exit_code: i32,
         /// Its termination reason, usually `Error`.
         reason: String,
+        /// Its termination message (with `FallbackToLogsOnError`, the end of its output); empty
+        /// for none.
+        message: String,
     },
 }
 
@@ -99,8 +102,12 @@ pub(crate) fn status_for(pod: &Pod, state: &PodState) -> Value {
                 name,
                 exit_code,
                 reason,
+                message,
             } => {
-                let failed = json!({ "terminated": { "exitCode": exit_code, "reason": reason, "startedAt": t, "finishedAt": t } });
+                let mut failed = json!({ "terminated": { "exitCode": exit_code, "reason": reason, "startedAt": t, "finishedAt": t } });
+                if !message.is_empty() {
+                    failed["terminated"]["message"] = json!(message);
+                }
                 let statuses = init
                     .iter()
                     .map(|c| {

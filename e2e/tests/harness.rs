@@ -286,6 +286,7 @@ async fn kubelet_player_writes_failure_states_the_controller_counts() -> Result<
         name: "plugin-out-jsonl".into(),
         exit_code: 3,
         reason: "Error".into(),
+        message: String::new(),
     };
     let pod = player.set_pod(&crashing, &failed_init).await?;
     let init = pod

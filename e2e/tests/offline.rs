@@ -1,17 +1,18 @@
 //! Suite 10, without pods: the example `FluentBitPlugin`s (input, WASM filter, output) through
 //! the operator's offline render onto the chart's prepared base config; the `.so` and `.wasm`
-//! files placed by running each rendered init container's own script (checking the CRs'
-//! sha256); the rendered `plugins.conf` and `fluent-bit.conf` run by the plugin-runtime test
+//! files placed by running each rendered init container's own command (the copy program
+//! `fbplugin-copy` that the plugin images carry at `/fbplugin/copy`, built by cargo, checking
+//! the CRs' sha256; then the verify steps' `--check`); the rendered `plugins.conf` and `fluent-bit.conf` run by the plugin-runtime test
 //! host, the `[FILTER] Name wasm` section through the WASM filter host; the example input's
 //! records reach the example output's file intact, redacted by the filter.
 //!
 //! Changed only to run outside a pod: the jsonl output's `path` points into a temporary
 //! directory, the generator's `rate` is raised (10 → 2000 records/s) so the run is short and a
 //! `password` field is added to its `fields` so the filter has something to redact,
-//! `spec.artifact.sha256` is set to the checksum of the locally built `.so`, and the init
-//! containers' `SRC` (the file in the image) is the built `.so` while `DST` is remapped under the
-//! temporary root through the
-//! volume both containers mount. The base config's built-in plugins (tail, null) are skipped by the host.
+//! `spec.artifact.sha256` is set to the checksum of the locally built `.so`, and in the init
+//! containers' argv the file in the image (`--from`, `--same-as`) is the built `.so` or `.wasm`
+//! while the paths on the plugins volume (`--into`, `--check`) are remapped under the temporary
+//! root through the volume both containers mount. The base config's built-in plugins (tail, null) are skipped by the host.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,16 +126,17 @@ fn through_volume(path: &str, init: &Value, fluent_bit_mounts: &[Value], root: &
             .unwrap_or_else(|| panic!("the Fluent Bit container mounts volume {}", mount["name"]));
         // The init container mounts only its plugin's directory (subPath) of the volume.
         let sub_path = mount["subPath"].as_str().unwrap_or_default();
-        return root
-            .join(seen_at.trim_start_matches('/'))
-            .join(sub_path)
-            .join(rest.trim_start_matches('/'));
+        let dir = root.join(seen_at.trim_start_matches('/')).join(sub_path);
+        let rest = rest.trim_start_matches('/');
+        return if rest.is_empty() { dir } else { dir.join(rest) };
     }
     panic!("{path} is on no volume of init container {}", init["name"])
 }
 
-/// Runs one rendered init container's command (`sh -c <script>`) as the pod would, with `SRC`
-/// the locally built file and `DST` under `root`. Returns (success, output).
+/// Runs one rendered init container's command as the pod would: the copy program built by
+/// cargo for `/fbplugin/copy`, the file in the image (`--from`, `--same-as`) the locally built
+/// one, the paths on the plugins volume (`--into`, `--check`) under `root`. Returns (success,
+/// output).
 fn run_init_container(container: &Value, mounts: &[Value], root: &Path) -> (bool, String) {
     let command: Vec<String> = container["command"]
         .as_array()
@@ -144,20 +146,17 @@ fn run_init_container(container: &Value, mounts: &[Value], root: &Path) -> (bool
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     assert!(
-        command.len() >= 3 && command[0] == "sh" && command[1] == "-c",
-        "{command:?}"
+        command.first().map(String::as_str) == Some(operator::workload::COPY_PROGRAM)
+            && container["env"].is_null(),
+        "the init containers run the copy program with argv only: {container}"
     );
-    let mut process = Command::new("sh");
-    process
-        .args(&command[1..])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin");
-    for env in container["env"].as_array().into_iter().flatten() {
-        let name = env["name"].as_str().unwrap_or_default();
-        let value = env["value"].as_str().unwrap_or_default();
-        let value = match name {
-            "SRC" => {
-                let file = Path::new(value)
+    let program = e2e::copy_program_binary().unwrap_or_else(|e| panic!("{e}"));
+    let mut args = Vec::new();
+    let mut previous = "";
+    for arg in &command[1..] {
+        args.push(match previous {
+            "--from" | "--same-as" => {
+                let file = Path::new(arg)
                     .file_name()
                     .and_then(|f| f.to_str())
                     .unwrap_or_default();
@@ -166,18 +165,30 @@ fn run_init_container(container: &Value, mounts: &[Value], root: &Path) -> (bool
                     .trim_end_matches(".so")
                     .trim_end_matches(".wasm")
                     .replace('_', "-");
-                built(&crate_name).display().to_string()
+                // The copy program refuses `..` in paths: give it the real one.
+                let built = built(&crate_name);
+                std::fs::canonicalize(&built)
+                    .unwrap_or_else(|e| panic!("{}: {e}", built.display()))
+                    .display()
+                    .to_string()
             }
-            "DST" | "FILE" => through_volume(value, container, mounts, root)
-                .display()
-                .to_string(),
-            _ => value.to_owned(),
-        };
-        process.env(name, value);
+            "--into" | "--check" => {
+                let path = through_volume(arg, container, mounts, root);
+                if previous == "--into" {
+                    // The kubelet creates a missing subPath directory.
+                    std::fs::create_dir_all(&path).expect("the plugin's directory");
+                }
+                path.display().to_string()
+            }
+            _ => arg.clone(),
+        });
+        previous = arg;
     }
-    let out = process
+    let out = Command::new(&program)
+        .args(&args)
+        .env_clear()
         .output()
-        .unwrap_or_else(|e| panic!("running sh: {e}"));
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -229,11 +240,7 @@ fn examples_render_install_and_carry_records_end_to_end() {
     for (i, container) in init.iter().enumerate() {
         let (ok, output) = run_init_container(container, &mounts, &root);
         assert!(ok, "init container {} failed:\n{output}", container["name"]);
-        let said = if i < 3 {
-            "fbplugin: copied"
-        } else {
-            "has sha256"
-        };
+        let said = if i < 3 { " copied to " } else { " has sha256 " };
         assert!(output.contains(said), "{output}");
     }
     for line in plugins_conf
@@ -285,7 +292,7 @@ fn examples_render_install_and_carry_records_end_to_end() {
         assert_eq!(record["password"], "[REDACTED]", "the filter ran: {record}");
     }
 
-    // A wrong checksum: the init container's script refuses the file.
+    // A wrong checksum: the copy step refuses the file.
     let (_, init, mounts) = render(&example_sources(&out_file, true), &base);
     let jsonl = init
         .iter()

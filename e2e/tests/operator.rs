@@ -748,12 +748,14 @@ async fn failing_pods_show_as_degraded_with_reason_and_pod() -> Result<()> {
     .await
     .map_err(|e| installed.explain(e))?;
     let pod_name = pod.name_any();
-    let init = pod
+    let copy_step = pod
         .spec
         .as_ref()
         .and_then(|s| s.init_containers.as_ref())
-        .map(|c| c[0].name.clone())
+        .map(|c| c[0].clone())
         .unwrap_or_default();
+    let init = copy_step.name.clone();
+    let (exit_code, mismatch) = wrong_sha256_output(&copy_step);
     let cases = [
         (
             PodState::Waiting {
@@ -772,8 +774,9 @@ async fn failing_pods_show_as_degraded_with_reason_and_pod() -> Result<()> {
         (
             PodState::InitContainerFailed {
                 name: init.clone(),
-                exit_code: 1,
+                exit_code,
                 reason: "Error".into(),
+                message: mismatch,
             },
             "InitContainerFailed",
         ),
@@ -794,6 +797,16 @@ async fn failing_pods_show_as_degraded_with_reason_and_pod() -> Result<()> {
             .map(|c| c.message.clone())
             .unwrap_or_default();
         assert!(message.contains(&pod_name), "{reason}: {message}");
+        if reason == "InitContainerFailed" {
+            // The copy program's own words, as the kubelet records them.
+            assert!(
+                message.contains(&format!(
+                    "init container {init} exited with 1: fbplugin: sha256 mismatch for /plugins/libout_jsonl.so: expected {}",
+                    "0".repeat(64)
+                )),
+                "{message}"
+            );
+        }
         assert_eq!(
             condition(&degraded, "Ready").map(|c| c.status.as_str()),
             Some("False")
@@ -804,6 +817,58 @@ async fn failing_pods_show_as_degraded_with_reason_and_pod() -> Result<()> {
         .await
         .map_err(|e| installed.explain(e))?;
     Ok(())
+}
+
+/// What the pod's copy step prints when the file in its image does not have the spec's sha256:
+/// its command run with the copy program the images carry (built by cargo), the image's file a
+/// stand-in, `--sha256` a wrong digest (set when the example CR sets none). Returns (exit code,
+/// output) as the kubelet would record them.
+fn wrong_sha256_output(step: &k8s_openapi::api::core::v1::Container) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = std::fs::canonicalize(dir.path()).expect("the temporary directory");
+    let program = e2e::copy_program_binary().unwrap_or_else(|e| panic!("{e}"));
+    let command = step.command.clone().unwrap_or_default();
+    assert_eq!(
+        command.first().map(String::as_str),
+        Some(operator::workload::COPY_PROGRAM),
+        "{command:?}"
+    );
+    let mut args = Vec::new();
+    let mut previous = "";
+    for arg in &command[1..] {
+        args.push(match previous {
+            "--from" => {
+                let file = root.join("image").join(arg.trim_start_matches('/'));
+                std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+                std::fs::write(&file, b"not the plugin you built\n").expect("write");
+                file.display().to_string()
+            }
+            "--into" => {
+                let into = root.join("volume");
+                std::fs::create_dir_all(&into).expect("mkdir");
+                into.display().to_string()
+            }
+            "--sha256" => "0".repeat(64),
+            _ => arg.clone(),
+        });
+        previous = arg;
+    }
+    if !command.iter().any(|a| a == "--sha256") {
+        args.extend(["--sha256".to_owned(), "0".repeat(64)]);
+    }
+    let out = std::process::Command::new(&program)
+        .args(&args)
+        .env_clear()
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+    assert!(
+        !root.join("volume/libout_jsonl.so").exists(),
+        "nothing copied"
+    );
+    // The paths the program named are the test's; the kubelet would record the pod's own.
+    let text =
+        String::from_utf8_lossy(&out.stderr).replace(&format!("{}/image", root.display()), "");
+    (out.status.code().unwrap_or(-1), text)
 }
 
 /// Suite 6. Delete: the DaemonSet and the ConfigMap are back to what they were; also with the

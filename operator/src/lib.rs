@@ -26,8 +26,8 @@
 //!
 //! A `FluentBitPlugin` of `type: filter` ships a `.wasm` module built with plugin-runtime's
 //! `export_filter!` (see [`fbplugin_crds::WasmFilter`] for `spec.wasm`). It goes through the same
-//! steps as a `.so` plugin: the same validation and status, the same init container and copy
-//! script (sha256 checked, copied into the shared volume at
+//! steps as a `.so` plugin: the same validation and status, the same init containers and copy
+//! program (sha256 checked, copied into the shared volume at
 //! `/fluent-bit/plugins/<object name>/<file>.wasm`), the same hash-driven rollout. What differs:
 //! - **Rendered** ([`render::filter`]): one `[FILTER]` per instance with `Name wasm`, `Match` or
 //!   `Match_Regex`, `Alias` and `Log_Level` when set, `WASM_Path` (absolute: Fluent Bit resolves
@@ -159,8 +159,14 @@
 //! `[SERVICE] Plugins_File` + the plugin sections) is mounted with `subPath` over the main
 //! config path the container already reads (default `/fluent-bit/etc/conf/fluent-bit.conf`,
 //! the official Helm chart's), `plugins.conf` under `/fluent-bit/etc/fbplugin/`, the plugin
-//! files under `/fluent-bit/plugins/<object name>/`. No command or args change, a DaemonSet
-//! without plugins runs its own config, and deleting the last plugin restores it.
+//! files under `/fluent-bit/plugins/<object name>/`, placed by two init containers per plugin
+//! that run the copy program `/fbplugin/copy` of the plugin's own image with argv only (no
+//! shell: the images have none): the copy step (`--from <spec.artifact.path> --into
+//! /fbplugin-out --as <file> [--sha256 <hex>]`, writing only the plugin's own `subPath`), then,
+//! after every copy step, the read-only verify step (`--check /fbplugin-out/<file>` with
+//! `--sha256 <hex>`, or `--same-as <spec.artifact.path>` without one). No command or args of
+//! the Fluent Bit container change, a DaemonSet without plugins runs its own config, and
+//! deleting the last plugin restores it.
 
 pub mod controller;
 pub mod gate;

@@ -21,8 +21,9 @@
 //! Only the fields the operator sets (never a whole `k8s-openapi` object: Kubernetes 1.20
 //! rejects unknown fields in apply patches): `metadata.name/namespace`, and in
 //! `spec.template`: the hash annotation, two init containers per plugin (all copy steps,
-//! then all verify steps; each sees only the plugin's own directory of the plugins volume,
-//! `subPath: <object name>`, the verify steps read-only), the volumes
+//! then all verify steps; each runs the copy program [`COPY_PROGRAM`] of the plugin's own
+//! image with its inputs as argv, no shell; each sees only the plugin's own directory of the
+//! plugins volume, `subPath: <object name>`, the verify steps read-only), the volumes
 //! `fbplugin-plugins` (emptyDir) and `fbplugin-config` (the ConfigMap), three volume mounts on
 //! the Fluent Bit container, and the plugins' pull secrets. List items are keyed by `name`
 //! (containers, initContainers, volumes, imagePullSecrets) or `mountPath` (volumeMounts), so
@@ -57,41 +58,11 @@ pub const VERIFY_INIT_PREFIX: &str = "fbplugin-verify-";
 /// How many hex digits of the rendered hash end a verify step's name.
 pub const VERIFY_HASH_LEN: usize = 6;
 
-/// The init containers' copy script, the same for a `.so` plugin and a `.wasm` filter. Inputs
-/// come from the environment only (SRC, DST, optional SHA256), so nothing from the spec is
-/// ever parsed by the shell. `DST` is inside the plugin's own directory of the plugins volume
-/// (a `subPath` mount): the step cannot see, let alone change, another plugin's file. It
-/// records the sha256 of what it copied in `$DST.sha256` for the verify step.
-pub const COPY_SCRIPT: &str = r#"set -eu
-fail() { echo "fbplugin: $*" >&2; exit 1; }
-[ -f "$SRC" ] || fail "plugin file $SRC not found in the image: check spec.artifact.path"
-actual=$(sha256sum "$SRC"); actual=${actual%% *}
-if [ -n "${SHA256:-}" ] && [ "$actual" != "$SHA256" ]; then
-  fail "sha256 mismatch for $SRC: the file has $actual, spec.artifact.sha256 is $SHA256"
-fi
-mkdir -p "${DST%/*}"
-cp "$SRC" "$DST.tmp"
-mv "$DST.tmp" "$DST"
-echo "$actual" > "$DST.sha256"
-echo "fbplugin: copied $SRC to $DST"
-"#;
-
-/// The verify steps' script: run after every copy step (the last init containers), on a
-/// read-only mount of the plugin's directory, it checks that the file Fluent Bit will load
-/// still has `SHA256` (or, without one, what the copy step recorded). Inputs from the
-/// environment only (FILE, optional SHA256).
-pub const VERIFY_SCRIPT: &str = r#"set -eu
-fail() { echo "fbplugin: $*" >&2; exit 1; }
-[ -f "$FILE" ] || fail "plugin file $FILE is missing after the copy steps"
-want=${SHA256:-}
-if [ -z "$want" ]; then
-  [ -f "$FILE.sha256" ] || fail "no recorded sha256 for $FILE"
-  want=$(cat "$FILE.sha256")
-fi
-actual=$(sha256sum "$FILE"); actual=${actual%% *}
-[ "$actual" = "$want" ] || fail "$FILE changed after it was verified: it has sha256 $actual, expected $want"
-echo "fbplugin: $FILE has sha256 $actual"
-"#;
+/// The program the init containers run, from the plugin's own image ([`COPY_PROGRAM`]: crate
+/// `fbplugin-copy`; the images have no shell). Every input is an argv element of the
+/// container's `command`: no shell, no environment variable, so no spec value is ever parsed
+/// by a shell.
+pub use fbplugin_crds::layout::COPY_PROGRAM;
 
 /// Whether a ConfigMap (its metadata) is the one the operator created for `daemonset`: it
 /// carries both of the operator's labels. Anything else named `<daemonset>-fbplugin` is
@@ -271,42 +242,48 @@ fn file_in_step(plugin: &FluentBitPlugin) -> String {
     )
 }
 
+/// The copy step: `/fbplugin/copy --from <spec.artifact.path> --into /fbplugin-out --as <file>
+/// [--sha256 <hex>]`. `/fbplugin-out` is the plugin's own directory of the plugins volume (a
+/// `subPath` mount): the step cannot see, let alone change, another plugin's file.
 fn init_container(plugin: &FluentBitPlugin) -> Value {
     let artifact = &plugin.spec.artifact;
     debug_assert!(plugin_file_path(plugin).starts_with(PLUGIN_DIR));
-    let mut env = vec![
-        json!({ "name": "SRC", "value": artifact.path }),
-        json!({ "name": "DST", "value": file_in_step(plugin) }),
+    let mut command = vec![
+        COPY_PROGRAM.to_owned(),
+        "--from".into(),
+        artifact.path.clone(),
+        "--into".into(),
+        COPY_MOUNT.into(),
+        "--as".into(),
+        fbplugin_crds::rules::file_name(&artifact.path).to_owned(),
     ];
     if let Some(sha) = &artifact.sha256 {
-        env.push(json!({ "name": "SHA256", "value": sha }));
+        command.extend(["--sha256".to_owned(), sha.clone()]);
     }
-    step(plugin, init_container_name(plugin), COPY_SCRIPT, env, false)
+    step(plugin, init_container_name(plugin), command, false)
 }
 
+/// The verify step, after every copy step, on a read-only mount of the plugin's directory:
+/// `/fbplugin/copy --check /fbplugin-out/<file> --sha256 <hex>`, or without a spec sha256
+/// `--same-as <spec.artifact.path>`: the file must equal the one in the plugin's own image
+/// (pinned by digest, read-only), which nothing in the pod can write.
 fn verify_container(plugin: &FluentBitPlugin, hash: &str) -> Value {
-    let mut env = vec![json!({ "name": "FILE", "value": file_in_step(plugin) })];
-    if let Some(sha) = &plugin.spec.artifact.sha256 {
-        env.push(json!({ "name": "SHA256", "value": sha }));
+    let artifact = &plugin.spec.artifact;
+    let mut command = vec![
+        COPY_PROGRAM.to_owned(),
+        "--check".into(),
+        file_in_step(plugin),
+    ];
+    match &artifact.sha256 {
+        Some(sha) => command.extend(["--sha256".to_owned(), sha.clone()]),
+        None => command.extend(["--same-as".to_owned(), artifact.path.clone()]),
     }
-    step(
-        plugin,
-        verify_container_name(plugin, hash),
-        VERIFY_SCRIPT,
-        env,
-        true,
-    )
+    step(plugin, verify_container_name(plugin, hash), command, true)
 }
 
-/// One init container running `script` from the plugin's image, with only the plugin's own
-/// directory of the plugins volume mounted (read-only for the verify step).
-fn step(
-    plugin: &FluentBitPlugin,
-    name: String,
-    script: &str,
-    env: Vec<Value>,
-    read_only: bool,
-) -> Value {
+/// One init container running `command` (the copy program) from the plugin's image, with only
+/// the plugin's own directory of the plugins volume mounted (read-only for the verify step).
+fn step(plugin: &FluentBitPlugin, name: String, command: Vec<String>, read_only: bool) -> Value {
     let artifact = &plugin.spec.artifact;
     let mut mount = json!({
         "name": PLUGINS_VOLUME,
@@ -320,10 +297,9 @@ fn step(
         "name": name,
         "image": artifact.image,
         "imagePullPolicy": artifact.pull_policy().as_str(),
-        "command": ["sh", "-c", script],
-        "env": env,
+        "command": command,
         "volumeMounts": [mount],
-        // The script's last words become the termination message, so a sha256 mismatch
+        // The program's last words become the termination message, so a sha256 mismatch
         // shows up in the pod status (and in the plugin's Degraded condition).
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {

@@ -728,9 +728,13 @@ async fn new_filter_renders_a_wasm_filter_section_and_an_init_container() {
                 ]
             );
             let init = &ds["spec"]["template"]["spec"]["initContainers"][0];
-            assert_eq!(init["env"][0]["value"], "/plugins/filter_redact.wasm");
-            // Its own directory of the volume is mounted at /fbplugin-out (subPath).
-            assert_eq!(init["env"][1]["value"], "/fbplugin-out/filter_redact.wasm");
+            // The copy program, argv only; its own directory of the volume is mounted at
+            // /fbplugin-out (subPath).
+            assert_eq!(init["command"][0], "/fbplugin/copy");
+            assert_eq!(init["command"][2], "/plugins/filter_redact.wasm");
+            assert_eq!(init["command"][4], "/fbplugin-out");
+            assert_eq!(init["command"][6], "filter_redact.wasm");
+            assert!(init["env"].is_null(), "{init}");
             assert_eq!(init["volumeMounts"][0]["subPath"], "filter-redact");
         }),
         list_pods(),

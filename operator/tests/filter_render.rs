@@ -107,15 +107,34 @@ fn input_filter_output_daemonset() {
         .iter()
         .find(|c| c["name"] == "fbplugin-filter-redact")
         .expect("the filter's init container");
-    assert_eq!(redact["command"][2], workload::COPY_SCRIPT);
-    assert_eq!(redact["env"][0]["value"], "/plugins/filter_redact.wasm");
-    // The filter's own directory (subPath) is its whole view of the plugins volume.
+    // The copy program from the filter's image, argv only: no shell, no environment.
+    let sha = refs
+        .iter()
+        .find_map(|p| {
+            p.spec
+                .artifact
+                .sha256
+                .clone()
+                .filter(|_| p.spec.wasm.is_some())
+        })
+        .expect("the filter sets spec.artifact.sha256");
     assert_eq!(
-        redact["env"][1]["value"],
-        "/fbplugin-out/filter_redact.wasm"
+        redact["command"],
+        serde_json::json!([
+            workload::COPY_PROGRAM,
+            "--from",
+            "/plugins/filter_redact.wasm",
+            // The filter's own directory (subPath) is its whole view of the plugins volume.
+            "--into",
+            "/fbplugin-out",
+            "--as",
+            "filter_redact.wasm",
+            "--sha256",
+            sha
+        ])
     );
+    assert!(redact["env"].is_null(), "{redact}");
     assert_eq!(redact["volumeMounts"][0]["subPath"], "filter-redact");
-    assert_eq!(redact["env"][2]["name"], "SHA256");
     assert_golden(
         "filter/daemonset-intent.yaml",
         &serde_norway::to_string(&ds).expect("YAML"),

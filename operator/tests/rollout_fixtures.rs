@@ -95,6 +95,15 @@ fn a_sha256_mismatch_degrades_naming_pod_and_digests() {
     );
     let message = &a.conditions[2].message;
     assert!(message.starts_with("pod fluent-bit-x7k2p: init container fbplugin-out-jsonl exited with 1: fbplugin: sha256 mismatch"), "{message}");
+    // The copy program's words, as the kubelet recorded them (FallbackToLogsOnError).
+    assert!(
+        message.contains(&format!(
+            "expected {} (spec.artifact.sha256), actual {}",
+            "2".repeat(64),
+            "1".repeat(64)
+        )),
+        "{message}"
+    );
     assert!(!message.ends_with('\n'));
     assert_eq!(
         summary(&a.conditions[1]),

@@ -129,16 +129,64 @@ fn the_intent_holds_only_operator_fields() {
     assert_eq!(sc.run_as_non_root, Some(true));
     assert_eq!(sc.read_only_root_filesystem, Some(true));
     assert_eq!(sc.allow_privilege_escalation, Some(false));
-    let env: Vec<(&str, Option<&str>)> = init[1]
-        .env
+    assert_eq!(sc.run_as_user, Some(65532));
+    assert_eq!(
+        sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+        Some(vec!["ALL".to_owned()])
+    );
+    // The copy program of the plugin's image, every input an argv element: no shell, no
+    // environment, so no spec value is ever parsed by a shell.
+    let file = init[1].command.as_ref().expect("command")[2].clone();
+    let name = file.rsplit('/').next().unwrap_or_default().to_owned();
+    let sha = "12".repeat(32);
+    let commands: Vec<Vec<String>> = init
         .iter()
-        .flatten()
-        .map(|e| (e.name.as_str(), e.value.as_deref()))
+        .map(|c| {
+            assert!(c.env.is_none() && c.args.is_none(), "{}", c.name);
+            c.command.clone().expect("command")
+        })
         .collect();
-    assert_eq!(env[2], ("SHA256", Some("12".repeat(32).as_str())));
-    // The script reads only the environment: nothing from the spec is in the command.
-    let command = init[1].command.as_ref().expect("command").join(" ");
-    assert!(!command.contains("registry.example") && !command.contains("/plugins/"));
+    assert_eq!(
+        commands[1],
+        [
+            workload::COPY_PROGRAM,
+            "--from",
+            &file,
+            "--into",
+            "/fbplugin-out",
+            "--as",
+            &name,
+            "--sha256",
+            &sha
+        ]
+    );
+    assert_eq!(
+        commands[3],
+        [
+            workload::COPY_PROGRAM,
+            "--check",
+            &format!("/fbplugin-out/{name}"),
+            "--sha256",
+            &sha
+        ]
+    );
+    // Without a spec sha256 the verify step compares with the file in the plugin's image.
+    let in_file = commands[0][2].clone();
+    assert_eq!(
+        commands[0].len(),
+        7,
+        "no --sha256 without one: {:?}",
+        commands[0]
+    );
+    assert_eq!(
+        commands[2][3..],
+        ["--same-as".to_owned(), in_file],
+        "{:?}",
+        commands[2]
+    );
+    for c in &commands {
+        assert!(!c.iter().any(|a| a == "sh" || a == "-c"), "{c:?}");
+    }
 }
 
 #[test]

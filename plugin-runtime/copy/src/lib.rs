@@ -22,6 +22,20 @@
 //! Each option must appear once (`--sha256` at most once); anything else is refused with exit
 //! code 2. Paths may hold only `A-Z a-z 0-9 . _ - /` (the `spec.artifact.path` grammar of the
 //! CRD), with no empty, `.` or `..` segment.
+//!
+//! # Check mode: the verify step
+//!
+//! ```text
+//! /fbplugin/copy --check /fbplugin-out/libout_jsonl.so --sha256 <64 lowercase hex>
+//! /fbplugin/copy --check /fbplugin-out/libout_jsonl.so --same-as /plugins/libout_jsonl.so
+//! ```
+//!
+//! Re-hashes a file that was copied (the operator's verify step runs it after every copy step,
+//! on a read-only mount) and exits 1 with `fbplugin: sha256 mismatch for <file>: expected <x>
+//! (...), actual <y>` when it differs. The expected digest is `--sha256` (the spec's), or with
+//! `--same-as` the digest of that file, read then and there: the plugin file in the verify
+//! step's own image, which nothing in the pod can write. The checked file must be a regular
+//! file, not a symlink. It writes nothing. Exactly one of `--sha256` and `--same-as` is given.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -35,9 +49,13 @@ use sha2::{Digest, Sha256};
 
 /// The usage text printed for `--help` and after a usage error.
 pub const USAGE: &str = "usage: copy --from <file in the image> --into <directory> --as <relative path> [--sha256 <64 lowercase hex>]
+       copy --check <file> (--sha256 <64 lowercase hex> | --same-as <file in the image>)
   Verifies the file's sha256 (when given) and copies it atomically to <directory>/<relative path>
   (mode 0444), creating missing directories inside <directory> and never following a symlink.
-  Exit codes: 0 copied; 1 verification or I/O failure (nothing written); 2 usage error.";
+  With --check, writes nothing: re-hashes <file> and compares it with --sha256 or with the
+  sha256 of the --same-as file.
+  Exit codes: 0 copied (or checked); 1 verification or I/O failure (nothing written); 2 usage
+  error.";
 
 /// Largest plugin file accepted: a plugin is a library, not a data set.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
@@ -59,11 +77,31 @@ pub struct Request {
     pub sha256: Option<String>,
 }
 
+/// A parsed `--check` command line: the verify step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRequest {
+    /// The file to re-hash (as Fluent Bit will load it).
+    pub file: String,
+    /// What its sha256 must be.
+    pub expected: Expected,
+}
+
+/// Where the expected digest of a check comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// `--sha256`: the spec's digest, lowercase hex.
+    Sha256(String),
+    /// `--same-as`: the digest of this file (the plugin file in the image), hashed by the check.
+    SameAs(String),
+}
+
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Copy a file.
     Copy(Request),
+    /// Check a copied file's sha256.
+    Check(CheckRequest),
     /// Print [`USAGE`] and exit 0.
     Help,
     /// Print the version and exit 0.
@@ -121,6 +159,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
         _ => {}
     }
     let (mut from, mut into, mut dest, mut sha256) = (None, None, None, None);
+    let (mut check, mut same_as) = (None, None);
     let mut rest = args.into_iter();
     while let Some(flag) = rest.next() {
         let slot = match flag.as_str() {
@@ -128,9 +167,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
             "--into" => &mut into,
             "--as" => &mut dest,
             "--sha256" => &mut sha256,
+            "--check" => &mut check,
+            "--same-as" => &mut same_as,
             other => {
                 return Err(usage(format!(
-                    "unexpected argument {other:?}: the options are --from, --into, --as and --sha256, each followed by its value"
+                    "unexpected argument {other:?}: the options are --from, --into, --as and --sha256 (copy), or --check with --sha256 or --same-as (check), each followed by its value"
                 )));
             }
         };
@@ -142,25 +183,65 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
         }
         *slot = Some(value);
     }
+    if let Some(sha) = &sha256 {
+        check_sha256(sha)?;
+    }
+    if let Some(file) = check {
+        if let Some(flag) = [(&from, "--from"), (&into, "--into"), (&dest, "--as")]
+            .iter()
+            .find_map(|(v, f)| v.is_some().then_some(*f))
+        {
+            return Err(usage(format!(
+                "--check and {flag} do not go together: --check only re-hashes a copied file"
+            )));
+        }
+        check_absolute("--check", &file)?;
+        let expected = match (sha256, same_as) {
+            (Some(sha), None) => Expected::Sha256(sha),
+            (None, Some(image_file)) => {
+                check_absolute("--same-as", &image_file)?;
+                Expected::SameAs(image_file)
+            }
+            (Some(_), Some(_)) => {
+                return Err(usage(
+                    "--check takes one of --sha256 and --same-as, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(usage(
+                    "--check needs --sha256 <hex> (the expected digest) or --same-as <file> (the file in the image it must equal)",
+                ));
+            }
+        };
+        return Ok(Command::Check(CheckRequest { file, expected }));
+    }
+    if same_as.is_some() {
+        return Err(usage(
+            "--same-as goes only with --check (copying checks the file with --sha256)",
+        ));
+    }
     let from = from.ok_or_else(|| usage("--from is missing (the plugin file in the image)"))?;
     let into = into.ok_or_else(|| usage("--into is missing (the directory to copy into)"))?;
     let dest = dest.ok_or_else(|| usage("--as is missing (the file's path inside --into)"))?;
     check_absolute("--from", &from)?;
     check_absolute("--into", &into)?;
     let dest_segments = relative_segments(&dest)?;
-    if let Some(sha) = &sha256
-        && !(sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-    {
-        return Err(usage(format!(
-            "--sha256 {sha:?} is not 64 lowercase hexadecimal characters (what `sha256sum` prints)"
-        )));
-    }
     Ok(Command::Copy(Request {
         from,
         into,
         dest: dest_segments,
         sha256,
     }))
+}
+
+fn check_sha256(sha: &str) -> Result<(), Failure> {
+    if sha.len() == 64 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "--sha256 {sha:?} is not 64 lowercase hexadecimal characters (what `sha256sum` prints)"
+        )))
+    }
 }
 
 fn allowed(path: &str) -> bool {
@@ -437,6 +518,107 @@ fn write_verified(
     Ok((bytes, actual))
 }
 
+/// What a successful check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The checked file.
+    pub file: String,
+    /// Its sha256, lowercase hex.
+    pub sha256: String,
+    /// What it was compared with.
+    pub expected: Expected,
+}
+
+impl fmt::Display for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.expected {
+            Expected::Sha256(_) => write!(
+                f,
+                "{} has sha256 {}, as spec.artifact.sha256 says",
+                self.file, self.sha256
+            ),
+            Expected::SameAs(image_file) => write!(
+                f,
+                "{} has sha256 {}, the same as {image_file} in the plugin's image (no spec.artifact.sha256 to check it against)",
+                self.file, self.sha256
+            ),
+        }
+    }
+}
+
+/// Re-hashes [`CheckRequest::file`] and compares it with what it must be. Writes nothing.
+pub fn check(request: &CheckRequest) -> Result<Checked, Failure> {
+    let CheckRequest { file, expected } = request;
+    let fd = rustix::fs::openat(
+        CWD,
+        file.as_str(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::NOENT => Failure::Copy(format!(
+            "plugin file {file} is missing after the copy steps: this plugin's copy step did not place it (see its logs)"
+        )),
+        Errno::LOOP => Failure::Copy(format!(
+            "{file} is a symlink, not the file the copy step wrote: something else in the pod changed the plugins volume"
+        )),
+        e => Failure::Copy(format!("cannot open {file}: {e}")),
+    })?;
+    let stat = rustix::fs::fstat(&fd).map_err(io_failure(format!("cannot stat {file}")))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(Failure::Copy(format!(
+            "{file} is not a regular file: something else in the pod changed the plugins volume"
+        )));
+    }
+    let actual = hash_all(fd, file)?;
+    let (want, whence, hint) = match expected {
+        Expected::Sha256(sha) => (
+            sha.clone(),
+            "spec.artifact.sha256".to_owned(),
+            "the file Fluent Bit would load changed after the copy step verified it",
+        ),
+        Expected::SameAs(image_file) => (
+            hash_all(open_source(image_file)?, image_file)?,
+            format!("the sha256 of {image_file} in the plugin's image"),
+            "the file Fluent Bit would load is not the one in the plugin's image",
+        ),
+    };
+    if actual != want {
+        return Err(Failure::Copy(format!(
+            "sha256 mismatch for {file}: expected {want} ({whence}), actual {actual}; {hint}. Something other than this plugin's copy step wrote to its directory of the plugins volume: find what else in the pod mounts that volume, then delete the pod to run the init containers again"
+        )));
+    }
+    Ok(Checked {
+        file: file.clone(),
+        sha256: actual,
+        expected: expected.clone(),
+    })
+}
+
+/// The sha256 of everything readable from `fd` (at most [`MAX_FILE_BYTES`]).
+fn hash_all(fd: OwnedFd, shown: &str) -> Result<String, Failure> {
+    let mut file = File::from(fd);
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Failure::Copy(format!("cannot read {shown}: {e}"))),
+        };
+        bytes += n as u64;
+        if bytes > MAX_FILE_BYTES {
+            return Err(Failure::Copy(format!(
+                "{shown} is larger than the {MAX_FILE_BYTES} bytes accepted for a plugin"
+            )));
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -536,6 +718,71 @@ mod tests {
             (
                 vec!["--from=/p/x", "--into", "/o", "--as", "x"],
                 "unexpected argument",
+            ),
+        ];
+        for (list, expected) in cases {
+            match parse(args(&list)) {
+                Err(Failure::Usage(m)) => assert!(m.contains(expected), "{list:?}: {m}"),
+                other => panic!("{list:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn parses_check_command_lines() {
+        let sha = "b".repeat(64);
+        assert_eq!(
+            parse(args(&["--check", "/fbplugin-out/lib.so", "--sha256", &sha])),
+            Ok(Command::Check(CheckRequest {
+                file: "/fbplugin-out/lib.so".into(),
+                expected: Expected::Sha256(sha.clone()),
+            }))
+        );
+        assert_eq!(
+            parse(args(&[
+                "--same-as",
+                "/plugins/lib.so",
+                "--check",
+                "/o/lib.so"
+            ])),
+            Ok(Command::Check(CheckRequest {
+                file: "/o/lib.so".into(),
+                expected: Expected::SameAs("/plugins/lib.so".into()),
+            }))
+        );
+        let cases: Vec<(Vec<&str>, &str)> = vec![
+            (vec!["--check", "/o/x"], "needs --sha256"),
+            (
+                vec!["--check", "/o/x", "--sha256", &sha, "--same-as", "/p/x"],
+                "not both",
+            ),
+            (
+                vec!["--check", "/o/x", "--sha256", &sha, "--from", "/p/x"],
+                "--check and --from",
+            ),
+            (
+                vec!["--check", "/o/x", "--same-as", "/p/x", "--into", "/o"],
+                "--check and --into",
+            ),
+            (vec!["--check", "o/x", "--sha256", &sha], "not an absolute"),
+            (vec!["--check", "/o/../x", "--sha256", &sha], "'..'"),
+            (
+                vec!["--check", "/o/x", "--same-as", "p/x"],
+                "not an absolute",
+            ),
+            (vec!["--check", "/o/x", "--sha256", "ABC"], "64 lowercase"),
+            (
+                vec![
+                    "--from",
+                    "/p/x",
+                    "--into",
+                    "/o",
+                    "--as",
+                    "x",
+                    "--same-as",
+                    "/p/x",
+                ],
+                "--same-as goes only with --check",
             ),
         ];
         for (list, expected) in cases {

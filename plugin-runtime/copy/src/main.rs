@@ -1,8 +1,9 @@
-//! `copy`: the verify-and-copy step of a plugin image (see the library documentation).
+//! `copy`: the verify-and-copy step of a plugin image, and with `--check` the verify step (see
+//! the library documentation).
 
 use std::process::ExitCode;
 
-use fbplugin_copy::{Command, USAGE, copy, parse};
+use fbplugin_copy::{Command, USAGE, check, copy, parse};
 
 fn main() -> ExitCode {
     // argv only: the environment is never read.
@@ -23,6 +24,18 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Copy(request) => request,
+        Command::Check(request) => {
+            return match check(&request) {
+                Ok(done) => {
+                    println!("fbplugin: {done}");
+                    ExitCode::SUCCESS
+                }
+                Err(failure) => {
+                    eprintln!("{failure}");
+                    ExitCode::from(failure.exit_code() as u8)
+                }
+            };
+        }
     };
     match copy(&request) {
         Ok(done) => {

@@ -251,3 +251,107 @@ fn a_stale_temporary_file_from_a_killed_run_is_replaced() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(entries(Path::new(&s.into)), ["libx.so"]);
 }
+
+// --check: the verify step.
+
+#[test]
+fn check_passes_a_file_with_the_expected_sha256_and_writes_nothing() {
+    let s = setup();
+    let digest = sha(&s.content);
+    let out = run(&["--from", &s.from, "--into", &s.into, "--as", "libx.so"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let copied = format!("{}/libx.so", s.into);
+    let before = entries(Path::new(&s.into));
+    let out = run(&["--check", &copied, "--sha256", &digest]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "{copied} has sha256 {digest}, as spec.artifact.sha256"
+        )),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["--check", &copied, "--same-as", &s.from]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("the same as {}", s.from)),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(entries(Path::new(&s.into)), before);
+}
+
+#[test]
+fn check_fails_on_a_changed_file_naming_it_and_both_digests() {
+    let s = setup();
+    let out = run(&["--from", &s.from, "--into", &s.into, "--as", "libx.so"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let copied = format!("{}/libx.so", s.into);
+    std::fs::remove_file(&copied).expect("rm");
+    std::fs::write(&copied, b"evil\n").expect("overwrite");
+    let expected = sha(&s.content);
+    let actual = sha(b"evil\n");
+    for (how, value, whence) in [
+        (
+            "--sha256",
+            expected.clone(),
+            "(spec.artifact.sha256)".to_owned(),
+        ),
+        (
+            "--same-as",
+            s.from.clone(),
+            format!("(the sha256 of {} in the plugin's image)", s.from),
+        ),
+    ] {
+        let out = run(&["--check", &copied, how, &value]);
+        assert_eq!(out.status.code(), Some(1), "{how}: {}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            said.starts_with(&format!(
+                "fbplugin: sha256 mismatch for {copied}: expected {expected} {whence}, actual {actual}"
+            )),
+            "{how}: {said}"
+        );
+    }
+}
+
+#[test]
+fn check_refuses_a_missing_file_a_symlink_and_a_directory() {
+    let s = setup();
+    let digest = sha(&s.content);
+    let missing = format!("{}/libx.so", s.into);
+    let out = run(&["--check", &missing, "--sha256", &digest]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("is missing after the copy steps"),
+        "{}",
+        text(&out)
+    );
+    // A symlink to a file with the right content is still refused: Fluent Bit would follow it.
+    symlink(&s.from, &missing).expect("symlink");
+    let out = run(&["--check", &missing, "--sha256", &digest]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("is a symlink"), "{}", text(&out));
+    let out = run(&["--check", &s.into, "--sha256", &digest]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    // The image's file missing: named as the copy step names it.
+    let out = run(&["--check", &s.from, "--same-as", &format!("{}.nope", s.from)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("not found in the image"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn check_usage_errors_exit_2() {
+    let out = run(&["--check", "/x/libx.so"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--check needs --sha256"),
+        "{}",
+        text(&out)
+    );
+}
