@@ -2,7 +2,7 @@
 # Provisions a local Kubernetes control plane (kube-apiserver, kube-controller-manager,
 # kube-scheduler 1.20.2 and etcd 3.4) from Debian's package archive, for the e2e harness.
 #
-# Facts behind every step: shared/reference/local-control-plane.md.
+# Facts behind every step: docs/testing.md.
 #   - Kubernetes 1.20.2 is the newest full server source in Debian (bookworm's `kubernetes`
 #     source package); it must be built with Go 1.15 (bullseye's golang-1.15), newer Go builds an
 #     apiserver that crashes on its first JSON response.

@@ -1,5 +1,5 @@
 //! Playing the kubelet on the local control plane: ready Nodes, and pod status for a
-//! DaemonSet's pods (reference/local-control-plane.md, "Playing the kubelet").
+//! DaemonSet's pods (docs/testing.md, "Playing the kubelet").
 
 use std::time::Duration;
 

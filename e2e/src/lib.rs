@@ -11,7 +11,7 @@
 //! their status with a [`KubeletPlayer`]. Everything else is real: validation, RBAC with
 //! ServiceAccount tokens, server-side apply and managedFields, the DaemonSet controller's rolling
 //! update, garbage collection, Events. Facts and limits (no CEL in CRDs on 1.20, unknown fields
-//! rejected by server-side apply): `shared/reference/local-control-plane.md`.
+//! rejected by server-side apply): `docs/testing.md`.
 //!
 //! Dropping the [`Cluster`] kills every component's process group and removes the directory,
 //! also when the test panics; the kernel kills them too if the test process dies without

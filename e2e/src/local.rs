@@ -1,5 +1,5 @@
 //! The local control plane: etcd, kube-apiserver, kube-controller-manager and kube-scheduler on
-//! free loopback ports in a temporary directory (flags: reference/local-control-plane.md).
+//! free loopback ports in a temporary directory (flags and why: docs/testing.md).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -86,7 +86,7 @@ spec:
     ))
 }
 
-/// Checks a classic config against the parser rules of Fluent Bit 5.1.1 (reference section
+/// Checks a classic config against the parser rules of Fluent Bit 5.1.1 (docs/fluent-bit-config.md section
 /// 3.2) that a renderer can break: one indent string per file, fixed by the first indented
 /// line; no whitespace-only lines; every key line is `key value` with a non-empty value that
 /// has no surrounding whitespace. Returns the offending lines.
