@@ -164,14 +164,17 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
         }
     }
     match &inst.retry_limit {
-        Some(RetryLimit::Count(n)) if !(1..=MAX_RETRIES).contains(n) => out.push(Problem::new(
-            at("retryLimit"),
-            Reason::InvalidRetryLimit,
-            format!(
-                "retryLimit {n} must be between 1 and {MAX_RETRIES}; use no_retries to never \
-                 retry, no_limits to retry forever"
-            ),
-        )),
+        Some(RetryLimit::Count(n)) if !(1..=rules::MAX_RETRY_LIMIT).contains(n) => {
+            out.push(Problem::new(
+                at("retryLimit"),
+                Reason::InvalidRetryLimit,
+                format!(
+                    "retryLimit {n} must be between 1 and {}; use no_retries to never \
+                 retry, no_limits to retry forever",
+                    rules::MAX_RETRY_LIMIT
+                ),
+            ))
+        }
         Some(RetryLimit::Keyword(k)) if !is_retry_keyword(k) => out.push(Problem::new(
             at("retryLimit"),
             Reason::InvalidRetryLimit,
@@ -202,9 +205,6 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
         check_value(&format!("{field}.value"), &prop.value, env, out);
     }
 }
-
-/// Largest retry count (what the CRD's CEL rule accepts: up to 9 digits).
-const MAX_RETRIES: i64 = rules::MAX_RETRY_LIMIT;
 
 fn is_retry_keyword(k: &str) -> bool {
     let numeric =
