@@ -96,36 +96,11 @@ pub struct CustomInstance {
 }
 
 impl CustomInstance {
-    /// The instance name, `<plugin>.<id>`.
-    pub fn name(&self) -> &str {
-        &self.state.name
-    }
-
-    /// What Fluent Bit calls this instance in its logs and metrics (`flb_custom_name`): the
-    /// `alias` property if set, else [`name`](Self::name).
-    pub fn display_name(&self) -> &str {
-        self.state.core.display_name.to_str().unwrap_or("")
-    }
-
-    /// The value the core captured for a core key (`alias`, `log_level`, `net.*`).
-    pub fn core_property(&self, key: &str) -> Option<&str> {
-        self.state.core.props.core(key)
-    }
-
-    /// What `custom_get_property(key)` returns to the plugin.
-    pub fn plugin_property(&self, key: &str) -> Option<String> {
-        self.state
-            .core
-            .props
-            .get(key.as_bytes())
-            .map(|v| v.to_string_lossy().into_owned())
-    }
-
-    /// The `remote_context` the plugin stored during Init.
-    pub fn remote_context(&self) -> usize {
-        // SAFETY: reading a pointer-sized field of our live context.
-        unsafe { (*self.state.ctx.0).remote_context as usize }
-    }
+    instance_accessors!(
+        "flb_custom_name",
+        "`alias`, `log_level`, `net.*`",
+        "custom_get_property"
+    );
 
     /// `FLBPluginExit()` on flb-pipeline.
     pub fn exit(self) -> Result<(), HostError> {

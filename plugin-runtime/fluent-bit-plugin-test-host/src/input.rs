@@ -275,16 +275,11 @@ pub struct InputInstance {
 }
 
 impl InputInstance {
-    /// The instance name, `<plugin>.<id>`.
-    pub fn name(&self) -> &str {
-        &self.state.name
-    }
-
-    /// What Fluent Bit calls this instance in its logs and metrics (`flb_input_name`): the
-    /// `alias` property if set, else [`name`](Self::name).
-    pub fn display_name(&self) -> &str {
-        self.state.core.display_name.to_str().unwrap_or("")
-    }
+    instance_accessors!(
+        "flb_input_name",
+        "`tag`, `mem_buf_limit`, `log_level`, ...",
+        "input_get_property"
+    );
 
     /// The tag records get: the `tag` property, else the instance name.
     pub fn tag(&self) -> &str {
@@ -294,26 +289,6 @@ impl InputInstance {
     /// The thread name the instance runs on (`flb-in-<name>.<id>-w0`).
     pub fn thread_name(&self) -> &str {
         &self.state.thread.name
-    }
-
-    /// The value the core captured for a core key.
-    pub fn core_property(&self, key: &str) -> Option<&str> {
-        self.state.core.props.core(key)
-    }
-
-    /// What `input_get_property(key)` returns to the plugin.
-    pub fn plugin_property(&self, key: &str) -> Option<String> {
-        self.state
-            .core
-            .props
-            .get(key.as_bytes())
-            .map(|v| v.to_string_lossy().into_owned())
-    }
-
-    /// The `remote_context` the plugin stored (offset 8 of the input context).
-    pub fn remote_context(&self) -> usize {
-        // SAFETY: reading a pointer-sized field of our live context.
-        unsafe { (*self.state.ctx.0).remote_context as usize }
     }
 
     /// One 1-second tick: callback, copy, cleanup, validation, on the instance thread.

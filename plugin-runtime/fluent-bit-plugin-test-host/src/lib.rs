@@ -30,6 +30,48 @@
 //! stricter than Fluent Bit (bad records, stack overruns, API misuse), it reports an error or a
 //! [`Host::violations`] entry instead of corrupting memory.
 
+/// The accessors every running instance type shares. Each wraps an `Arc` of a state with the
+/// instance's `name`, its `core` (captured core keys, the plugin's properties, the display
+/// name) and its calloc'd context `ctx`. Arguments: Fluent Bit's name function, examples of
+/// core keys, and the `flb_api` getter the plugin calls.
+macro_rules! instance_accessors {
+    ($name_fn:literal, $core_keys:literal, $getter:literal) => {
+        /// The instance name, `<plugin>.<id>`.
+        pub fn name(&self) -> &str {
+            &self.state.name
+        }
+
+        #[doc = concat!(
+                    "What Fluent Bit calls this instance in its logs and metrics (`", $name_fn,
+                    "`): the `alias` property if set, else [`name`](Self::name)."
+                )]
+        pub fn display_name(&self) -> &str {
+            self.state.core.display_name.to_str().unwrap_or("")
+        }
+
+        #[doc = concat!("The value the core captured for a core key (", $core_keys, ").")]
+        pub fn core_property(&self, key: &str) -> Option<&str> {
+            self.state.core.props.core(key)
+        }
+
+        #[doc = concat!("What `", $getter, "(key)` returns to the plugin.")]
+        pub fn plugin_property(&self, key: &str) -> Option<String> {
+            self.state
+                .core
+                .props
+                .get(key.as_bytes())
+                .map(|v| v.to_string_lossy().into_owned())
+        }
+
+        /// The `remote_context` the plugin stored during Init (an input's is at offset 8 of its
+        /// context, after the plugin pointer).
+        pub fn remote_context(&self) -> usize {
+            // SAFETY: reading a pointer-sized field of our live context.
+            unsafe { (*self.state.ctx.0).remote_context as usize }
+        }
+    };
+}
+
 mod api;
 pub mod config;
 mod coro;

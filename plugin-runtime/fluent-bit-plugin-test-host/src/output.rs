@@ -286,42 +286,17 @@ pub struct OutputInstance {
 }
 
 impl OutputInstance {
-    /// The instance name, `<plugin>.<id>`.
-    pub fn name(&self) -> &str {
-        &self.state.name
-    }
-
-    /// What Fluent Bit calls this instance in its logs and metrics (`flb_output_name`): the
-    /// `alias` property if set, else [`name`](Self::name).
-    pub fn display_name(&self) -> &str {
-        self.state.core.display_name.to_str().unwrap_or("")
-    }
-
-    /// The value the core captured for a core key (`workers`, `match`, `log_level`, ...).
-    pub fn core_property(&self, key: &str) -> Option<&str> {
-        self.state.core.props.core(key)
-    }
-
-    /// What `output_get_property(key)` returns to the plugin.
-    pub fn plugin_property(&self, key: &str) -> Option<String> {
-        self.state
-            .core
-            .props
-            .get(key.as_bytes())
-            .map(|v| v.to_string_lossy().into_owned())
-    }
+    instance_accessors!(
+        "flb_output_name",
+        "`workers`, `match`, `log_level`, ...",
+        "output_get_property"
+    );
 
     /// Number of threads flushes run on (`workers`). Fluent Bit 5.1.1 starts twice as many
     /// `flb-out-<name>-w<i>` threads for a proxy output (the pool is enabled twice); the first
     /// pool never receives a flush and is only stopped when the host shuts down.
     pub fn workers(&self) -> usize {
         self.state.workers.len()
-    }
-
-    /// The `remote_context` the plugin stored during Init (as an address).
-    pub fn remote_context(&self) -> usize {
-        // SAFETY: reading a pointer-sized field of our live context.
-        unsafe { (*self.state.ctx.0).remote_context as usize }
     }
 
     /// One flush of `data` (concatenated msgpack records) under `tag`: the tag and data are
