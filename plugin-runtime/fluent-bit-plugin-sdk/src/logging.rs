@@ -6,7 +6,7 @@
 //! name: the alias if set). The runtime knows which instance is logging because it marks the
 //! thread while it runs a callback, and marks the producer threads it starts for inputs and the
 //! [`offload`](crate::offload) threads. Threads the plugin starts itself can carry a [`Logger`]
-//! (it is `Clone + Send + Sync`) or call [`Logger::enter`] to route the macros. Before Init, or
+//! (it is `Clone + Send + Sync`) or run their work in [`Logger::scope`] to route the macros. Before Init, or
 //! on an unmarked thread, messages go to stderr with the plugin's name.
 //!
 //! **Lines from threads Fluent Bit does not own.** `log_print` called on a thread Fluent Bit did
@@ -118,8 +118,34 @@ impl Logger {
         self.inner.flush_deferred();
     }
 
+    /// Runs `f` with the `log` macros on this thread routed to this logger, then restores the
+    /// previous route, also when `f` panics.
+    ///
+    /// For threads the plugin starts itself: `std::thread::spawn(move || logger.scope(|| work()))`.
+    /// Scopes nest; the innermost one wins.
+    ///
+    /// ```
+    /// # use fluent_bit_plugin_sdk::Logger;
+    /// let logger = Logger::stderr("[worker]");
+    /// let answer = logger.scope(|| {
+    ///     log::info!("computing");
+    ///     42
+    /// });
+    /// assert_eq!(answer, 42);
+    /// ```
+    pub fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _scope = self.enter();
+        f()
+    }
+
     /// Routes the `log` macros on this thread to this logger until the guard is dropped.
-    pub fn enter(&self) -> LogScope<'_> {
+    ///
+    /// Crate-private on purpose: the thread-local holds a raw pointer into this logger, so the
+    /// guard must be dropped, in reverse order of creation, before the logger is. Every caller
+    /// binds it to a local (`let _scope = logger.enter();`) in the same block as the borrow; a
+    /// public guard could be `mem::forget`-ten or dropped out of order from safe code and leave
+    /// the macros a dangling pointer, hence [`Logger::scope`].
+    pub(crate) fn enter(&self) -> LogScope<'_> {
         install_facade();
         let previous = crate::abi::log_scope::replace_current(Arc::as_ptr(&self.inner));
         LogScope {
@@ -177,7 +203,8 @@ pub(crate) fn log_current(level: log::Level, args: fmt::Arguments<'_>) {
 }
 
 /// Keeps the `log` macros routed to a [`Logger`]; restores the previous route on drop.
-pub struct LogScope<'a> {
+/// Never leaves the crate (see [`Logger::enter`]).
+pub(crate) struct LogScope<'a> {
     pub(crate) previous: *const Inner,
     pub(crate) _logger: std::marker::PhantomData<&'a Logger>,
 }
@@ -378,6 +405,29 @@ mod tests {
         let mut line = LineBuffer::<8>::new();
         line.write_str("abcdefghijkl").unwrap();
         line.with_c_str(|c| assert_eq!(c.to_bytes(), b"abcdefghijkl"));
+    }
+
+    fn current_prefix() -> Option<String> {
+        crate::abi::log_scope::with_current(|inner| inner.map(|i| i.prefix.to_string()))
+    }
+
+    #[test]
+    fn scopes_nest_and_restore_the_outer_route_even_after_a_panic() {
+        let outer = Logger::stderr("[outer]");
+        let inner = Logger::stderr("[inner]");
+        assert_eq!(current_prefix(), None);
+        outer.scope(|| {
+            assert_eq!(current_prefix().as_deref(), Some("[outer]"));
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inner.scope(|| {
+                    assert_eq!(current_prefix().as_deref(), Some("[inner]"));
+                    panic!("work failed");
+                })
+            }));
+            assert!(panicked.is_err());
+            assert_eq!(current_prefix().as_deref(), Some("[outer]"));
+        });
+        assert_eq!(current_prefix(), None);
     }
 
     #[test]
