@@ -359,17 +359,110 @@ pub struct BaseConfigSource {
 }
 
 /// The argument of `container` that turns Fluent Bit's hot reload on: `-Y` or
-/// `--enable-hot-reload` in its command or args (Fluent Bit 5.1.1's flags). Bundled short
-/// options (`-qY`) and abbreviated long ones are not recognised.
+/// `--enable-hot-reload` in its command or args, read the way Fluent Bit 5.1.1's
+/// `getopt_long` reads them (see [`hot_reload_arg`]).
 pub fn hot_reload_flag<'a>(ds: &'a DaemonSet, container: &str) -> Option<&'a str> {
     let pod = ds.spec.as_ref()?.template.spec.as_ref()?;
     let c = pod.containers.iter().find(|c| c.name == container)?;
-    c.command
-        .iter()
-        .chain(c.args.iter())
-        .flatten()
-        .map(String::as_str)
-        .find(|a| matches!(*a, "-Y" | "--enable-hot-reload"))
+    // With a command, its first word is argv[0], which getopt skips; without one the image's
+    // entrypoint is argv[0] and every arg is an option candidate.
+    let command = c.command.iter().flatten().skip(1);
+    hot_reload_arg(command.chain(c.args.iter().flatten()).map(String::as_str))
+}
+
+/// Fluent Bit 5.1.1's short options (`src/fluent-bit.c`): a letter followed by `:` takes an
+/// argument.
+const SHORT_OPTIONS: &str = "b:c:dDf:C:i:m:M:o:R:r:F:p:e:t:T:l:vw:qVhJL:HP:s:SWYZ";
+
+/// Fluent Bit 5.1.1's long options on Linux, and whether each takes an argument.
+const LONG_OPTIONS: &[(&str, bool)] = &[
+    ("storage_path", true),
+    ("config", true),
+    ("daemon", false),
+    ("dry-run", false),
+    ("flush", true),
+    ("http", false),
+    ("supervisor", false),
+    ("log_file", true),
+    ("port", true),
+    ("custom", true),
+    ("input", true),
+    ("processor", true),
+    ("filter", true),
+    ("output", true),
+    ("match", true),
+    ("parser", true),
+    ("prop", true),
+    ("plugin", true),
+    ("tag", true),
+    ("sp-task", true),
+    ("version", false),
+    ("verbose", false),
+    ("workdir", true),
+    ("quiet", false),
+    ("help", false),
+    ("help-json", false),
+    ("coro_stack_size", true),
+    ("sosreport", false),
+    ("http_server", false),
+    ("http_listen", true),
+    ("http_port", true),
+    ("enable-hot-reload", false),
+    ("enable-fips", false),
+    ("enable-chunk-trace", false),
+    ("trace", true),
+    ("trace-input", true),
+    ("trace-output", true),
+    ("trace-output-property", true),
+    ("disable-thread-safety-on-hot-reload", false),
+];
+
+/// The argument among `args` (argv without argv[0]) that turns hot reload on, as glibc's
+/// `getopt_long` reads Fluent Bit's options: bundled short options (`-qY`), option arguments
+/// (the `-Y` in `-c -Y` is a file name), unambiguous abbreviations (`--enable-hot`), operands
+/// anywhere (glibc permutes) and `--` ending the options.
+pub fn hot_reload_arg<'a>(args: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            return None;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let name = long.split_once('=').map_or(long, |(n, _)| n);
+            let exact = LONG_OPTIONS.iter().find(|(n, _)| *n == name);
+            let mut prefixed = LONG_OPTIONS.iter().filter(|(n, _)| n.starts_with(name));
+            let option = match (exact, prefixed.next(), prefixed.next()) {
+                (Some(o), _, _) => o,
+                (None, Some(o), None) => o,
+                // Unknown or ambiguous: Fluent Bit stops with a usage error.
+                _ => continue,
+            };
+            match option {
+                ("enable-hot-reload", _) => return Some(arg),
+                (_, true) if !long.contains('=') => {
+                    args.next();
+                }
+                _ => {}
+            }
+        } else if let Some(bundle) = arg.strip_prefix('-').filter(|b| !b.is_empty()) {
+            for (i, letter) in bundle.char_indices() {
+                if letter == 'Y' {
+                    return Some(arg);
+                }
+                let Some(at) = SHORT_OPTIONS.find(letter).filter(|_| letter != ':') else {
+                    continue;
+                };
+                if SHORT_OPTIONS[at + 1..].starts_with(':') {
+                    // The rest of the word, or the next word, is this option's argument.
+                    if i + letter.len_utf8() == bundle.len() {
+                        args.next();
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Finds the ConfigMap key the container reads `config_path` from, ignoring the operator's
@@ -427,4 +520,38 @@ pub fn base_config_source(
         });
     }
     Err(not_found())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hot_reload_arg;
+
+    #[test]
+    fn hot_reload_is_found_the_way_getopt_long_reads_fluent_bits_flags() {
+        let rows: &[(&[&str], Option<&str>)] = &[
+            (&["-c", "/fluent-bit/etc/fluent-bit.conf"], None),
+            (&["-Y"], Some("-Y")),
+            (&["--enable-hot-reload"], Some("--enable-hot-reload")),
+            (&["-qY"], Some("-qY")),
+            (&["-vqY", "-c", "/f.conf"], Some("-vqY")),
+            (&["--enable-hot"], Some("--enable-hot")),
+            // `--enable` could be three options: getopt refuses it.
+            (&["--enable"], None),
+            // The word after an option that takes an argument is that argument.
+            (&["-c", "-Y"], None),
+            (&["--config", "-Y"], None),
+            (&["--config=/f.conf", "-Y"], Some("-Y")),
+            // An attached argument ends the bundle: `-cY` reads the config file `Y`.
+            (&["-cY"], None),
+            (&["-qc", "-Y"], None),
+            // glibc permutes operands, so options after one still count; `--` ends them.
+            (&["operand", "-Y"], Some("-Y")),
+            (&["--", "-Y"], None),
+            (&["-"], None),
+            (&["--disable-thread-safety-on-hot-reload"], None),
+        ];
+        for (args, want) in rows {
+            assert_eq!(hot_reload_arg(args.iter().copied()), *want, "args {args:?}");
+        }
+    }
 }
