@@ -15,6 +15,12 @@ async fn install(cluster: &e2e::Cluster, prefix: &str, sets: &[&str]) -> Result<
     let sets: Vec<String> = sets.iter().map(|s| s.replace("{ns}", &namespace)).collect();
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
     let objects = chart_objects(&namespace, &sets)?;
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .unwrap_or_default()
+        .to_owned();
     let refs: Vec<&Value> = objects.iter().collect();
     let stored = apply_values(&cluster.client(), &refs, HELM_MANAGER, &namespace).await?;
     assert_eq!(
@@ -25,7 +31,7 @@ async fn install(cluster: &e2e::Cluster, prefix: &str, sets: &[&str]) -> Result<
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &namespace);
     wait_for_object(
         &deployments,
-        "fbp-fbplugin-operator",
+        &deployment,
         "the operator Deployment as rendered",
         Duration::from_secs(10),
         |d: &Deployment| d.spec.is_some(),
@@ -87,6 +93,33 @@ async fn every_object_the_chart_renders_is_accepted() -> Result<()> {
     )
     .await?;
     assert!(kinds.iter().any(|k| k == "ClusterRoleBinding"), "{kinds:?}");
+
+    // The Fluent Bit values named as in the official fluent-bit chart: the kubernetes
+    // filter's ClusterRole (kubelet mode too), env, an extra volume, Lua scripts.
+    let kinds = install(
+        &cluster,
+        "chart-fluent-bit",
+        &[
+            "nameOverride=operator",
+            "fluentBit.rbac.create=true",
+            "fluentBit.rbac.nodeAccess=true",
+            "fluentBit.env[0].name=ES_HOST",
+            "fluentBit.env[0].value=elasticsearch",
+            "fluentBit.extraVolumes[0].name=scratch",
+            "fluentBit.extraVolumes[0].emptyDir.medium=Memory",
+            "fluentBit.extraVolumeMounts[0].name=scratch",
+            "fluentBit.extraVolumeMounts[0].mountPath=/scratch",
+            "fluentBit.luaScripts.noop\\.lua=return 0",
+            "fluentBit.updateStrategy.type=OnDelete",
+            "fluentBit.tolerations[0].operator=Exists",
+        ],
+    )
+    .await?;
+    assert!(
+        kinds.iter().filter(|k| *k == "ClusterRoleBinding").count() == 1
+            && kinds.iter().filter(|k| *k == "ConfigMap").count() == 2,
+        "the kubernetes filter's binding and the Lua scripts' ConfigMap: {kinds:?}"
+    );
 
     install(
         &cluster,

@@ -1,22 +1,42 @@
-{{/* The release's full name: "<release>-fbplugin-operator", or the release name when it
-already contains the chart name. Truncated to 63 characters (a DNS label). */}}
+{{/* The chart's name, or nameOverride. */}}
+{{- define "fbplugin.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The release's full name, the usual Helm convention: fullnameOverride when set; else
+"<release>-<name>" (name: nameOverride, else the chart's name), or the release name alone when
+it already contains that name. Truncated to 63 characters (a DNS label). Release "fbplugin"
+gives "fbplugin-fbplugin-operator"; nameOverride=operator gives "fbplugin-operator". */}}
 {{- define "fbplugin.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "fbplugin.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
+{{/* Labels of the objects themselves. They name the chart version and app version, so they
+change on every upgrade: never put them on a pod template, which gets the selector and fbplugin.stableLabels only,
+so that an upgrade with no other change rolls no pod. */}}
 {{- define "fbplugin.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-app.kubernetes.io/part-of: fbplugin
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "fbplugin.stableLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
 
+{{/* Labels that do not change between chart versions. */}}
+{{- define "fbplugin.stableLabels" -}}
+app.kubernetes.io/part-of: fbplugin
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
 {{- define "fbplugin.operator.selector" -}}
-app.kubernetes.io/name: fbplugin-operator
+app.kubernetes.io/name: {{ include "fbplugin.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
@@ -35,8 +55,24 @@ release namespace. */}}
 {{- default (include "fbplugin.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
+{{/* Like the official fluent-bit chart: without create, an empty name is "default". */}}
 {{- define "fbplugin.fluentbit.serviceAccountName" -}}
+{{- if .Values.fluentBit.serviceAccount.create -}}
 {{- default .Values.fluentBit.name .Values.fluentBit.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.fluentBit.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the Fluent Bit pods get a ServiceAccount token: serviceAccount.automountServiceAccountToken
+when set, else exactly when the chart grants the kubernetes filter's RBAC (rbac.create). */}}
+{{- define "fbplugin.fluentbit.automountToken" -}}
+{{- $fb := .Values.fluentBit -}}
+{{- if kindIs "bool" $fb.serviceAccount.automountServiceAccountToken -}}
+{{- $fb.serviceAccount.automountServiceAccountToken -}}
+{{- else -}}
+{{- $fb.rbac.create -}}
+{{- end -}}
 {{- end -}}
 
 {{/* repository[:tag][@digest] from a dict with repository, tag, digest and a default tag. */}}

@@ -5,13 +5,15 @@
 //! - [`helm`]: a real helm v4 binary, from `PATH` or fetched once into a cache.
 //! - [`manifest`]: rendered YAML → typed `k8s-openapi` objects, unknown fields being errors.
 //! - [`classic`]: Fluent Bit classic-config grammar checks for the rendered `fluent-bit.conf`.
-//! - [`template`]: `helm template` of the chart with value overrides, parsed.
+//! - [`template`], [`template_values`], [`template_chart`]: `helm template` of the chart (or a
+//!   copy of it) with value overrides, parsed.
 
 pub mod classic;
 pub mod helm;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use manifest::Object;
 
@@ -33,7 +35,43 @@ pub fn template(
     namespace: &str,
     sets: &[&str],
 ) -> Result<Vec<Object>, String> {
-    let chart = chart_dir();
+    template_chart(helm, &chart_dir(), release, namespace, None, sets)
+}
+
+/// [`template`] with a values file (its YAML text) before the `--set` overrides, for values
+/// `--set` cannot spell well (lists of objects, multi-line strings).
+pub fn template_values(
+    helm: &Path,
+    release: &str,
+    namespace: &str,
+    values: &str,
+    sets: &[&str],
+) -> Result<Vec<Object>, String> {
+    template_chart(helm, &chart_dir(), release, namespace, Some(values), sets)
+}
+
+/// [`template`] of the chart in `chart` (a copy, say), with an optional values file.
+pub fn template_chart(
+    helm: &Path,
+    chart: &Path,
+    release: &str,
+    namespace: &str,
+    values: Option<&str>,
+    sets: &[&str],
+) -> Result<Vec<Object>, String> {
+    static FILES: AtomicUsize = AtomicUsize::new(0);
+    let values_file = values
+        .map(|text| {
+            let n = FILES.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!(
+                "fbplugin-chart-values-{}-{n}.yaml",
+                std::process::id()
+            ));
+            std::fs::write(&path, text)
+                .map(|()| path.to_string_lossy().into_owned())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        })
+        .transpose()?;
     let chart = chart.to_string_lossy();
     let mut args = vec![
         "template",
@@ -43,10 +81,17 @@ pub fn template(
         namespace,
         "--include-crds",
     ];
+    if let Some(file) = &values_file {
+        args.extend(["--values", file]);
+    }
     for set in sets {
         args.extend(["--set", set]);
     }
-    let out = helm::run(helm, &args).map_err(|e| format!("cannot run {}: {e}", helm.display()))?;
+    let out = helm::run(helm, &args);
+    if let Some(file) = &values_file {
+        let _ = std::fs::remove_file(file);
+    }
+    let out = out.map_err(|e| format!("cannot run {}: {e}", helm.display()))?;
     if !out.success {
         return Err(format!("helm {}: {}", args.join(" "), out.stderr.trim()));
     }

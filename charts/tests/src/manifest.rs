@@ -112,6 +112,10 @@ pub struct Endpoint {
     pub interval: Option<String>,
     /// Scrape timeout.
     pub scrape_timeout: Option<String>,
+    /// Relabelings of the scraped samples (Prometheus `metric_relabel_configs`).
+    pub metric_relabelings: Option<Vec<Value>>,
+    /// Relabelings of the target (Prometheus `relabel_configs`).
+    pub relabelings: Option<Vec<Value>>,
 }
 
 /// Deserializes `value` into `T`, failing with the path of every field `T` does not know.

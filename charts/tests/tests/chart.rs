@@ -235,6 +235,13 @@ const VALUE_SETS: &[&[&str]] = &[
         "metrics.serviceMonitor.labels.release=prom",
     ],
     &[
+        "fluentBit.rbac.create=true",
+        "fluentBit.rbac.nodeAccess=true",
+        "fluentBit.serviceMonitor.enabled=true",
+        "nameOverride=operator",
+    ],
+    &["fluentBit.service.enabled=false", "fullnameOverride=fbp"],
+    &[
         "logFormat=json",
         "logLevel=debug",
         "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -261,6 +268,7 @@ fn default_install_is_namespace_scoped_with_exact_rules_and_a_prepared_daemonset
         "ClusterRole//fbplugin-fbplugin-operator-plugin-viewer",
         "Deployment/logging/fbplugin-fbplugin-operator",
         "Service/logging/fbplugin-fbplugin-operator-metrics",
+        "Service/logging/fluent-bit-metrics",
         "ServiceAccount/logging/fluent-bit",
         "ConfigMap/logging/fluent-bit",
         "DaemonSet/logging/fluent-bit",
@@ -353,7 +361,11 @@ fn default_install_is_namespace_scoped_with_exact_rules_and_a_prepared_daemonset
     assert_eq!(c.image.as_deref(), Some("ghcr.io/fbplugin/operator:0.1.0"));
 
     let service = objects.iter().find_map(|o| match o {
-        Object::Service(s) => Some(s),
+        Object::Service(s)
+            if s.metadata.name.as_deref() == Some("fbplugin-fbplugin-operator-metrics") =>
+        {
+            Some(s)
+        }
         _ => None,
     });
     let service_spec = service
@@ -603,8 +615,8 @@ fn refuses_unsafe_or_misspelled_values_with_a_message() {
     let helm = helm_bin();
     let cases: &[(&[&str], &str)] = &[
         (&["replicaCount=2"], "needs leaderElection.enabled=true"),
-        (&["fluentBit.imag.tag=x"], "imag"),
-        (&["logFormat=xml"], "logFormat"),
+        (&["fluentBit.imag.tag=x"], "'imag' not allowed"),
+        (&["logFormat=xml"], "'/logFormat'"),
         (
             &[
                 "metrics.serviceMonitor.enabled=true",
@@ -612,21 +624,25 @@ fn refuses_unsafe_or_misspelled_values_with_a_message() {
             ],
             "needs metrics.service.enabled",
         ),
-        (&["image.digest=sha256:short"], "digest"),
+        (&["image.digest=sha256:short"], "'/image/digest'"),
         (
             &["clusterWide=true", "watchNamespace=apps"],
             "leave watchNamespace empty",
         ),
         (
             &["allowedImageRepositories={Not A Repo}"],
-            "allowedImageRepositories",
+            "'/allowedImageRepositories/0'",
         ),
     ];
     for (sets, message) in cases {
         let err =
             template(&helm, "fbplugin", NS, sets).expect_err(&format!("{sets:?} must be refused"));
+        // What helm said, not the command line it echoes (which holds every key given).
+        let said = err
+            .split_once("Error:")
+            .map_or(err.as_str(), |(_, said)| said);
         assert!(
-            err.contains(message),
+            said.contains(message),
             "{sets:?}: expected {message:?} in: {err}"
         );
     }
@@ -653,6 +669,11 @@ fn service_monitor_scrapes_the_metrics_service() {
     });
     let sm = sm.expect("a ServiceMonitor");
     assert_eq!(
+        sm.metadata.name.as_deref(),
+        Some("fbplugin-fbplugin-operator"),
+        "the operator's, not Fluent Bit's (fluentBit.serviceMonitor is off)"
+    );
+    assert_eq!(
         (sm.api_version.as_str(), sm.kind.as_str()),
         ("monitoring.coreos.com/v1", "ServiceMonitor")
     );
@@ -665,10 +686,14 @@ fn service_monitor_scrapes_the_metrics_service() {
         Some("prom")
     );
     let service = objects.iter().find_map(|o| match o {
-        Object::Service(s) => Some(s),
+        Object::Service(s)
+            if s.metadata.name.as_deref() == Some("fbplugin-fbplugin-operator-metrics") =>
+        {
+            Some(s)
+        }
         _ => None,
     });
-    let service = service.expect("the metrics Service");
+    let service = service.expect("the operator's metrics Service");
     let labels = service.metadata.labels.clone().unwrap_or_default();
     for (k, v) in sm.spec.selector.match_labels.clone().unwrap_or_default() {
         assert_eq!(
