@@ -300,6 +300,13 @@ fn defaults_keep_the_daemonset_locked_down_and_rolling_one_node_at_a_time() {
         json(&ds.spec.as_ref().and_then(|s| s.update_strategy.clone())),
         json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}})
     );
+    // One node at a time, and an updated pod must stay Ready 10 s before the next node rolls.
+    let min_ready = |ds: &DaemonSet| ds.spec.as_ref().and_then(|s| s.min_ready_seconds);
+    assert_eq!(min_ready(ds), Some(10));
+    assert_eq!(
+        min_ready(daemonset(&render(&["fluentBit.minReadySeconds=0"]))),
+        None
+    );
     // OnDelete drops the default rollingUpdate Helm would otherwise merge in.
     let on_delete = render(&["fluentBit.updateStrategy.type=OnDelete"]);
     assert_eq!(
