@@ -260,10 +260,14 @@ pub fn hot_reload_line(base_config: &str) -> Option<usize> {
         })
         .last();
     let (line, value) = last?;
+    reads_as_true(value).then_some(line)
+}
+
+/// Whether Fluent Bit reads a `Hot_Reload` value as true: `on`, `true` or `yes`, any case.
+pub(crate) fn reads_as_true(value: &str) -> bool {
     ["on", "true", "yes"]
         .iter()
         .any(|t| value.eq_ignore_ascii_case(t))
-        .then_some(line)
 }
 
 /// A DaemonSet targeted by plugins: (namespace, name).
@@ -370,18 +374,7 @@ fn yaml_conf(
         let spec = &plugin.spec;
         for (i, instance) in spec.instances.iter().enumerate() {
             let mut entry = yaml::Entry::new();
-            let mut push = |k: &str, v: &str| entry.push(k, v);
-            if spec.plugin_type == PluginType::Filter {
-                push("name", "wasm");
-                instance_lines(&mut push, instance, false);
-                for (key, value) in filter::wasm_lines(plugin) {
-                    push(key, &value);
-                }
-            } else {
-                push("name", spec.plugin_name());
-                let drop_workers = hot_reload && spec.plugin_type == PluginType::Output;
-                instance_lines(&mut push, instance, drop_workers);
-            }
+            section_keys(plugin, instance, hot_reload, &mut |k, v| entry.push(k, v));
             entries.push((*plugin, i, entry));
         }
     }
@@ -435,19 +428,9 @@ fn classic_conf(
                 plugin.metadata.namespace.as_deref().unwrap_or("default"),
                 plugin.metadata.name.as_deref().unwrap_or_default(),
             ));
-            let mut push = |k: &str, v: &str| line(&mut conf, indent, k, v);
-            if spec.plugin_type == PluginType::Filter {
-                push("Name", "wasm");
-                instance_lines(&mut push, instance, false);
-                for (key, value) in filter::wasm_lines(plugin) {
-                    push(key, &value);
-                }
-            } else {
-                push("Name", spec.plugin_name());
-                // See `workers_dropped`: no worker pool for a plugin output under hot reload.
-                let drop_workers = hot_reload && spec.plugin_type == PluginType::Output;
-                instance_lines(&mut push, instance, drop_workers);
-            }
+            section_keys(plugin, instance, hot_reload, &mut |k, v| {
+                line(&mut conf, indent, k, v)
+            });
         }
     }
     conf
@@ -482,6 +465,29 @@ fn hashed(plugins_conf: String, conf: String, plugins: &[&FluentBitPlugin]) -> R
         plugins_conf,
         fluent_bit_conf: conf,
         hash: hex(&hasher.finalize()),
+    }
+}
+
+/// Every key of one instance's section, in order, given to `push(key, value)`: `Name`, the
+/// core keys and properties, and for a WASM filter its `WASM_*` keys.
+fn section_keys(
+    plugin: &FluentBitPlugin,
+    instance: &Instance,
+    hot_reload: bool,
+    push: &mut dyn FnMut(&str, &str),
+) {
+    let spec = &plugin.spec;
+    if spec.plugin_type == PluginType::Filter {
+        push("Name", "wasm");
+        instance_lines(push, instance, false);
+        for (key, value) in filter::wasm_lines(plugin) {
+            push(key, &value);
+        }
+    } else {
+        push("Name", spec.plugin_name());
+        // See `workers_dropped`: no worker pool for a plugin output under hot reload.
+        let drop_workers = hot_reload && spec.plugin_type == PluginType::Output;
+        instance_lines(push, instance, drop_workers);
     }
 }
 

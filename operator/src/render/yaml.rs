@@ -177,10 +177,7 @@ pub fn hot_reload_line(base_config: &str) -> Option<usize> {
         })
         .last();
     let (line, value) = last?;
-    ["on", "true", "yes"]
-        .iter()
-        .any(|t| value.eq_ignore_ascii_case(t))
-        .then_some(line)
+    super::reads_as_true(&value).then_some(line)
 }
 
 #[cfg(test)]
