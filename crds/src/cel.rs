@@ -229,18 +229,18 @@ pub fn path_not_copy_mount() -> Rule {
     ).as_str())
 }
 
-/// `target.configPath` is an absolute classic config path outside the operator's mounts.
+/// `target.configPath` is an absolute config path (classic, or YAML when it ends in `.yaml` or
+/// `.yml`) outside the operator's mounts.
 pub fn config_path() -> Rule {
     Rule::new(format!(
         "self.matches('^(/[A-Za-z0-9._-]+)+$') && !self.matches('/[.][.]?(/|$)') && \
-         !self.endsWith('.yaml') && !self.endsWith('.yml') && \
          !self.startsWith('{CONFIG_DIR}') && !self.startsWith('{PLUGIN_DIR}')"
     ))
     .message(
         format!(
-            "configPath must be the absolute path of the classic (.conf) main config, made of A-Z \
-         a-z 0-9 . _ - / without '.' or '..' segments, outside {CONFIG_DIR} and {PLUGIN_DIR} \
-         (the operator mounts those)"
+            "configPath must be the absolute path of the main config (classic, or YAML when it \
+         ends in .yaml or .yml), made of A-Z a-z 0-9 . _ - / without '.' or '..' segments, \
+         outside {CONFIG_DIR} and {PLUGIN_DIR} (the operator mounts those)"
         )
         .as_str(),
     )

@@ -371,8 +371,9 @@ pub struct Target {
 
     /// The main config file Fluent Bit reads in that container. The operator mounts the
     /// rendered config over this path. Default `/fluent-bit/etc/conf/fluent-bit.conf` (the
-    /// official fluent-bit Helm chart). A classic `.conf` file (YAML configs are not supported
-    /// yet), absolute, of A-Z a-z 0-9 . _ - /, outside the directories the operator mounts
+    /// official fluent-bit Helm chart). Ending in `.yaml` or `.yml` (any case), it is read as
+    /// Fluent Bit's YAML format and rendered as YAML; any other path as classic. Absolute, of
+    /// A-Z a-z 0-9 . _ - /, outside the directories the operator mounts
     /// (`/fluent-bit/etc/fbplugin`, `/fluent-bit/plugins`). All plugins of one DaemonSet must
     /// agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::validate::{self, Problem, Reason};
 
 pub mod filter;
+pub mod yaml;
 
 pub use fbplugin_crds::layout::{CONFIG_DIR, PLUGIN_DIR};
 /// ConfigMap key and file name of the rendered plugin list.
@@ -110,9 +111,20 @@ impl<'a> From<&'a str> for BaseConfig<'a> {
 }
 
 impl BaseConfig<'_> {
-    /// Why Fluent Bit will run with hot reload on, for a status note; `None` when it will not.
+    /// Why Fluent Bit will run a classic config with hot reload on, for a status note; `None`
+    /// when it will not.
     pub fn hot_reload(&self) -> Option<String> {
-        match (hot_reload_line(self.text), self.hot_reload_flag) {
+        self.hot_reload_in(false)
+    }
+
+    /// [`BaseConfig::hot_reload`] for a YAML (`yaml`) or classic config.
+    pub fn hot_reload_in(&self, yaml: bool) -> Option<String> {
+        let line = if yaml {
+            yaml::hot_reload_line(self.text)
+        } else {
+            hot_reload_line(self.text)
+        };
+        match (line, self.hot_reload_flag) {
             (Some(line), _) => Some(format!(
                 "the DaemonSet's config enables hot reload (line {line})"
             )),
@@ -153,7 +165,9 @@ pub fn render_daemonset_admitted<'a>(
     for (&i, problems) in valid.iter().zip(validate::conflicts(&candidates)) {
         outcomes[i].problems.extend(problems);
     }
-    if let Some(line) = plugins_file_line(base_config) {
+    let yaml = is_yaml_target(plugins, &outcomes);
+    // A YAML config's own plugins_file is loaded besides the operator's `plugins:` list.
+    if let Some(line) = plugins_file_line(base_config).filter(|_| !yaml) {
         // Filters are not loaded through plugins.conf, so they do not need Plugins_File.
         let loaded_by_plugins_file = plugins
             .iter()
@@ -174,7 +188,7 @@ pub fn render_daemonset_admitted<'a>(
             ));
         }
     }
-    let hot_reload = base.hot_reload();
+    let hot_reload = base.hot_reload_in(yaml);
     if let Some(why) = &hot_reload {
         for (plugin, outcome) in plugins.iter().zip(outcomes.iter_mut()) {
             outcome.problems.extend(workers_dropped(plugin, why));
@@ -189,7 +203,12 @@ pub fn render_daemonset_admitted<'a>(
     };
     let included = result.included(plugins);
     if !included.is_empty() {
-        result.rendered = Some(render_with(base_config, &included, hot_reload.is_some()));
+        result.rendered = Some(render_with(
+            base_config,
+            &included,
+            hot_reload.is_some(),
+            yaml,
+        ));
     }
     result
 }
@@ -241,10 +260,14 @@ pub fn hot_reload_line(base_config: &str) -> Option<usize> {
         })
         .last();
     let (line, value) = last?;
+    reads_as_true(value).then_some(line)
+}
+
+/// Whether Fluent Bit reads a `Hot_Reload` value as true: `on`, `true` or `yes`, any case.
+pub(crate) fn reads_as_true(value: &str) -> bool {
     ["on", "true", "yes"]
         .iter()
         .any(|t| value.eq_ignore_ascii_case(t))
-        .then_some(line)
 }
 
 /// A DaemonSet targeted by plugins: (namespace, name).
@@ -284,14 +307,42 @@ pub fn plugin_file_path(plugin: &FluentBitPlugin) -> String {
     )
 }
 
-/// Renders already validated plugins (sorted by (namespace, name)). Prefer
-/// [`render_daemonset`], which validates first.
-pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
-    render_with(base_config, plugins, hot_reload_line(base_config).is_some())
+/// Whether the DaemonSet's config is YAML ([`yaml::is_yaml_path`]), decided by the
+/// `spec.target.configPath` of the first plugin in (namespace, name) order without problems so
+/// far (the plugins of one DaemonSet must agree on it: `TargetMismatch`), else of the first.
+fn is_yaml_target(plugins: &[&FluentBitPlugin], outcomes: &[PluginOutcome]) -> bool {
+    let mut order: Vec<usize> = (0..plugins.len()).collect();
+    order.sort_by_key(|&i| sort_key(plugins[i]));
+    order
+        .iter()
+        .find(|&&i| outcomes.get(i).is_some_and(|o| o.problems.is_empty()))
+        .or(order.first())
+        .is_some_and(|&i| yaml::is_yaml_path(plugins[i].spec.target.config_path()))
 }
 
-/// [`render`]; `hot_reload` leaves the `Workers` of plugin outputs out (see `workers_dropped`).
-fn render_with(base_config: &str, plugins: &[&FluentBitPlugin], hot_reload: bool) -> Rendered {
+/// Renders already validated plugins (sorted by (namespace, name)). Prefer
+/// [`render_daemonset`], which validates first. The format (YAML or classic) follows the
+/// plugins' `spec.target.configPath`.
+pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
+    let yaml = plugins
+        .first()
+        .is_some_and(|p| yaml::is_yaml_path(p.spec.target.config_path()));
+    let hot_reload = if yaml {
+        yaml::hot_reload_line(base_config)
+    } else {
+        hot_reload_line(base_config)
+    };
+    render_with(base_config, plugins, hot_reload.is_some(), yaml)
+}
+
+/// [`render`]; `hot_reload` leaves the `Workers` of plugin outputs out (see `workers_dropped`);
+/// `yaml` renders the operator's part as a YAML document ([`yaml`]).
+fn render_with(
+    base_config: &str,
+    plugins: &[&FluentBitPlugin],
+    hot_reload: bool,
+    yaml: bool,
+) -> Rendered {
     let mut plugins_conf =
         String::from("# Generated by the fbplugin operator. Do not edit.\n[PLUGINS]\n");
     let shared_objects: Vec<&&FluentBitPlugin> = plugins
@@ -302,6 +353,47 @@ fn render_with(base_config: &str, plugins: &[&FluentBitPlugin], hot_reload: bool
         line(&mut plugins_conf, "    ", "Path", &plugin_file_path(plugin));
     }
 
+    let conf = if yaml {
+        yaml_conf(base_config, plugins, &shared_objects, hot_reload)
+    } else {
+        classic_conf(base_config, plugins, !shared_objects.is_empty(), hot_reload)
+    };
+    hashed(plugins_conf, conf, plugins)
+}
+
+/// The YAML main file: the base text unchanged, then the operator's document.
+fn yaml_conf(
+    base_config: &str,
+    plugins: &[&FluentBitPlugin],
+    shared_objects: &[&&FluentBitPlugin],
+    hot_reload: bool,
+) -> String {
+    let paths: Vec<String> = shared_objects.iter().map(|p| plugin_file_path(p)).collect();
+    let mut entries = Vec::new();
+    for plugin in plugins {
+        let spec = &plugin.spec;
+        for (i, instance) in spec.instances.iter().enumerate() {
+            let mut entry = yaml::Entry::new();
+            section_keys(plugin, instance, hot_reload, &mut |k, v| entry.push(k, v));
+            entries.push((*plugin, i, entry));
+        }
+    }
+    let mut conf = String::with_capacity(base_config.len() + 256 * plugins.len());
+    conf.push_str(base_config);
+    if !conf.is_empty() && !conf.ends_with('\n') {
+        conf.push('\n');
+    }
+    conf.push_str(&yaml::document(&paths, &entries));
+    conf
+}
+
+/// The classic main file: the base text unchanged, then the operator's sections.
+fn classic_conf(
+    base_config: &str,
+    plugins: &[&FluentBitPlugin],
+    has_shared_objects: bool,
+    hot_reload: bool,
+) -> String {
     let indent = base_indent(base_config);
     let mut conf = String::with_capacity(base_config.len() + 256 * plugins.len());
     conf.push_str(base_config);
@@ -312,7 +404,7 @@ fn render_with(base_config: &str, plugins: &[&FluentBitPlugin], hot_reload: bool
         conf.push('\n');
     }
     conf.push_str("# Appended by the fbplugin operator. Do not edit.\n");
-    if !shared_objects.is_empty() {
+    if has_shared_objects {
         conf.push_str("[SERVICE]\n");
         line(
             &mut conf,
@@ -336,21 +428,16 @@ fn render_with(base_config: &str, plugins: &[&FluentBitPlugin], hot_reload: bool
                 plugin.metadata.namespace.as_deref().unwrap_or("default"),
                 plugin.metadata.name.as_deref().unwrap_or_default(),
             ));
-            if spec.plugin_type == PluginType::Filter {
-                line(&mut conf, indent, "Name", "wasm");
-                instance_lines(&mut conf, indent, instance, false);
-                for (key, value) in filter::wasm_lines(plugin) {
-                    line(&mut conf, indent, key, &value);
-                }
-            } else {
-                line(&mut conf, indent, "Name", spec.plugin_name());
-                // See `workers_dropped`: no worker pool for a plugin output under hot reload.
-                let drop_workers = hot_reload && spec.plugin_type == PluginType::Output;
-                instance_lines(&mut conf, indent, instance, drop_workers);
-            }
+            section_keys(plugin, instance, hot_reload, &mut |k, v| {
+                line(&mut conf, indent, k, v)
+            });
         }
     }
+    conf
+}
 
+/// The files with their hash.
+fn hashed(plugins_conf: String, conf: String, plugins: &[&FluentBitPlugin]) -> Rendered {
     let mut hasher = Sha256::new();
     for (name, content) in [(PLUGINS_CONF, &plugins_conf), (FLUENT_BIT_CONF, &conf)] {
         hasher.update(name.as_bytes());
@@ -381,22 +468,46 @@ fn render_with(base_config: &str, plugins: &[&FluentBitPlugin], hot_reload: bool
     }
 }
 
-fn instance_lines(conf: &mut String, indent: &str, inst: &Instance, drop_workers: bool) {
-    let opt = |conf: &mut String, key: &str, value: &Option<String>| {
+/// Every key of one instance's section, in order, given to `push(key, value)`: `Name`, the
+/// core keys and properties, and for a WASM filter its `WASM_*` keys.
+fn section_keys(
+    plugin: &FluentBitPlugin,
+    instance: &Instance,
+    hot_reload: bool,
+    push: &mut dyn FnMut(&str, &str),
+) {
+    let spec = &plugin.spec;
+    if spec.plugin_type == PluginType::Filter {
+        push("Name", "wasm");
+        instance_lines(push, instance, false);
+        for (key, value) in filter::wasm_lines(plugin) {
+            push(key, &value);
+        }
+    } else {
+        push("Name", spec.plugin_name());
+        // See `workers_dropped`: no worker pool for a plugin output under hot reload.
+        let drop_workers = hot_reload && spec.plugin_type == PluginType::Output;
+        instance_lines(push, instance, drop_workers);
+    }
+}
+
+/// The core keys of one instance, then its properties, each given to `push(key, value)`.
+fn instance_lines(push: &mut dyn FnMut(&str, &str), inst: &Instance, drop_workers: bool) {
+    let mut opt = |key: &str, value: &Option<String>| {
         if let Some(v) = value {
-            line(conf, indent, key, v);
+            push(key, v);
         }
     };
-    opt(conf, "Tag", &inst.tag);
-    opt(conf, "Match", &inst.match_);
-    opt(conf, "Match_Regex", &inst.match_regex);
-    opt(conf, "Alias", &inst.alias);
+    opt("Tag", &inst.tag);
+    opt("Match", &inst.match_);
+    opt("Match_Regex", &inst.match_regex);
+    opt("Alias", &inst.alias);
     if let Some(workers) = inst.workers.filter(|_| !drop_workers) {
-        line(conf, indent, "Workers", &workers.to_string());
+        push("Workers", &workers.to_string());
     }
     match &inst.retry_limit {
-        Some(RetryLimit::Count(n)) => line(conf, indent, "Retry_Limit", &n.to_string()),
-        Some(RetryLimit::Keyword(k)) => line(conf, indent, "Retry_Limit", k),
+        Some(RetryLimit::Count(n)) => push("Retry_Limit", &n.to_string()),
+        Some(RetryLimit::Keyword(k)) => push("Retry_Limit", k),
         None => {}
     }
     if let Some(storage) = inst.storage_type {
@@ -405,14 +516,14 @@ fn instance_lines(conf: &mut String, indent: &str, inst: &Instance, drop_workers
             StorageType::Filesystem => "filesystem",
             StorageType::Memrb => "memrb",
         };
-        line(conf, indent, "storage.type", value);
+        push("storage.type", value);
     }
-    opt(
-        conf,
-        "storage.total_limit_size",
-        &inst.storage_total_limit_size,
-    );
-    opt(conf, "Mem_Buf_Limit", &inst.mem_buf_limit);
+    if let Some(v) = &inst.storage_total_limit_size {
+        push("storage.total_limit_size", v);
+    }
+    if let Some(v) = &inst.mem_buf_limit {
+        push("Mem_Buf_Limit", v);
+    }
     if let Some(level) = inst.log_level {
         let value = match level {
             LogLevel::Off => "off",
@@ -422,10 +533,10 @@ fn instance_lines(conf: &mut String, indent: &str, inst: &Instance, drop_workers
             LogLevel::Debug => "debug",
             LogLevel::Trace => "trace",
         };
-        line(conf, indent, "Log_Level", value);
+        push("Log_Level", value);
     }
     for prop in &inst.properties {
-        line(conf, indent, &prop.name, &prop.value);
+        push(&prop.name, &prop.value);
     }
 }
 

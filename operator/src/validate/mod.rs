@@ -391,13 +391,6 @@ fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
             Reason::InvalidTarget,
             format!("configPath {path:?} must be an absolute path of A-Z a-z 0-9 . _ - /"),
         ));
-    } else if path.ends_with(".yaml") || path.ends_with(".yml") {
-        out.push(Problem::new(
-            "spec.target.configPath",
-            Reason::InvalidTarget,
-            "the operator extends classic (.conf) configs only; point configPath at the classic \
-             main config",
-        ));
     } else if path.starts_with(crate::render::CONFIG_DIR)
         || path.starts_with(crate::render::PLUGIN_DIR)
     {

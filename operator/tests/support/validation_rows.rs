@@ -151,6 +151,17 @@ pub fn accepted_variants() -> Vec<String> {
             1,
         ),
         CUSTOM.to_string(),
+        // YAML main configs (Fluent Bit decides by the extension, in any case).
+        OUTPUT.replacen(
+            "target: {daemonSet: fluent-bit}",
+            "target: {daemonSet: fluent-bit, configPath: /fluent-bit/etc/conf/fluent-bit.yaml}",
+            1,
+        ),
+        OUTPUT.replacen(
+            "target: {daemonSet: fluent-bit}",
+            "target: {daemonSet: fluent-bit, configPath: /etc/fluent-bit/Config.YML}",
+            1,
+        ),
     ]
 }
 
@@ -238,7 +249,7 @@ pub fn rows() -> Vec<Row> {
         // Target.
         r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: Fluent_Bit}", "spec.target.daemonSet", InvalidTarget, "DaemonSet name"),
         r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}", "spec.target.daemonSet", InvalidTarget, "too long"),
-        r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: fluent-bit, configPath: /fluent-bit/etc/fluent-bit.yaml}", "spec.target.configPath", InvalidTarget, "classic"),
+        r(OUTPUT, "target: {daemonSet: fluent-bit}", "target: {daemonSet: fluent-bit, configPath: /fluent-bit/etc/fbplugin/fluent-bit.yaml}", "spec.target.configPath", InvalidTarget, "mounts"),
         // WASM filters: the artifact, spec.wasm, and what a filter cannot set.
         r(FILTER, "functionName: redact_filter", "functionName: 1redact", "spec.wasm.functionName", InvalidFunctionName, "C identifier"),
         r(FILTER, "functionName: redact_filter", "functionName: redact-filter", "spec.wasm.functionName", InvalidFunctionName, "export_filter!"),

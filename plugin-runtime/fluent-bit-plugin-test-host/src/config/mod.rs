@@ -1,5 +1,6 @@
-//! Fluent Bit's classic configuration format, parsed as 5.1.1 parses it
-//! (`docs/fluent-bit-config.md` section 3.2), plus the `plugins_file`.
+//! Fluent Bit's configuration formats, parsed as 5.1.1 parses them: classic
+//! (`docs/fluent-bit-config.md` section 3.2) and YAML (section 3.4, by the `.yaml`/`.yml`
+//! extension), plus the `plugins_file`.
 //!
 //! ```no_run
 //! let cfg = fluent_bit_plugin_test_host::config::Config::load("fluent-bit.conf")?;
@@ -11,11 +12,19 @@
 
 mod classic;
 mod expand;
+mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use expand::expand_vars;
+
+/// Whether Fluent Bit 5.1.1 reads `path` as YAML: an extension `.yaml` or `.yml`, any case.
+pub fn is_yaml(path: &Path) -> bool {
+    path.to_str()
+        .and_then(|p| p.rsplit_once('.'))
+        .is_some_and(|(_, e)| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
 
 /// A configuration error with its location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +160,11 @@ pub struct Config {
 impl Config {
     /// Parses a main configuration file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        if is_yaml(path.as_ref()) {
+            let mut cfg = yaml::parse(path.as_ref())?;
+            expand::expand_all(&mut cfg);
+            return Ok(cfg);
+        }
         let mut cfg = classic::parse(path.as_ref())?;
         for s in &cfg.sections {
             match s.kind {
@@ -210,8 +224,13 @@ impl Config {
             (Some(root), Ok(rest)) => root.join(rest),
             _ => p,
         };
+        // YAML: top-level `plugins` lists, loaded besides any plugins_file.
+        let mut listed: Vec<PathBuf> = self
+            .sections_of(SectionKind::Plugins)
+            .flat_map(|s| s.entries.iter().map(|e| rooted(PathBuf::from(&e.value))))
+            .collect();
         let Some(entry) = self.service("plugins_file") else {
-            return Ok(Vec::new());
+            return Ok(listed);
         };
         let mut file = rooted(PathBuf::from(&entry.value));
         if !file.exists() && file.is_relative() {
@@ -231,7 +250,7 @@ impl Config {
             });
         }
         let plugins = classic::parse(&file)?;
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut listed);
         for s in plugins
             .sections
             .iter()
