@@ -45,6 +45,15 @@ fn built(crate_name: &str) -> PathBuf {
 
 /// The examples' CRs, patched as the module docs say.
 fn example_sources(out_file: &Path, wrong_sha: bool) -> Vec<operator::offline::Source> {
+    example_sources_at(out_file, wrong_sha, None)
+}
+
+/// [`example_sources`] targeting the config at `config_path` (the examples' default if `None`).
+fn example_sources_at(
+    out_file: &Path,
+    wrong_sha: bool,
+    config_path: Option<&str>,
+) -> Vec<operator::offline::Source> {
     let examples = workspace_root().join("examples");
     let mut sources = operator::offline::load_plugins(&[
         examples.join("in-generator/deploy"),
@@ -54,6 +63,9 @@ fn example_sources(out_file: &Path, wrong_sha: bool) -> Vec<operator::offline::S
     .unwrap_or_else(|e| panic!("loading the examples: {e}"));
     for source in &mut sources {
         let spec = &mut source.plugin.spec;
+        if let Some(path) = config_path {
+            spec.target.config_path = Some(path.to_string());
+        }
         let crate_name = match spec.plugin_name() {
             "generator" => "in-generator",
             "jsonl_file" => "out-jsonl",
@@ -308,4 +320,80 @@ fn examples_render_install_and_carry_records_end_to_end() {
         "a wrong sha256 must fail the init container:\n{output}"
     );
     assert!(output.contains("sha256 mismatch"), "{output}");
+}
+
+/// A Fluent Bit DaemonSet configured in YAML, shaped like the chart's prepared config: the
+/// operator appends its part as a second document and Fluent Bit reads both.
+const YAML_BASE: &str = "\
+service:
+  flush: 1
+  log_level: info
+  http_server: on
+  http_port: 2020
+pipeline:
+  inputs:
+    - name: tail
+      path: /var/log/containers/*.log
+      tag: kube.*
+  outputs:
+    - name: 'null'
+      match: kube.*
+";
+
+#[test]
+fn a_yaml_configured_daemonset_runs_the_examples_end_to_end() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path().join("root");
+    let out_file = dir.path().join("gen.jsonl");
+    let config_path = "/fluent-bit/etc/conf/fluent-bit.yaml";
+    let sources = example_sources_at(&out_file, false, Some(config_path));
+    let (data, init, mounts) = render(&sources, YAML_BASE);
+    let config = data
+        .as_object()
+        .and_then(|d| {
+            d.values()
+                .find_map(|v| v.as_str().filter(|t| t.contains("---")))
+        })
+        .unwrap_or_else(|| panic!("a YAML config with the operator's document: {data}"));
+    assert!(
+        config.starts_with(YAML_BASE),
+        "the user's document is kept byte for byte:\n{config}"
+    );
+    assert!(
+        !config.to_ascii_lowercase().contains("plugins_file"),
+        "YAML mode lists the plugins in the config itself:\n{config}"
+    );
+    let conf_path = root.join(config_path.trim_start_matches('/'));
+    std::fs::create_dir_all(conf_path.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&conf_path, config).expect("write the config");
+    for container in &init {
+        let (ok, output) = run_init_container(container, &mounts, &root);
+        assert!(ok, "init container {} failed:\n{output}", container["name"]);
+    }
+
+    let summary = run(&RunOptions {
+        config: conf_path.clone(),
+        duration: Duration::from_secs(20),
+        collect_interval: Duration::from_millis(100),
+        flush_interval: Some(Duration::from_millis(100)),
+        until_records: Some(RECORDS),
+        skip_builtin: true,
+        echo_logs: false,
+        plugin_map: Vec::new(),
+        root: Some(root.clone()),
+    })
+    .unwrap_or_else(|e| panic!("the test host run: {e:?}\nconfig:\n{config}"));
+    assert!(!summary.failed(), "{summary:?}");
+    assert_eq!(summary.filters.len(), 1, "the WASM filter ran: {summary:?}");
+    let text = std::fs::read_to_string(&out_file).expect("the output file was written");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {e}: {l}")))
+        .collect();
+    assert!(records.len() as u64 >= RECORDS, "{} records", records.len());
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record["seq"].as_u64(), Some(i as u64), "{record}");
+        assert_eq!(record["source"], "in-generator", "{record}");
+        assert_eq!(record["password"], "[REDACTED]", "the filter ran: {record}");
+    }
 }
