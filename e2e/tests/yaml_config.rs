@@ -1,0 +1,178 @@
+//! A Fluent Bit DaemonSet configured in YAML (the chart's prepared DaemonSet switched to a
+//! `fluent-bit.yaml` config, as the official chart's YAML mode runs it) against the real API
+//! server: the plugin is added as a second YAML document after the user's unchanged text, the
+//! DaemonSet rolls, and deleting the plugin restores the template.
+
+use std::time::Duration;
+
+use e2e::{Error, HELM_MANAGER, Installed, Result, apply_values, example_plugin, wait_for_plugin};
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::DeleteParams;
+use operator::workload::HASH_ANNOTATION;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+const CONFIG_PATH: &str = "/fluent-bit/etc/conf/fluent-bit.yaml";
+
+/// The user's YAML config: what the operator must keep byte for byte.
+const USER_CONFIG: &str = "\
+service:
+  flush: 1
+  http_server: on
+  http_port: 2020
+pipeline:
+  inputs:
+    - name: tail
+      path: /var/log/containers/*.log
+      tag: kube.*
+  outputs:
+    - name: 'null'
+      match: kube.*
+";
+
+/// The chart's ServiceAccount, ConfigMap and DaemonSet `fluent-bit`, switched to YAML: the
+/// ConfigMap holds `fluent-bit.yaml`, Fluent Bit is started with it, and the opt-in names it.
+fn yaml_daemonset_objects(installed: &Installed<'_>) -> Vec<Value> {
+    let mut objects: Vec<Value> = installed
+        .chart
+        .iter()
+        .filter(|o| o["metadata"]["name"] == "fluent-bit")
+        .cloned()
+        .collect();
+    for object in &mut objects {
+        match object["kind"].as_str() {
+            Some("ConfigMap") => object["data"] = json!({ "fluent-bit.yaml": USER_CONFIG }),
+            Some("DaemonSet") => {
+                object["metadata"]["annotations"][operator::gate::CONFIG_PATH_ANNOTATION] =
+                    json!(CONFIG_PATH);
+                let container = &mut object["spec"]["template"]["spec"]["containers"][0];
+                container["args"] = json!([
+                    "--workdir=/fluent-bit/etc",
+                    format!("--config={CONFIG_PATH}")
+                ]);
+            }
+            _ => {}
+        }
+    }
+    objects
+}
+
+fn template(ds: &DaemonSet) -> Value {
+    serde_json::to_value(ds.spec.as_ref().map(|s| &s.template)).unwrap_or(Value::Null)
+}
+
+async fn rolled_out(installed: &Installed<'_>) -> Result<DaemonSet> {
+    installed
+        .cluster()
+        .kubelet(&installed.namespace, "fluent-bit")
+        .play_until_rolled_out(WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    Api::<DaemonSet>::namespaced(installed.client(), &installed.namespace)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| {
+            installed.explain(Error::Invalid(format!("reading DaemonSet fluent-bit: {e}")))
+        })
+}
+
+#[tokio::test]
+async fn a_yaml_configured_daemonset_gets_the_plugin_rolls_and_restores_on_delete() -> Result<()> {
+    let cluster = e2e::cluster_or_skip!();
+    let installed = Installed::new(&cluster, "yaml").await?;
+    installed.cluster().create_ready_node("node-a").await?;
+    let objects = yaml_daemonset_objects(&installed);
+    let refs: Vec<&Value> = objects.iter().collect();
+    apply_values(
+        &installed.client(),
+        &refs,
+        HELM_MANAGER,
+        &installed.namespace,
+    )
+    .await?;
+    let before = rolled_out(&installed).await?;
+
+    let mut plugin = example_plugin("out-jsonl", &installed.namespace)?;
+    plugin["spec"]["target"]["configPath"] = json!(CONFIG_PATH);
+    apply_values(
+        &installed.client(),
+        &[&plugin],
+        "kubectl-client-side-apply",
+        &installed.namespace,
+    )
+    .await?;
+    let plugins: Api<FluentBitPlugin> = installed.plugins();
+    wait_for_plugin(&plugins, "out-jsonl", "Applied", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    let after = rolled_out(&installed).await?;
+    wait_for_plugin(&plugins, "out-jsonl", "Ready", "True", None, WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+
+    // The file mounted over the config path: the user's document, then the operator's.
+    let configmaps: Api<ConfigMap> = Api::namespaced(installed.client(), &installed.namespace);
+    let rendered = configmaps
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| installed.explain(Error::Invalid(e.to_string())))?;
+    let data = rendered.data.unwrap_or_default();
+    let config = data
+        .values()
+        .find(|text| text.starts_with(USER_CONFIG))
+        .unwrap_or_else(|| panic!("no rendered file starts with the user's YAML: {data:?}"));
+    let operators = &config[USER_CONFIG.len()..];
+    assert!(
+        operators.starts_with("---\n"),
+        "a second document:\n{config}"
+    );
+    assert!(
+        operators.contains("libout_jsonl.so") && operators.contains("\"name\": \"jsonl_file\""),
+        "the plugin and its output section:\n{config}"
+    );
+    let spec = &template(&after)["spec"];
+    let mount = spec["containers"][0]["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["mountPath"] == CONFIG_PATH)
+        .unwrap_or_else(|| panic!("the config path is mounted from the operator's file: {spec}"));
+    assert_eq!(mount["name"], operator::workload::CONFIG_VOLUME);
+    assert!(
+        template(&after)["metadata"]["annotations"][HASH_ANNOTATION].is_string(),
+        "the template rolled"
+    );
+
+    // Deleting the plugin gives the DaemonSet back exactly as its owner wrote it.
+    plugins
+        .delete("out-jsonl", &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    e2e::wait_for(
+        "the DaemonSet's template to be back to the user's",
+        WAIT,
+        Duration::from_millis(200),
+        || {
+            let daemonsets = Api::<DaemonSet>::namespaced(installed.client(), &installed.namespace);
+            let want = template(&before);
+            async move {
+                let ds = daemonsets
+                    .get("fluent-bit")
+                    .await
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                let got = template(&ds);
+                Ok(if got == want {
+                    Ok(())
+                } else {
+                    Err(got.to_string())
+                })
+            }
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    Ok(())
+}
