@@ -169,11 +169,13 @@
 //! deleting the last plugin restores it.
 
 pub mod controller;
+pub mod drift;
 pub mod gate;
 pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod offline;
+pub mod plan;
 pub mod render;
 pub mod rollout;
 pub mod status;

@@ -1,8 +1,8 @@
 //! `operator render`: CR files in, ConfigMaps and DaemonSet apply intents out, no cluster.
 //!
-//! The same pure path the controller uses: group the plugins by target DaemonSet,
-//! [`crate::render::render_daemonset_admitted`] (through [`crate::gate`]), then [`workload`]
-//! intents. Input is read as strictly as the API server would: see [`parse_plugins`].
+//! The same pure path the controller uses: group the plugins by target DaemonSet, then
+//! [`crate::plan::plan`] per DaemonSet (validation, the gate, render and the workload
+//! intents). Input is read as strictly as the API server would: see [`parse_plugins`].
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +11,10 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::gate::{self, ImagePolicy};
-use crate::render::render_daemonset_admitted;
-use crate::workload::{self, Owner};
+use crate::gate::ImagePolicy;
+use crate::plan::{self, ConfigMapStep, Observed, Target};
+use crate::status::ApplyState;
+use crate::workload;
 
 /// A plugin and where it was read from.
 #[derive(Debug, Clone)]
@@ -313,39 +314,19 @@ pub fn render_checked(
             d.metadata.name.as_deref() == Some(ds_name.as_str())
                 && d.metadata.namespace.as_deref().unwrap_or("default") == namespace
         });
-        let opt_in = ds.map(gate::opt_in).transpose();
-        let admit = |p: &FluentBitPlugin| {
-            let policy = images.cloned().unwrap_or_default();
-            let mut problems =
-                gate::admit(p, opt_in.as_ref().ok().and_then(Option::as_ref), &policy);
-            if images.is_none() {
-                problems.retain(|p| p.reason != crate::validate::Reason::ImageNotAllowed);
-            }
-            problems
+        let configmap = None;
+        let observed = Observed {
+            namespace: &namespace,
+            name: &ds_name,
+            daemonset: ds.map_or(Target::Unknown, Target::Present),
+            base_config: Some(base_config),
+            configmap,
+            plugins: &plugins,
+            images,
+            release_unusable: false,
         };
-        let container = match &opt_in {
-            Ok(Some(o)) => Some(o.container.clone()),
-            _ => plugins
-                .first()
-                .map(|p| p.spec.target.container_name().to_owned()),
-        };
-        let base = crate::render::BaseConfig {
-            text: base_config,
-            hot_reload_flag: ds
-                .zip(container.as_deref())
-                .and_then(|(d, c)| workload::hot_reload_flag(d, c)),
-        };
-        let result = render_daemonset_admitted(base, &plugins, admit);
-        let mut target_error = opt_in.as_ref().err().map(|e| e.to_string());
-        if let (Some(ds), Some(first), None) =
-            (ds, result.included(&plugins).first(), &target_error)
-        {
-            let t = &first.spec.target;
-            target_error = workload::base_config_source(ds, t.container_name(), t.config_path())
-                .err()
-                .map(|e| e.to_string());
-        }
-        for (source, outcome) in group.iter().zip(&result.outcomes) {
+        let planned = plan::plan(&observed);
+        for (source, outcome) in group.iter().zip(&planned.render.outcomes) {
             let who = crate::validate::object_key(&source.plugin);
             for p in &outcome.problems {
                 let note = if p.blocking { "" } else { "note: " };
@@ -355,6 +336,12 @@ pub fn render_checked(
             }
             output.failed |= !outcome.included;
         }
+        let target_error = match &planned.apply {
+            ApplyState::NotOptedIn(e)
+            | ApplyState::ContainerNotFound(e)
+            | ApplyState::BaseConfigInvalid(e) => Some(e.clone()),
+            _ => None,
+        };
         if let Some(err) = target_error {
             output
                 .messages
@@ -362,25 +349,12 @@ pub fn render_checked(
             output.failed = true;
             continue;
         }
-        let owner = ds.and_then(|d| {
-            Some(Owner {
-                name: ds_name.clone(),
-                uid: d.metadata.uid.clone()?,
-            })
-        });
-        let intent = match &result.rendered {
-            Some(rendered) => {
-                let cm = workload::configmap_intent(&ds_name, &namespace, owner.as_ref(), rendered);
-                push_document(&mut output.manifests, &cm)?;
-                workload::daemonset_intent(
-                    &ds_name,
-                    &namespace,
-                    &result.included(&plugins),
-                    &rendered.hash,
-                )
-            }
-            None => workload::empty_daemonset_intent(&ds_name, &namespace),
-        };
+        if let ConfigMapStep::Apply(cm) = &planned.configmap {
+            push_document(&mut output.manifests, cm)?;
+        }
+        let intent = planned
+            .daemonset
+            .unwrap_or_else(|| workload::empty_daemonset_intent(&ds_name, &namespace));
         push_document(&mut output.manifests, &intent)?;
     }
     Ok(output)

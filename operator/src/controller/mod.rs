@@ -5,7 +5,6 @@
 //! ConfigMap and one pod template), then writes only that plugin's status; the DaemonSet watch
 //! brings the other plugins of the DaemonSet round when the template changes.
 
-mod drift;
 mod runner;
 mod sync;
 pub mod transitions;
@@ -26,7 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
-pub use drift::{contains, daemonset_current};
+pub use crate::drift::{contains, daemonset_current};
 pub use runner::{Health, run};
 
 use crate::gate::ImagePolicy;

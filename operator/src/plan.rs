@@ -1,0 +1,314 @@
+//! What the operator will write for one DaemonSet, and when. Pure.
+//!
+//! [`plan`] takes what was observed for one DaemonSet ([`Observed`]: the DaemonSet or its
+//! absence, the text of its own config, every plugin targeting it, the `<ds>-fbplugin`
+//! ConfigMap as it is today) and returns every write ([`Plan`]): the ConfigMap step (apply,
+//! delete or leave), the DaemonSet apply intent (or none), and each plugin's outcome. The
+//! controller observes, calls [`plan`] and executes the writes; `operator render` calls the
+//! same function on files. The branches, in order:
+//!
+//! | observed | ConfigMap | DaemonSet | apply state |
+//! |---|---|---|---|
+//! | DaemonSet gone | leave | none | `DaemonSetNotFound` |
+//! | not opted in | delete (own) | empty intent | `NotOptedIn` |
+//! | container / base config missing | leave | none | `ContainerNotFound` / `BaseConfigInvalid` |
+//! | the same, while a plugin is being deleted | delete (own) | empty intent | the same |
+//! | `<ds>-fbplugin` not the operator's | leave | none | `ConfigMapNotOwned` |
+//! | at least one plugin valid | apply (if it differs) | intent (if it differs) | `Applied` |
+//! | no plugin valid (last one removed) | delete (own) | empty intent | `Applied` |
+//!
+//! A write is planned only when the live object does not already carry the intent
+//! ([`crate::drift`]): a steady state plans no write at all. The ConfigMap is deleted only
+//! after the DaemonSet stopped mounting it, so the executor applies the DaemonSet first.
+
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde_json::Value;
+
+use crate::drift;
+use crate::gate::{self, ImagePolicy};
+use crate::render::{self, DaemonSetRender, Rendered, render_daemonset_admitted};
+use crate::status::ApplyState;
+use crate::workload::{self, BaseConfigSource, FIELD_MANAGER, Owner, TargetError};
+
+/// The target DaemonSet as observed.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// It exists.
+    Present(&'a DaemonSet),
+    /// The API server says it does not exist.
+    Absent,
+    /// Offline, no DaemonSet given: render as if its owner opted in with the plugins' own
+    /// `spec.target` container and config path.
+    Unknown,
+}
+
+/// Everything observed for one DaemonSet.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// The DaemonSet's namespace.
+    pub namespace: &'a str,
+    /// The DaemonSet's name.
+    pub name: &'a str,
+    /// The DaemonSet, or its absence.
+    pub daemonset: Target<'a>,
+    /// The text of the DaemonSet's own config (the key [`base_config_source`] names), `None`
+    /// when that ConfigMap or key does not exist.
+    pub base_config: Option<&'a str>,
+    /// The `<ds>-fbplugin` ConfigMap as it is now.
+    pub configmap: Option<&'a ConfigMap>,
+    /// Every plugin targeting the DaemonSet that is not being deleted.
+    pub plugins: &'a [&'a FluentBitPlugin],
+    /// The image repositories an admin allowed; `None` skips that check (offline).
+    pub images: Option<&'a ImagePolicy>,
+    /// A plugin is being deleted: when the target cannot take plugins, still take the
+    /// operator's fields out, so a deleted plugin never stays in the template.
+    pub release_unusable: bool,
+}
+
+/// A plugin that passed validation, the gate and the conflict check. Only [`plan`] makes one,
+/// so the workload intent is built from validated plugins only.
+#[derive(Debug, Clone, Copy)]
+pub struct Validated<'a>(&'a FluentBitPlugin);
+
+impl<'a> Validated<'a> {
+    /// The plugin.
+    pub fn plugin(&self) -> &'a FluentBitPlugin {
+        self.0
+    }
+}
+
+/// What to do with the `<ds>-fbplugin` ConfigMap.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigMapStep {
+    /// Nothing.
+    Leave,
+    /// Server-side apply this intent.
+    Apply(Value),
+    /// Delete it, with this uid as precondition (the very object that was observed).
+    Delete {
+        /// The observed object's uid.
+        uid: Option<String>,
+    },
+}
+
+/// Every write for one DaemonSet, and what each plugin's status will say.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    /// Outcomes (index-aligned with [`Observed::plugins`]) and the rendered files.
+    pub render: DaemonSetRender,
+    /// The plugins in the rendered files, sorted by (namespace, name).
+    pub included: Vec<Validated<'a>>,
+    /// The ConfigMap step (after the DaemonSet apply when it is a delete).
+    pub configmap: ConfigMapStep,
+    /// The DaemonSet apply intent, when the live DaemonSet does not carry it already.
+    pub daemonset: Option<Value>,
+    /// What the plugins' status will say about the apply, when every write succeeds.
+    pub apply: ApplyState,
+}
+
+impl Plan<'_> {
+    /// The rendered hash, when something was rendered.
+    pub fn hash(&self) -> Option<&str> {
+        self.render.rendered.as_ref().map(|r| r.hash.as_str())
+    }
+
+    /// How many API writes the plan makes (the ConfigMap step and the DaemonSet apply).
+    pub fn writes(&self) -> usize {
+        usize::from(self.configmap != ConfigMapStep::Leave) + usize::from(self.daemonset.is_some())
+    }
+}
+
+/// The ConfigMap key holding the DaemonSet's own config (at the container and config path its
+/// owner named): what the controller reads before [`plan`]. `None` when the DaemonSet has not
+/// opted in or its container or config mount is missing ([`plan`] says which).
+pub fn base_config_source(ds: &DaemonSet) -> Option<BaseConfigSource> {
+    let opt_in = gate::opt_in(ds).ok()?;
+    workload::base_config_source(ds, &opt_in.container, &opt_in.config_path).ok()
+}
+
+/// Everything to write for one DaemonSet. See the module docs for the branches.
+pub fn plan<'a>(observed: &Observed<'a>) -> Plan<'a> {
+    let plugins = observed.plugins;
+    let no_images = ImagePolicy::default();
+    let images = observed.images.unwrap_or(&no_images);
+    let ds = match observed.daemonset {
+        Target::Present(ds) => Some(ds),
+        Target::Absent => {
+            let render = render_daemonset_admitted("", plugins, |p| {
+                admit(p, None, images, observed.images.is_some())
+            });
+            return nothing(render, ApplyState::DaemonSetNotFound);
+        }
+        Target::Unknown => None,
+    };
+    let opt_in = ds.map(gate::opt_in).transpose();
+    let gate_of = opt_in.as_ref().ok().and_then(Option::as_ref);
+    let admit = |p: &FluentBitPlugin| admit(p, gate_of, images, observed.images.is_some());
+    let base = match (ds, &opt_in) {
+        (_, Err(e)) => Err(ApplyState::NotOptedIn(e.to_string())),
+        (Some(ds), Ok(Some(o))) => base_text(observed, ds, o),
+        _ => Ok(observed.base_config.unwrap_or_default()),
+    };
+    let mut render = match &base {
+        Ok(text) => {
+            let flag = ds
+                .zip(gate_of)
+                .and_then(|(d, o)| workload::hot_reload_flag(d, &o.container));
+            let flag = flag.or_else(|| {
+                let container = plugins.first()?.spec.target.container_name();
+                ds.and_then(|d| workload::hot_reload_flag(d, container))
+            });
+            let base = render::BaseConfig {
+                text,
+                hot_reload_flag: flag,
+            };
+            render_daemonset_admitted(base, plugins, admit)
+        }
+        Err(_) => render_daemonset_admitted("", plugins, admit),
+    };
+    let unusable = match base {
+        Ok(_) => None,
+        // Without the opt-in the operator's fields go whatever the reason of the sync.
+        Err(state) if observed.release_unusable || matches!(state, ApplyState::NotOptedIn(_)) => {
+            render.rendered = None;
+            Some(state)
+        }
+        Err(state) => return nothing(render, state),
+    };
+    let included = included(&render, plugins);
+    let foreign = observed
+        .configmap
+        .filter(|cm| !workload::is_own_configmap(&cm.metadata, observed.name));
+    let (configmap, intent) = match (&render.rendered, foreign) {
+        (Some(_), Some(_)) => {
+            return nothing(render, ApplyState::ConfigMapNotOwned(not_owned(observed)));
+        }
+        (Some(rendered), None) => (
+            configmap_step(observed, ds, rendered),
+            workload::daemonset_intent(
+                observed.name,
+                observed.namespace,
+                &included.iter().map(Validated::plugin).collect::<Vec<_>>(),
+                &rendered.hash,
+            ),
+        ),
+        (None, _) => (
+            match (foreign, observed.configmap) {
+                (None, Some(cm)) => ConfigMapStep::Delete {
+                    uid: cm.metadata.uid.clone(),
+                },
+                _ => ConfigMapStep::Leave,
+            },
+            workload::empty_daemonset_intent(observed.name, observed.namespace),
+        ),
+    };
+    let current = ds.is_some_and(|ds| drift::daemonset_current(&to_value(ds), &intent));
+    Plan {
+        render,
+        included,
+        configmap,
+        daemonset: (!current).then_some(intent),
+        apply: unusable.unwrap_or(ApplyState::Applied),
+    }
+}
+
+fn nothing<'a>(render: DaemonSetRender, apply: ApplyState) -> Plan<'a> {
+    Plan {
+        render,
+        included: Vec::new(),
+        configmap: ConfigMapStep::Leave,
+        daemonset: None,
+        apply,
+    }
+}
+
+fn admit(
+    plugin: &FluentBitPlugin,
+    opt_in: Option<&gate::OptIn>,
+    images: &ImagePolicy,
+    check_images: bool,
+) -> Vec<crate::validate::Problem> {
+    let mut problems = gate::admit(plugin, opt_in, images);
+    if !check_images {
+        problems.retain(|p| p.reason != crate::validate::Reason::ImageNotAllowed);
+    }
+    problems
+}
+
+fn included<'a>(render: &DaemonSetRender, plugins: &[&'a FluentBitPlugin]) -> Vec<Validated<'a>> {
+    render
+        .included(plugins)
+        .into_iter()
+        .map(Validated)
+        .collect()
+}
+
+/// The base config text of an opted-in DaemonSet, or why there is none.
+fn base_text<'a>(
+    observed: &Observed<'a>,
+    ds: &DaemonSet,
+    opt_in: &gate::OptIn,
+) -> Result<&'a str, ApplyState> {
+    if observed.plugins.is_empty() {
+        return Ok("");
+    }
+    let config_path = opt_in.config_path.as_str();
+    let source = match workload::base_config_source(ds, &opt_in.container, config_path) {
+        Ok(source) => source,
+        Err(e @ TargetError::ContainerNotFound { .. }) => {
+            return Err(ApplyState::ContainerNotFound(e.to_string()));
+        }
+        Err(e @ TargetError::ConfigNotFound { .. }) => {
+            return Err(ApplyState::BaseConfigInvalid(e.to_string()));
+        }
+    };
+    observed.base_config.ok_or_else(|| {
+        ApplyState::BaseConfigInvalid(format!(
+            "the DaemonSet reads {config_path} from key {:?} of ConfigMap {}, which does not \
+             exist; create it, or fix the DaemonSet's {} annotation",
+            source.key,
+            source.configmap,
+            gate::CONFIG_PATH_ANNOTATION
+        ))
+    })
+}
+
+fn configmap_step(
+    observed: &Observed<'_>,
+    ds: Option<&DaemonSet>,
+    rendered: &Rendered,
+) -> ConfigMapStep {
+    // Offline DaemonSets may have no uid: then the ConfigMap has no owner reference.
+    let owner = ds.and_then(|ds| {
+        Some(Owner {
+            name: observed.name.to_string(),
+            uid: ds.metadata.uid.clone()?,
+        })
+    });
+    let intent =
+        workload::configmap_intent(observed.name, observed.namespace, owner.as_ref(), rendered);
+    let current = observed
+        .configmap
+        .is_some_and(|cm| drift::contains(&to_value(cm), &intent));
+    if current {
+        ConfigMapStep::Leave
+    } else {
+        ConfigMapStep::Apply(intent)
+    }
+}
+
+fn not_owned(observed: &Observed<'_>) -> String {
+    let (namespace, name) = (observed.namespace, observed.name);
+    format!(
+        "ConfigMap {namespace}/{} exists but the operator did not create it (it                  lacks the labels {}={FIELD_MANAGER} and {}={name}): the operator neither                  adopts nor deletes it. Rename or remove that ConfigMap (its owner decides),                  then the plugins are applied",
+        workload::configmap_name(name),
+        workload::MANAGED_BY_LABEL,
+        workload::DAEMONSET_LABEL
+    )
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}

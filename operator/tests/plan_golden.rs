@@ -1,0 +1,138 @@
+//! `plan`: what the operator writes for one DaemonSet in every branch, as golden files
+//! (`UPDATE_GOLDEN=1` rewrites them).
+
+mod support;
+
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use operator::plan::{self, ConfigMapStep, Observed, Plan, Target};
+use support::{assert_golden, fixture, make};
+
+/// The plan as a reviewer reads it: apply state, each plugin's outcome, then the writes.
+fn summary(plugins: &[&FluentBitPlugin], plan: &Plan<'_>) -> String {
+    let mut out = format!("apply: {:?}\nwrites: {}\n", plan.apply, plan.writes());
+    for (p, o) in plugins.iter().zip(&plan.render.outcomes) {
+        let name = p.metadata.name.as_deref().unwrap_or_default();
+        out.push_str(&format!("plugin {name}: included={}\n", o.included));
+        for problem in &o.problems {
+            out.push_str(&format!("  {problem}\n"));
+        }
+    }
+    let yaml = |v| serde_norway::to_string(v).expect("YAML");
+    match &plan.configmap {
+        ConfigMapStep::Leave => out.push_str("configmap: leave\n"),
+        ConfigMapStep::Delete { uid } => out.push_str(&format!("configmap: delete {uid:?}\n")),
+        ConfigMapStep::Apply(v) => out.push_str(&format!("configmap: apply\n{}", yaml(v))),
+    }
+    match &plan.daemonset {
+        None => out.push_str("daemonset: none\n"),
+        Some(v) => out.push_str(&format!("daemonset: apply\n{}", yaml(v))),
+    }
+    out
+}
+
+fn daemonset() -> DaemonSet {
+    serde_norway::from_str(&fixture("daemonset.yaml")).expect("fixture DaemonSet")
+}
+
+fn own_configmap() -> ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": "fluent-bit-fbplugin", "namespace": "logging", "uid": "cm-uid",
+            "labels": {
+                "app.kubernetes.io/managed-by": "fbplugin-operator",
+                "fbplugin.dev/daemonset": "fluent-bit",
+            },
+        },
+    }))
+    .expect("ConfigMap")
+}
+
+fn run(
+    target: Target<'_>,
+    base: Option<&str>,
+    configmap: Option<&ConfigMap>,
+    plugins: &[&FluentBitPlugin],
+) -> String {
+    let observed = Observed {
+        namespace: "logging",
+        name: "fluent-bit",
+        daemonset: target,
+        base_config: base,
+        configmap,
+        plugins,
+        // The image allow-list is the gate's own table test (gate_table.rs).
+        images: None,
+        release_unusable: false,
+    };
+    summary(plugins, &plan::plan(&observed))
+}
+
+#[test]
+fn first_plugin_writes_the_configmap_and_the_daemonset() {
+    let (ds, base) = (daemonset(), fixture("fluent-bit.conf"));
+    let a = make("out-a", "output", "a", "{match: '*'}");
+    assert_golden(
+        "plan/first-plugin.txt",
+        &run(Target::Present(&ds), Some(&base), None, &[&a]),
+    );
+}
+
+#[test]
+fn last_plugin_removed_applies_the_empty_intent_and_deletes_the_configmap() {
+    let (ds, cm) = (daemonset(), own_configmap());
+    let out = run(Target::Present(&ds), None, Some(&cm), &[]);
+    assert!(out.contains("configmap: delete Some(\"cm-uid\")"), "{out}");
+    assert_golden("plan/last-plugin-removed.txt", &out);
+}
+
+#[test]
+fn invalid_beside_valid_keeps_the_valid_one() {
+    let (ds, base) = (daemonset(), fixture("fluent-bit.conf"));
+    let good = make("out-a", "output", "a", "{match: '*'}");
+    let bad = make(
+        "out-b",
+        "output",
+        "b",
+        "{match: '*', properties: [{name: match, value: x}]}",
+    );
+    let out = run(Target::Present(&ds), Some(&base), None, &[&good, &bad]);
+    assert!(out.contains("plugin out-a: included=true"), "{out}");
+    assert!(out.contains("plugin out-b: included=false"), "{out}");
+    assert_golden("plan/invalid-beside-valid.txt", &out);
+}
+
+#[test]
+fn retargeted_plugin_leaves_the_old_daemonset_with_the_others() {
+    // The old DaemonSet's plan no longer lists the retargeted plugin.
+    let (ds, base, cm) = (daemonset(), fixture("fluent-bit.conf"), own_configmap());
+    let stays = make("in-a", "input", "a", "{tag: a}");
+    assert_golden(
+        "plan/retargeted.txt",
+        &run(Target::Present(&ds), Some(&base), Some(&cm), &[&stays]),
+    );
+}
+
+#[test]
+fn base_config_changed_changes_the_hash() {
+    let ds = daemonset();
+    let a = make("out-a", "output", "a", "{match: '*'}");
+    let base = fixture("fluent-bit.conf");
+    let changed = base.replace("    Flush 1", "    Flush 5");
+    let before = run(Target::Present(&ds), Some(&base), None, &[&a]);
+    let after = run(Target::Present(&ds), Some(&changed), None, &[&a]);
+    assert_ne!(
+        before, after,
+        "a changed base config must change the writes"
+    );
+    assert_golden("plan/base-config-changed.txt", &after);
+}
+
+#[test]
+fn daemonset_gone_writes_nothing() {
+    let a = make("out-a", "output", "a", "{match: '*'}");
+    let out = run(Target::Absent, None, None, &[&a]);
+    assert!(out.contains("writes: 0"), "{out}");
+    assert_golden("plan/daemonset-gone.txt", &out);
+}
