@@ -352,8 +352,10 @@ pub fn render_checked(
         if let ConfigMapStep::Apply(cm) = &planned.configmap {
             push_document(&mut output.manifests, cm)?;
         }
+        // The whole intent, also when the given DaemonSet file carries it already: the output
+        // is what the operator applies, not what it would change.
         let intent = planned
-            .daemonset
+            .intent
             .unwrap_or_else(|| workload::empty_daemonset_intent(&ds_name, &namespace));
         push_document(&mut output.manifests, &intent)?;
     }

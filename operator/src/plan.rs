@@ -102,8 +102,11 @@ pub struct Plan<'a> {
     pub included: Vec<Validated<'a>>,
     /// The ConfigMap step (after the DaemonSet apply when it is a delete).
     pub configmap: ConfigMapStep,
-    /// The DaemonSet apply intent, when the live DaemonSet does not carry it already.
-    pub daemonset: Option<Value>,
+    /// The DaemonSet apply intent (the operator's fields; the empty intent releases them),
+    /// `None` when nothing may be written.
+    pub intent: Option<Value>,
+    /// The live DaemonSet carries [`Plan::intent`] already: no apply.
+    pub daemonset_current: bool,
     /// What the plugins' status will say about the apply, when every write succeeds.
     pub apply: ApplyState,
 }
@@ -116,7 +119,13 @@ impl Plan<'_> {
 
     /// How many API writes the plan makes (the ConfigMap step and the DaemonSet apply).
     pub fn writes(&self) -> usize {
-        usize::from(self.configmap != ConfigMapStep::Leave) + usize::from(self.daemonset.is_some())
+        usize::from(self.configmap != ConfigMapStep::Leave)
+            + usize::from(self.daemonset_write().is_some())
+    }
+
+    /// The DaemonSet apply to make: the intent, unless the live DaemonSet carries it already.
+    pub fn daemonset_write(&self) -> Option<&Value> {
+        self.intent.as_ref().filter(|_| !self.daemonset_current)
     }
 }
 
@@ -209,7 +218,8 @@ pub fn plan<'a>(observed: &Observed<'a>) -> Plan<'a> {
         render,
         included,
         configmap,
-        daemonset: (!current).then_some(intent),
+        intent: Some(intent),
+        daemonset_current: current,
         apply: unusable.unwrap_or(ApplyState::Applied),
     }
 }
@@ -219,7 +229,8 @@ fn nothing<'a>(render: DaemonSetRender, apply: ApplyState) -> Plan<'a> {
         render,
         included: Vec::new(),
         configmap: ConfigMapStep::Leave,
-        daemonset: None,
+        intent: None,
+        daemonset_current: false,
         apply,
     }
 }

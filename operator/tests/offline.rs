@@ -27,6 +27,65 @@ fn examples_render_to_the_golden_manifests() {
     assert_golden("examples/manifests.yaml", &output.manifests);
 }
 
+#[test]
+fn a_daemonset_file_that_already_carries_the_plugins_renders_the_same_manifests() {
+    let paths: Vec<_> = EXAMPLES.iter().map(|p| workspace_path(p)).collect();
+    let sources = offline::load_plugins(&paths).expect("examples load");
+    let base = fixture("fluent-bit.conf");
+    let ds: DaemonSet = serde_norway::from_str(&fixture("daemonset.yaml")).expect("DaemonSet");
+    let first = offline::render(&sources, Some(&ds), &base).expect("YAML");
+    // The DaemonSet as it is once the operator's intent has been applied to it.
+    let intent = first
+        .manifests
+        .split("---\n")
+        .find(|doc| doc.starts_with("apiVersion: apps/v1"))
+        .expect("a DaemonSet intent");
+    let mut live = serde_json::to_value(&ds).expect("JSON");
+    let intent: serde_json::Value = serde_norway::from_str(intent).expect("intent YAML");
+    merge(&mut live, &intent);
+    assert!(
+        operator::drift::daemonset_current(&live, &intent),
+        "the merged DaemonSet carries the intent"
+    );
+    let live: DaemonSet = serde_json::from_value(live).expect("still a DaemonSet");
+    let again = offline::render(&sources, Some(&live), &base).expect("YAML");
+    assert_eq!(
+        again.manifests, first.manifests,
+        "the same intent, not the empty one"
+    );
+}
+
+/// Merges `patch` into `into` the way a server-side apply adds fields: objects key by key,
+/// lists of named items by name (mounts by path).
+fn merge(into: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    match (into, patch) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for item in b {
+                // Mounts are keyed by their path (one volume may be mounted twice).
+                let key = if item["mountPath"].is_string() {
+                    "mountPath"
+                } else {
+                    "name"
+                };
+                match a
+                    .iter_mut()
+                    .find(|x| x[key].is_string() && x[key] == item[key])
+                {
+                    Some(x) => merge(x, item),
+                    None => a.push(item.clone()),
+                }
+            }
+        }
+        (a, b) => *a = b.clone(),
+    }
+}
+
 fn operator(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_operator"))
         .args(args)

@@ -25,7 +25,7 @@ fn summary(plugins: &[&FluentBitPlugin], plan: &Plan<'_>) -> String {
         ConfigMapStep::Delete { uid } => out.push_str(&format!("configmap: delete {uid:?}\n")),
         ConfigMapStep::Apply(v) => out.push_str(&format!("configmap: apply\n{}", yaml(v))),
     }
-    match &plan.daemonset {
+    match plan.daemonset_write() {
         None => out.push_str("daemonset: none\n"),
         Some(v) => out.push_str(&format!("daemonset: apply\n{}", yaml(v))),
     }

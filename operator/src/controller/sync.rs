@@ -137,10 +137,10 @@ pub async fn sync_daemonset(
         release_unusable,
     };
     let planned = plan::plan(&observed);
+    let daemonset = planned.daemonset_write().cloned();
     let Plan {
         render,
         configmap,
-        daemonset,
         mut apply,
         ..
     } = planned;
