@@ -118,6 +118,7 @@ mod apply;
 mod cluster;
 mod crd_server;
 mod error;
+mod images;
 mod install;
 mod kubelet;
 mod local;
@@ -136,6 +137,7 @@ pub use crd_server::{
     crd_server_cache_dir, ensure_crd_server,
 };
 pub use error::{Error, Result};
+pub use images::{PushedPlugin, built_plugin, push_image, push_plugin};
 pub use install::{
     HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, http_get, install_crd, of_kind,
     yaml_documents,

@@ -521,7 +521,6 @@ serializeImagePulls: false
                 self.dir.join("kubelet-pki").display()
             ))
             .arg(format!("--hostname-override={}", self.name))
-            .arg("--node-ip=127.0.0.1")
             .arg("--v=1");
         self.kubelet = Some(Process::spawn("kubelet", command, &self.dir)?);
         Ok(())
