@@ -242,7 +242,17 @@ impl RealNode {
             netns_before: netns_entries(),
             _lock: lock,
         };
-        // A test process killed outright leaves its node's leftovers: clean them first.
+        // A test process killed outright (a nextest timeout sends SIGKILL, no destructor runs)
+        // leaves its node's shims, mounts and cgroups: with the lock held, clean those of every
+        // cluster directory whose owner is gone, then the host paths.
+        for stale in stale_node_dirs() {
+            eprintln!(
+                "e2e: cleaning the node left by a killed test in {}",
+                stale.display()
+            );
+            let mut old = NodeLeftovers::of(&stale);
+            old.clean();
+        }
         node.clean_host();
         node.start_registry(bins)?;
         node.start_containerd(bins)?;
@@ -577,23 +587,9 @@ serializeImagePulls: false
             }
         }
         // Shims: containerd starts them in their own sessions, named by their -address flag.
-        let socket = self.socket.display().to_string();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<libc::pid_t>() else {
-                continue;
-            };
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let is_shim = args
-                .first()
-                .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"));
-            if is_shim && args.contains(&socket.as_bytes()) {
-                // SAFETY: kill(2) on a shim of this node's containerd.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
+        kill_shims(&self.socket);
         std::thread::sleep(Duration::from_millis(300));
-        self.unmount_under(&self.dir);
+        unmount_under(&self.dir);
         for hierarchy in HIERARCHIES {
             remove_cgroups(
                 &Path::new("/sys/fs/cgroup")
@@ -607,7 +603,7 @@ serializeImagePulls: false
             .status();
         for ns in netns_entries() {
             if !self.netns_before.contains(&ns) {
-                self.unmount_under(Path::new(&ns));
+                unmount_under(Path::new(&ns));
                 let _ = std::fs::remove_file(&ns);
             }
         }
@@ -615,22 +611,83 @@ serializeImagePulls: false
             let _ = std::fs::remove_dir_all(path);
         }
     }
+}
 
-    fn unmount_under(&self, dir: &Path) {
-        let prefix = dir.display().to_string();
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<String> = mountinfo
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .map(|p| p.replace("\\040", " "))
-            .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for point in points {
-            if let Ok(c) = std::ffi::CString::new(point) {
-                // SAFETY: umount2(2) with a NUL-terminated path that outlives the call.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
+/// `<cluster dir>/node` directories whose owning process is gone.
+fn stale_node_dirs() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(crate::local::DIR_PREFIX))
+        })
+        .filter(|p| {
+            std::fs::read_to_string(p.join("owner.pid"))
+                .is_ok_and(|o| !o.trim().is_empty() && !Path::new("/proc").join(o.trim()).exists())
+        })
+        .map(|p| p.join("node"))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// What a killed test's node left: its shims (by socket) and its mounts.
+struct NodeLeftovers {
+    dir: PathBuf,
+}
+
+impl NodeLeftovers {
+    fn of(dir: &Path) -> NodeLeftovers {
+        NodeLeftovers {
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn clean(&mut self) {
+        kill_shims(&self.dir.join("containerd/containerd.sock"));
+        std::thread::sleep(Duration::from_millis(300));
+        unmount_under(&self.dir);
+    }
+}
+
+/// Kills the shims of the containerd listening on `socket` (named by their -address flag).
+fn kill_shims(socket: &Path) {
+    let socket = socket.display().to_string();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<libc::pid_t>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_shim = args
+            .first()
+            .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"));
+        if is_shim && args.contains(&socket.as_bytes()) {
+            // SAFETY: kill(2) on a shim of that node's containerd.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Detaches every mount at or below `dir`, deepest first.
+fn unmount_under(dir: &Path) {
+    let prefix = dir.display().to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " "))
+        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        if let Ok(c) = std::ffi::CString::new(point) {
+            // SAFETY: umount2(2) with a NUL-terminated path that outlives the call.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
     }
 }
