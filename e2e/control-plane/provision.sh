@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provisions a local Kubernetes control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler 1.20.2 and etcd 3.4) from Debian's package archive, for the e2e harness.
+# kube-scheduler 1.20.2 and etcd 3.4) and the node's kubelet 1.20.2 from Debian's package
+# archive, for the e2e harness. (containerd, runc and CNI come from e2e/node/provision.sh.)
 #
 # Facts behind every step: docs/testing.md.
 #   - Kubernetes 1.20.2 is the newest full server source in Debian (bookworm's `kubernetes`
@@ -11,9 +12,18 @@
 # state are never touched. Works as root or not.
 #
 # Output: $FBPLUGIN_KUBE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/fbplugin/kube-1.20.2)
-#   bin/{kube-apiserver,kube-controller-manager,kube-scheduler,etcd} and a `complete` stamp.
-# The first run takes minutes (downloads ~80 MB, builds ~4 min on 2 cores); a later run sees the
-# stamp and returns at once. Safe to re-run after a partial failure: every step resumes.
+#   bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,etcd} and a `complete`
+#   stamp whose lines name what was built; the kubelet has a line of its own (`kubelet ...`).
+# The first run takes minutes (downloads ~80 MB, builds ~4 min on 2 idle cores, 15-25 on busy
+# ones); a later run sees the stamp and returns at once. Safe to re-run after a partial failure:
+# every step resumes.
+#
+# The four Kubernetes binaries are built by ONE `make WHAT=...`, so they share one Go build
+# cache (the kubelet adds 1 to 4 minutes to the control plane's build). A cache made before the
+# kubelet was added (a stamp without a `kubelet` line) is extended, not rebuilt: the same source
+# tree is fetched again and only cmd/kubelet is built into it; the three control-plane binaries
+# already there are left as they are (they come from the same tree and Go, so nothing differs),
+# and tests using them keep running while the kubelet builds.
 #
 # Environment: FBPLUGIN_KUBE_DIR (output directory), FBPLUGIN_DEBIAN_MIRROR (default
 # http://deb.debian.org/debian), FBPLUGIN_APT_RETRIES (default 3).
@@ -41,8 +51,16 @@ unavailable() {
     exit 3
 }
 
-if [[ -f $STAMP ]]; then
-    log "control plane $KUBE_VERSION already provisioned in $DEST"
+# Complete means: the stamp exists, names the kubelet, and every binary is there.
+provisioned() {
+    [[ -f $STAMP ]] && grep -q '^kubelet ' "$STAMP" || return 1
+    local b
+    for b in kube-apiserver kube-controller-manager kube-scheduler kubelet etcd; do
+        [[ -x $DEST/bin/$b ]] || return 1
+    done
+}
+if provisioned; then
+    log "control plane and kubelet $KUBE_VERSION already provisioned in $DEST"
     exit 0
 fi
 
@@ -58,9 +76,16 @@ if ! flock -n 9; then
     log "another process is provisioning $DEST; waiting for it"
     flock 9
 fi
-if [[ -f $STAMP ]]; then
-    log "control plane $KUBE_VERSION provisioned by another process"
+if provisioned; then
+    log "control plane and kubelet $KUBE_VERSION provisioned by another process"
     exit 0
+fi
+# An older cache holds the control plane without the kubelet: build only what is missing.
+components=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+if [[ -f $STAMP ]] && [[ -x $DEST/bin/kube-apiserver && -x $DEST/bin/kube-controller-manager &&
+    -x $DEST/bin/kube-scheduler && -x $DEST/bin/etcd ]]; then
+    components=(kubelet)
+    log "$DEST has the control plane but no kubelet (a cache from before the node): building only the kubelet"
 fi
 
 # ---- private apt configuration -------------------------------------------------------------
@@ -204,8 +229,9 @@ KUBE_GIT_VERSION='v$KUBE_VERSION'
 KUBE_GIT_MAJOR='${KUBE_VERSION%%.*}'
 KUBE_GIT_MINOR='$(cut -d. -f2 <<<"$KUBE_VERSION")'
 EOF
-components=(kube-apiserver kube-controller-manager kube-scheduler)
-log "building ${components[*]} with Go 1.15 (about 4 minutes on 2 cores the first time)"
+what=()
+for c in "${components[@]}"; do what+=("cmd/$c"); done
+log "building ${components[*]} with Go 1.15 in one make (about 5 minutes on 2 idle cores, 15-25 on busy ones)"
 build_log=$WORK/build.log
 # A failed build leaves empty stamp files in _output that make takes as done; start from a clean
 # _output every time (the Go build cache keeps the compiled packages).
@@ -213,8 +239,8 @@ rm -rf "$TREE/_output"
 if ! (
     cd "$TREE/.go/src/k8s.io/kubernetes" &&
         env PATH="$GOROOT/bin:$TOOLS/bin:$PATH" GOROOT="$GOROOT" GOPATH="$TREE/.go" GOCACHE="$WORK/gocache" \
-            CGO_ENABLED=0 HOME="$WORK/home" KUBE_GIT_VERSION_FILE="$WORK/version.env" \
-            make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler"
+            CGO_ENABLED=0 KUBE_STATIC_OVERRIDES=kubelet HOME="$WORK/home" KUBE_GIT_VERSION_FILE="$WORK/version.env" \
+            make WHAT="${what[*]}"
 ) >"$build_log" 2>&1; then
     tail -n 30 "$build_log" >&2
     die "building Kubernetes failed; full log: $build_log"
@@ -230,7 +256,17 @@ done
 install -m 0755 "$ETCD_DIR/root/usr/bin/etcd" "$DEST/bin/.etcd.tmp" && mv -f "$DEST/bin/.etcd.tmp" "$DEST/bin/etcd"
 "$DEST/bin/kube-apiserver" --version >&2
 "$DEST/bin/etcd" --version | head -n 1 >&2
-printf 'kubernetes %s (%s)\netcd %s\n' "$KUBE_VERSION" "$KUBE_SRC_VERSION" \
-    "$(dpkg-deb -f "$ETCD_DIR"/debs/etcd-server_*.deb Version)" >"$STAMP"
+"$DEST/bin/kubelet" --version >&2
+# The stamp is rewritten last (atomically), so a reader sees either the old one or the full one.
+{
+    if [[ ${#components[@]} -eq 1 ]]; then
+        grep -v '^kubelet ' "$STAMP"
+    else
+        printf 'kubernetes %s (%s)\netcd %s\n' "$KUBE_VERSION" "$KUBE_SRC_VERSION" \
+            "$(dpkg-deb -f "$ETCD_DIR"/debs/etcd-server_*.deb Version)"
+    fi
+    printf 'kubelet %s (%s)\n' "$KUBE_VERSION" "$KUBE_SRC_VERSION"
+} >"$STAMP.tmp"
+mv -f "$STAMP.tmp" "$STAMP"
 log "done: binaries in $DEST/bin; removing the work directory $WORK"
 rm -rf "$WORK"

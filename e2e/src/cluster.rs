@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::local::{
     DIR_PREFIX, LocalControlPlane, claim_dir, keep_dir_requested, sweep_stale_dirs,
 };
+use crate::node::{RealNode, ensure_node_binaries};
 use crate::process::Process;
-use crate::provision::ensure_binaries;
+use crate::provision::{ensure_binaries, ensure_kubelet};
 
 /// Environment variable naming the kubeconfig of an existing cluster to use instead of starting
 /// the local control plane.
@@ -40,6 +41,8 @@ pub struct Cluster {
     pub(crate) client: Client,
     pub(crate) kubeconfig: PathBuf,
     pub(crate) local: Option<LocalControlPlane>,
+    /// The real node (registry, containerd, kubelet) of [`Cluster::start_with_node`].
+    pub(crate) node: Option<RealNode>,
     pub(crate) created_namespaces: Mutex<Vec<String>>,
     pub(crate) startup: Duration,
     // Dropped last: the directory holds the components' data and logs.
@@ -63,6 +66,22 @@ impl Cluster {
     ///
     /// Fails with [`Error::Unavailable`] when the control plane cannot be provisioned here.
     pub async fn start() -> Result<Cluster> {
+        Self::start_mode(false).await
+    }
+
+    /// Like [`Cluster::start`], plus a real node: a local registry, containerd + runc and
+    /// kubelet 1.20.2 joined to the control plane (the node lifecycle controller on), started
+    /// in the cluster's directory. Returns once the Node is Ready and untainted. Pods really run:
+    /// the kubelet writes their status, [`Cluster::plays_kubelet`] is false. One real node per
+    /// machine: a second process waits for the first one's node to be torn down (a file lock).
+    /// Every missing piece is provisioned first; a piece that cannot be is an error (never a
+    /// skip) with the provisioning script's words. On an external cluster (`E2E_KUBECONFIG`)
+    /// this is [`Cluster::start`]: its own nodes run the pods.
+    pub async fn start_with_node() -> Result<Cluster> {
+        Self::start_mode(true).await
+    }
+
+    async fn start_mode(real_node: bool) -> Result<Cluster> {
         if let Some(path) = std::env::var_os(EXTERNAL_KUBECONFIG_ENV).filter(|v| !v.is_empty()) {
             eprintln!(
                 "e2e: using the existing cluster of {EXTERNAL_KUBECONFIG_ENV}={}; kubelet playing is off (a real kubelet runs the pods)",
@@ -70,14 +89,20 @@ impl Cluster {
             );
             return Self::connect(PathBuf::from(path)).await;
         }
-        let bins = tokio::task::spawn_blocking(ensure_binaries)
-            .await
-            .map_err(|e| Error::Invalid(format!("provisioning thread failed: {e}")))??;
+        let bins = tokio::task::spawn_blocking(move || {
+            if real_node {
+                ensure_kubelet()
+            } else {
+                ensure_binaries()
+            }
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("provisioning thread failed: {e}")))??;
         let started = Instant::now();
         sweep_stale_dirs();
         let mut attempt = 1;
         let mut cluster = loop {
-            match Self::start_local(&bins).await {
+            match Self::start_local(&bins, real_node).await {
                 // Free ports are chosen, released, then bound by the components: another
                 // process can take one in between. Fresh ports fix that.
                 Err(e) if attempt < 3 && e.to_string().contains("address already in use") => {
@@ -93,13 +118,13 @@ impl Cluster {
         Ok(cluster)
     }
 
-    async fn start_local(bins: &crate::provision::Binaries) -> Result<Cluster> {
+    async fn start_local(bins: &crate::provision::Binaries, real_node: bool) -> Result<Cluster> {
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
             .tempdir()
             .map_err(Error::io("creating the cluster's temporary directory"))?;
         claim_dir(dir.path())?;
-        let mut plane = LocalControlPlane::start_apiserver(bins, dir.path())?;
+        let mut plane = LocalControlPlane::start_apiserver(bins, dir.path(), real_node)?;
         let kubeconfig = dir.path().join("admin.kubeconfig");
         write_kubeconfig(
             &kubeconfig,
@@ -109,16 +134,28 @@ impl Cluster {
         )?;
         let client = client_from_file(&kubeconfig).await?;
         wait_ready(&client, &mut plane).await?;
-        plane.start_controllers(bins, dir.path(), &kubeconfig)?;
-        let cluster = Cluster {
+        plane.start_controllers(bins, dir.path(), &kubeconfig, real_node)?;
+        let node = if real_node {
+            let node_bins = ensure_node_binaries(bins)?;
+            // The lock wait and the node's start block: off the runtime, on a thread that
+            // stays alive (the node's processes die with the thread that spawned them).
+            Some(RealNode::start(bins, &node_bins, dir.path(), &kubeconfig)?)
+        } else {
+            None
+        };
+        let mut cluster = Cluster {
             client,
             kubeconfig,
             local: Some(plane),
+            node,
             created_namespaces: Mutex::new(Vec::new()),
             startup: Duration::ZERO,
             dir: Some(dir),
         };
         cluster.wait_service_account_token("default").await?;
+        if cluster.node.is_some() {
+            cluster.wait_node_ready().await?;
+        }
         Ok(cluster)
     }
 
@@ -143,6 +180,7 @@ impl Cluster {
             client,
             kubeconfig,
             local: None,
+            node: None,
             created_namespaces: Mutex::new(Vec::new()),
             startup: started.elapsed(),
             dir: Some(dir),
@@ -161,7 +199,71 @@ impl Cluster {
 
     /// True on the local control plane, where the test must write pod status itself.
     pub fn plays_kubelet(&self) -> bool {
-        self.local.is_some()
+        self.local.is_some() && self.node.is_none()
+    }
+
+    /// True when a real kubelet runs this cluster's pods: [`Cluster::start_with_node`], or an
+    /// external cluster.
+    pub fn has_real_node(&self) -> bool {
+        !self.plays_kubelet()
+    }
+
+    /// `127.0.0.1:<port>` of the real node's registry (containerd pulls from it over plain
+    /// HTTP), or `None` without a real node of this harness.
+    pub fn registry(&self) -> Option<&str> {
+        self.node.as_ref().map(|n| n.registry_addr.as_str())
+    }
+
+    /// The real node's Node name (the machine's hostname).
+    pub fn node_name(&self) -> Option<&str> {
+        self.node.as_ref().map(|n| n.name.as_str())
+    }
+
+    /// Waits until the real node's Node is Ready and has no taint left (the node lifecycle
+    /// controller lifts `not-ready` once the kubelet reports Ready).
+    async fn wait_node_ready(&mut self) -> Result<()> {
+        let Some(name) = self.node.as_ref().map(|n| n.name.clone()) else {
+            return Ok(());
+        };
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(self.client());
+        let started = Instant::now();
+        let timeout = RealNode::ready_timeout();
+        loop {
+            if let Some(node) = self.node.as_mut() {
+                node.check_running()?;
+            }
+            let current = nodes
+                .get_opt(&name)
+                .await
+                .map_err(Error::kube(format!("reading Node {name}")))?;
+            let ready = current.as_ref().is_some_and(|n| {
+                let conditions = n.status.as_ref().and_then(|s| s.conditions.as_ref());
+                let tainted = n
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.taints.as_ref())
+                    .is_some_and(|t| !t.is_empty());
+                !tainted
+                    && conditions
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            });
+            if ready {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                return Err(Error::Timeout {
+                    expected: format!("Node {name} Ready with no taints (the real kubelet)"),
+                    waited: started.elapsed(),
+                    observed: format!(
+                        "{}
+{}",
+                        crate::wait::observed_yaml(&current),
+                        self.log_tails(25)
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// Time from the binaries being present to the cluster being ready.
@@ -193,7 +295,14 @@ impl Cluster {
     /// The last `lines` lines of every component's log, for failure messages.
     pub fn log_tails(&self, lines: usize) -> String {
         match &self.local {
-            Some(plane) => plane.tails(lines),
+            Some(plane) => format!(
+                "{}{}",
+                plane.tails(lines),
+                self.node
+                    .as_ref()
+                    .map(|n| n.tails(lines))
+                    .unwrap_or_default()
+            ),
             None => format!(
                 "(external cluster {}: no component logs here)\n",
                 self.kubeconfig.display()
@@ -238,7 +347,14 @@ impl Drop for Cluster {
                 plane.tails(20)
             );
         }
-        // Kill the processes before the directory goes.
+        if std::thread::panicking()
+            && let Some(node) = &self.node
+        {
+            eprintln!("e2e: node log tails:\n{}", node.tails(30));
+        }
+        // Kill the processes before the directory goes: the node first (its teardown cleans
+        // the host), then the control plane.
+        self.node = None;
         self.local = None;
         if let Some(dir) = self.dir.take()
             && keep_dir_requested()

@@ -194,6 +194,10 @@ impl<'c> Installed<'c> {
             for repository in ALLOWED_IMAGE_REPOSITORIES {
                 command.arg(format!("--allowed-image-repository={repository}"));
             }
+            // The real node's registry, where the suites push the examples' images.
+            if let Some(registry) = self.cluster.registry() {
+                command.arg(format!("--allowed-image-repository={registry}/"));
+            }
             command.env("KUBECONFIG", &self.kubeconfig).env(
                 "RUST_LOG",
                 std::env::var("E2E_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),

@@ -118,9 +118,11 @@ mod apply;
 mod cluster;
 mod crd_server;
 mod error;
+mod images;
 mod install;
 mod kubelet;
 mod local;
+mod node;
 mod operator_bin;
 mod plugins;
 mod pod_status;
@@ -135,16 +137,20 @@ pub use crd_server::{
     crd_server_cache_dir, ensure_crd_server,
 };
 pub use error::{Error, Result};
+pub use images::{PushedPlugin, built_plugin, push_image, push_plugin};
 pub use install::{
     HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, http_get, install_crd, of_kind,
     yaml_documents,
 };
 pub use kubelet::{KubeletPlayer, rolled_out};
+pub use node::{NODE_SCRIPT, PAUSE_IMAGE, REGISTRY_SCRIPT};
 pub use operator_bin::{copy_program_binary, operator_binary, workspace_root};
 pub use plugins::{condition, example_plugin, printed_columns, wait_for_plugin};
 pub use pod_status::PodState;
 pub use process::{Process, tail_file};
-pub use provision::{Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries};
+pub use provision::{
+    Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries, ensure_kubelet,
+};
 pub use wait::{describe_events, events_for, observed_yaml, wait_for, wait_for_object};
 
 /// Starts a [`Cluster`], or returns `None` after printing why the test is skipped when the

@@ -29,7 +29,8 @@ pub(crate) struct LocalControlPlane {
 impl LocalControlPlane {
     /// Starts etcd and kube-apiserver in `dir` and returns once the server's certificate exists.
     /// The caller waits for `/readyz` with a client, then calls [`Self::start_controllers`].
-    pub(crate) fn start_apiserver(bins: &Binaries, dir: &Path) -> Result<Self> {
+    /// `real_node`: a real kubelet joins, so logs and exec must reach it by its hostname.
+    pub(crate) fn start_apiserver(bins: &Binaries, dir: &Path, real_node: bool) -> Result<Self> {
         let [etcd_port, etcd_peer_port, api_port] = free_ports()?;
         let mut plane = LocalControlPlane {
             components: Vec::new(),
@@ -61,26 +62,35 @@ impl LocalControlPlane {
             format!("{},admin,admin,system:masters\n", plane.admin_token),
         )
         .map_err(Error::io(format!("writing {}", tokens.display())))?;
+        let mut apiserver_args = Vec::new();
+        if real_node {
+            // The kubelet binds 127.0.0.1; the hostname resolves to it here.
+            apiserver_args.push("--kubelet-preferred-address-types=Hostname,InternalIP".to_owned());
+        }
         plane.components.push(spawn(
             "kube-apiserver",
             &bins.apiserver,
-            &strings(&[
-                &format!("--etcd-servers={etcd_url}"),
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                &format!("--secure-port={api_port}"),
-                &format!("--cert-dir={}", dir.join("pki").display()),
-                &format!("--service-account-key-file={}", public.display()),
-                &format!("--service-account-signing-key-file={}", key.display()),
-                "--service-account-issuer=https://kubernetes.default.svc",
-                &format!("--token-auth-file={}", tokens.display()),
-                "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                // Loopback endpoints are invalid: the default reconciler would log errors forever.
-                "--endpoint-reconciler-type=none",
-                "--allow-privileged=true",
-                "--profiling=false",
-            ]),
+            &[
+                apiserver_args,
+                strings(&[
+                    &format!("--etcd-servers={etcd_url}"),
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    &format!("--secure-port={api_port}"),
+                    &format!("--cert-dir={}", dir.join("pki").display()),
+                    &format!("--service-account-key-file={}", public.display()),
+                    &format!("--service-account-signing-key-file={}", key.display()),
+                    "--service-account-issuer=https://kubernetes.default.svc",
+                    &format!("--token-auth-file={}", tokens.display()),
+                    "--authorization-mode=RBAC",
+                    "--service-cluster-ip-range=10.96.0.0/16",
+                    // Loopback endpoints are invalid: the default reconciler would log errors forever.
+                    "--endpoint-reconciler-type=none",
+                    "--allow-privileged=true",
+                    "--profiling=false",
+                ]),
+            ]
+            .concat(),
             dir,
         )?);
 
@@ -104,8 +114,16 @@ impl LocalControlPlane {
         bins: &Binaries,
         dir: &Path,
         kubeconfig: &Path,
+        real_node: bool,
     ) -> Result<()> {
         let kubeconfig = format!("--kubeconfig={}", kubeconfig.display());
+        // With a real kubelet the node lifecycle controller lifts the not-ready taint; with a
+        // played one nobody would heartbeat, so it must stay off.
+        let controllers = if real_node {
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle"
+        } else {
+            "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle"
+        };
         let key = dir.join("sa.key");
         self.components.push(spawn(
             "kube-controller-manager",
@@ -115,7 +133,7 @@ impl LocalControlPlane {
                 // Its token controller then creates token Secrets for ServiceAccounts.
                 &format!("--service-account-private-key-file={}", key.display()),
                 &format!("--root-ca-file={}", self.ca_file.display()),
-                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle",
+                controllers,
                 "--secure-port=0",
                 "--port=0",
                 "--leader-elect=false",

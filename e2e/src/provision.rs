@@ -23,6 +23,8 @@ pub struct Binaries {
     pub controller_manager: PathBuf,
     /// `kube-scheduler`
     pub scheduler: PathBuf,
+    /// `kubelet` (absent in a cache from before the real node: [`ensure_kubelet`] builds it).
+    pub kubelet: PathBuf,
 }
 
 /// The per-version cache directory: `$FBPLUGIN_KUBE_DIR`, else
@@ -57,6 +59,7 @@ fn binaries_in(dir: &Path) -> Option<Binaries> {
         apiserver: bin.join("kube-apiserver"),
         controller_manager: bin.join("kube-controller-manager"),
         scheduler: bin.join("kube-scheduler"),
+        kubelet: bin.join("kubelet"),
     };
     let all = [
         &found.etcd,
@@ -72,8 +75,20 @@ fn binaries_in(dir: &Path) -> Option<Binaries> {
 /// The script's progress goes to this process's stderr (it takes minutes the first time). Its
 /// exit code 3 (download refused, not Debian) becomes [`Error::Unavailable`].
 pub fn ensure_binaries() -> Result<Binaries> {
+    ensure(false)
+}
+
+/// Like [`ensure_binaries`], and the kubelet too: a cache from before the real node (no
+/// kubelet) makes the script build only the kubelet into it.
+pub fn ensure_kubelet() -> Result<Binaries> {
+    ensure(true)
+}
+
+fn ensure(kubelet: bool) -> Result<Binaries> {
     let dir = cache_dir()?;
-    if let Some(found) = binaries_in(&dir) {
+    if let Some(found) = binaries_in(&dir)
+        && (!kubelet || found.kubelet.is_file())
+    {
         return Ok(found);
     }
     eprintln!(
@@ -86,7 +101,9 @@ pub fn ensure_binaries() -> Result<Binaries> {
         .status()
         .map_err(|e| Error::Unavailable(format!("cannot run bash {PROVISION_SCRIPT}: {e}")))?;
     match status.code() {
-        Some(0) => binaries_in(&dir).ok_or_else(|| {
+        Some(0) => binaries_in(&dir)
+            .filter(|b| !kubelet || b.kubelet.is_file())
+            .ok_or_else(|| {
             Error::Invalid(format!(
                 "{PROVISION_SCRIPT} succeeded but {} lacks bin/{{etcd,kube-apiserver,kube-controller-manager,kube-scheduler}} or the `complete` stamp",
                 dir.display()

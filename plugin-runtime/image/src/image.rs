@@ -202,6 +202,98 @@ impl Image {
         })
     }
 
+    /// Builds a one-layer image of arbitrary files (not a plugin image): the harness's pause
+    /// and stand-in Fluent Bit images. `files` are `(path without leading /, mode, bytes)`;
+    /// their parent directories are added (0755). Same reproducibility rules as [`Image::build`]
+    /// (uid 0, mtime 0, sorted JSON); [`Image::plugin_path`] and [`Image::plugin_sha256`] are
+    /// empty.
+    pub fn from_files(
+        title: &str,
+        files: &[(String, u32, Vec<u8>)],
+        entrypoint: Vec<String>,
+        user: &str,
+    ) -> Result<Image> {
+        let mut dirs: Vec<String> = Vec::new();
+        for (path, _, _) in files {
+            let mut parent = std::path::Path::new(path).parent();
+            let mut chain = Vec::new();
+            while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+                chain.push(dir.to_string_lossy().into_owned());
+                parent = dir.parent();
+            }
+            for dir in chain.into_iter().rev() {
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+        }
+        let mut entries: Vec<Entry<'_>> = dirs
+            .iter()
+            .map(|d| Entry::Dir {
+                path: d,
+                mode: 0o755,
+            })
+            .collect();
+        entries.extend(files.iter().map(|(path, mode, bytes)| Entry::File {
+            path,
+            mode: *mode,
+            bytes,
+        }));
+        let layer =
+            archive(&entries).map_err(|e| Error::Layout(format!("writing a layer failed: {e}")))?;
+        let layers = vec![Blob::new(LAYER_MEDIA_TYPE, layer)];
+        let labels = HashMap::from([(
+            "org.opencontainers.image.title".to_owned(),
+            title.to_owned(),
+        )]);
+        let run = ConfigBuilder::default()
+            .user(user.to_owned())
+            .entrypoint(entrypoint)
+            .working_dir("/".to_owned())
+            .labels(labels)
+            .build()
+            .map_err(oci)?;
+        let rootfs = RootFsBuilder::default()
+            .typ("layers".to_owned())
+            .diff_ids(layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>())
+            .build()
+            .map_err(oci)?;
+        let config = ImageConfigurationBuilder::default()
+            .architecture(Arch::Amd64)
+            .os(Os::Linux)
+            .config(run)
+            .rootfs(rootfs)
+            .build()
+            .map_err(oci)?;
+        let config = Blob::new(
+            "application/vnd.oci.image.config.v1+json",
+            canonical_json(&config).map_err(|e| Error::Layout(format!("config JSON: {e}")))?,
+        );
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(descriptor(&config, MediaType::ImageConfig)?)
+            .layers(
+                layers
+                    .iter()
+                    .map(|l| descriptor(l, MediaType::ImageLayer))
+                    .collect::<Result<Vec<_>>>()?,
+            )
+            .build()
+            .map_err(oci)?;
+        let manifest = Blob::new(
+            MANIFEST_MEDIA_TYPE,
+            canonical_json(&manifest).map_err(|e| Error::Layout(format!("manifest JSON: {e}")))?,
+        );
+        Ok(Image {
+            layers,
+            config,
+            manifest,
+            plugin_path: String::new(),
+            plugin_sha256: String::new(),
+        })
+    }
+
     /// The image digest (`sha256:<hex>` of the manifest).
     pub fn digest(&self) -> &str {
         &self.manifest.digest

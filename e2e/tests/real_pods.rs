@@ -1,0 +1,258 @@
+//! The operator's delivery path on real pods: kubelet 1.20.2 + containerd + runc run the
+//! DaemonSet, the plugin image is built by the image tool, pushed to the node's registry and
+//! pulled by digest, the init containers really run the copy program, and the pod status the
+//! operator reads is the kubelet's.
+//!
+//! The Fluent Bit container here is the node's pause image (the operator's part ends at the
+//! files it delivers; whether they are there is read from the pod's volume on the node).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use e2e::{
+    Cluster, Error, HELM_MANAGER, Installed, Result, apply_values, condition, example_plugin,
+    push_plugin, wait_for_plugin,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use operator::workload::PLUGINS_VOLUME;
+use serde_json::{Value, json};
+
+/// Real pods take longer than played ones: pulls, init containers, a rolling update.
+const WAIT: Duration = Duration::from_secs(180);
+const USER: &str = "kubectl-client-side-apply";
+
+/// The chart's prepared Fluent Bit objects for a real node: its container runs the node's
+/// pause image (no probes: nothing serves HTTP), and its hostPath volumes point into the
+/// cluster's directory, so the pod writes nothing on the host.
+fn prepared_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
+    let mut objects: Vec<Value> = installed
+        .chart
+        .iter()
+        .filter(|o| o["metadata"]["name"] == "fluent-bit")
+        .cloned()
+        .collect();
+    for object in &mut objects {
+        if object["kind"] != "DaemonSet" {
+            continue;
+        }
+        let spec = &mut object["spec"]["template"]["spec"];
+        spec["terminationGracePeriodSeconds"] = json!(1);
+        let container = &mut spec["containers"][0];
+        container["image"] = json!(e2e::PAUSE_IMAGE);
+        container["imagePullPolicy"] = json!("Never");
+        container["command"] = json!(["/pause"]);
+        container["args"] = json!([]);
+        if let Some(c) = container.as_object_mut() {
+            c.remove("livenessProbe");
+            c.remove("readinessProbe");
+        }
+        for volume in spec["volumes"].as_array_mut().into_iter().flatten() {
+            if let Some(path) = volume["hostPath"]["path"].as_str() {
+                let private = host_dir.join(path.trim_start_matches('/'));
+                let _ = std::fs::create_dir_all(&private);
+                volume["hostPath"]["path"] = json!(private.display().to_string());
+            }
+        }
+    }
+    objects
+}
+
+/// The out-jsonl example's image built by the tool and pushed to the node's registry; the
+/// example CR with `spec.artifact` filled from it (what `fbplugin-image --cr` does).
+fn out_jsonl_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
+    let registry = cluster
+        .registry()
+        .ok_or_else(|| Error::Invalid("no real node".into()))?;
+    let so = e2e::built_plugin("libout_jsonl.so")?;
+    let pushed = push_plugin(registry, "fbplugin/out-jsonl", &so)?;
+    let mut plugin = example_plugin("out-jsonl", namespace)?;
+    plugin["spec"]["artifact"]["image"] = json!(pushed.image);
+    plugin["spec"]["artifact"]["path"] = json!(pushed.path);
+    plugin["spec"]["artifact"]["sha256"] = json!(pushed.sha256);
+    Ok(plugin)
+}
+
+async fn setup<'c>(cluster: &'c Cluster, prefix: &str) -> Result<Installed<'c>> {
+    let installed = Installed::new(cluster, prefix).await?;
+    let host_dir = cluster
+        .dir()
+        .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
+        .join("host");
+    let objects = prepared_objects(&installed, &host_dir);
+    apply_values(
+        &installed.client(),
+        &objects.iter().collect::<Vec<_>>(),
+        HELM_MANAGER,
+        &installed.namespace,
+    )
+    .await?;
+    installed
+        .cluster()
+        .kubelet(&installed.namespace, "fluent-bit")
+        .play_until_rolled_out(WAIT)
+        .await
+        .map_err(|e| installed.explain(e))?;
+    Ok(installed)
+}
+
+/// Where the kubelet keeps pod `uid`'s plugins emptyDir on the node.
+fn plugins_dir_of(cluster: &Cluster, pod: &Pod) -> PathBuf {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    cluster
+        .dir()
+        .unwrap_or_else(|| Path::new("/nonexistent"))
+        .join("node/kubelet/pods")
+        .join(uid)
+        .join("volumes/kubernetes.io~empty-dir")
+        .join(PLUGINS_VOLUME)
+}
+
+async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
+    Ok(installed
+        .cluster()
+        .kubelet(&installed.namespace, "fluent-bit")
+        .pods()
+        .await?
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect())
+}
+
+/// Quick start on a real node: the image is pulled by digest, the real init containers copy
+/// and verify the file, the pod runs, the plugin turns Ready from the kubelet's status.
+#[tokio::test]
+#[ignore = "found by the real node: runc 1.1.5 refuses the operator's subPath file mount over the chart's ConfigMap directory mount (`error mounting .../volume-subpaths/fbplugin-config/fluent-bit/N to rootfs at /fluent-bit/etc/conf/fluent-bit.conf: not a directory`), so the Fluent Bit container never starts; the operator's config mount needs a redesign (see docs/testing.md)"]
+async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
+    let cluster = Cluster::start_with_node().await?;
+    let installed = setup(&cluster, "real-quick").await?;
+    let plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
+    apply_values(&installed.client(), &[&plugin], USER, &installed.namespace).await?;
+    let ready = wait_for_plugin(
+        &installed.plugins(),
+        "out-jsonl",
+        "Ready",
+        "True",
+        Some("RolloutComplete"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert_eq!(
+        condition(&ready, "Degraded").map(|c| c.status.as_str()),
+        Some("False")
+    );
+    let pods = current_pods(&installed).await?;
+    assert_eq!(pods.len(), 1, "one node, one pod");
+    let status = pods[0].status.clone().unwrap_or_default();
+    let inits = status.init_container_statuses.unwrap_or_default();
+    assert_eq!(inits.len(), 2, "copy and verify steps ran: {inits:?}");
+    for init in &inits {
+        let done = init.state.as_ref().and_then(|s| s.terminated.as_ref());
+        assert_eq!(done.map(|t| t.exit_code), Some(0), "{init:?}");
+        assert!(
+            init.image_id.contains("@sha256:"),
+            "pulled by digest: {}",
+            init.image_id
+        );
+    }
+    let delivered = plugins_dir_of(&cluster, &pods[0]).join("out-jsonl/libout_jsonl.so");
+    let built = std::fs::read(e2e::built_plugin("libout_jsonl.so")?)
+        .map_err(|e| Error::Invalid(format!("reading the built plugin: {e}")))?;
+    let copied = std::fs::read(&delivered).map_err(|e| {
+        Error::Invalid(format!(
+            "reading the delivered {}: {e}",
+            delivered.display()
+        ))
+    })?;
+    assert!(
+        copied == built,
+        "the delivered file is the built one byte for byte"
+    );
+    Ok(())
+}
+
+/// A tampered plugin file (its sha256 is not the spec's): the real copy step fails
+/// (Init:Error, then CrashLoopBackOff), the plugin goes Degraded with the copy program's own
+/// message, and the file never reaches Fluent Bit's plugin directory.
+#[tokio::test]
+async fn a_tampered_plugin_never_reaches_fluent_bit_and_the_plugin_is_degraded() -> Result<()> {
+    let cluster = Cluster::start_with_node().await?;
+    let installed = setup(&cluster, "real-tamper").await?;
+    let mut plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
+    // The image holds the built file; the spec expects other bytes: what a swapped file in a
+    // registry looks like to the copy step.
+    let expected = "0".repeat(64);
+    plugin["spec"]["artifact"]["sha256"] = json!(expected);
+    apply_values(&installed.client(), &[&plugin], USER, &installed.namespace).await?;
+    let degraded = wait_for_plugin(
+        &installed.plugins(),
+        "out-jsonl",
+        "Degraded",
+        "True",
+        Some("InitContainerFailed"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let message = condition(&degraded, "Degraded")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("sha256 mismatch") && message.contains(&expected),
+        "the init container's own words: {message}"
+    );
+    assert_eq!(
+        condition(&degraded, "Ready").map(|c| c.status.as_str()),
+        Some("False")
+    );
+    // The kubelet's record: the copy step terminated with an error and is restarted.
+    let pods = current_pods(&installed).await?;
+    let new_pod = pods
+        .iter()
+        .find(|p| p.spec.as_ref().is_some_and(|s| s.init_containers.is_some()))
+        .ok_or_else(|| Error::Invalid(format!("no pod of the new template: {pods:?}")))?;
+    let status = new_pod.status.clone().unwrap_or_default();
+    let copy = status
+        .init_container_statuses
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Invalid("no init container status".into()))?;
+    let terminated = copy
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.clone())
+        .or_else(|| copy.last_state.as_ref().and_then(|s| s.terminated.clone()));
+    assert!(
+        terminated.as_ref().is_some_and(|t| t.exit_code != 0),
+        "the copy step failed for real: {copy:?}"
+    );
+    let dir = plugins_dir_of(&cluster, new_pod);
+    let leaked: Vec<String> = walk(&dir);
+    assert!(
+        leaked.iter().all(|f| !f.ends_with(".so")),
+        "no plugin file in {}: {leaked:?}",
+        dir.display()
+    );
+    assert_eq!(
+        status.phase.as_deref(),
+        Some("Pending"),
+        "Fluent Bit never started: {}",
+        new_pod.name_any()
+    );
+    Ok(())
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
