@@ -325,6 +325,13 @@ pub fn render_checked(
             images,
             release_unusable: false,
         };
+        if base_config.trim().is_empty() {
+            output.messages.push(format!(
+                "note: DaemonSet {namespace}/{ds_name}: rendered without its own config (give \
+                 --base-config): the file mounted over its config path would hold only the \
+                 plugins, and Fluent Bit's own inputs, filters and outputs would be gone"
+            ));
+        }
         let planned = plan::plan(&observed);
         for (source, outcome) in group.iter().zip(&planned.render.outcomes) {
             let who = crate::validate::object_key(&source.plugin);
@@ -358,6 +365,20 @@ pub fn render_checked(
             .intent
             .unwrap_or_else(|| workload::empty_daemonset_intent(&ds_name, &namespace));
         push_document(&mut output.manifests, &intent)?;
+    }
+    if let Some(ds) = daemonset {
+        let ns = ds.metadata.namespace.as_deref().unwrap_or("default");
+        let name = ds.metadata.name.as_deref().unwrap_or_default();
+        let targeted = sources.iter().any(|s| {
+            s.plugin.spec.target.daemon_set == name
+                && s.plugin.metadata.namespace.as_deref().unwrap_or("default") == ns
+        });
+        if !targeted {
+            output.messages.push(format!(
+                "note: --daemonset is {ns}/{name}, which no plugin targets: it was not used \
+                 (check spec.target.daemonSet and the namespace)"
+            ));
+        }
     }
     Ok(output)
 }

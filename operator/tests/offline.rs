@@ -365,3 +365,31 @@ fn offline_render_onto_a_daemonset_that_did_not_opt_in_writes_nothing() {
         output.messages
     );
 }
+
+#[test]
+fn offline_render_says_when_it_lacks_the_daemonsets_config_or_got_another_daemonset() {
+    let paths = [workspace_path(EXAMPLES[0])];
+    let sources = offline::load_plugins(&paths).expect("examples load");
+    let mut other: DaemonSet =
+        serde_norway::from_str(&fixture("daemonset.yaml")).expect("DaemonSet");
+    other.metadata.name = Some("fluent-bit-other".into());
+    let output = offline::render(&sources, Some(&other), "").expect("YAML");
+    assert!(
+        !output.failed,
+        "notes do not fail the render: {:?}",
+        output.messages
+    );
+    let said = output.messages.join("\n");
+    assert!(
+        said.contains("logging/fluent-bit: rendered without its own config (give --base-config)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("--daemonset is logging/fluent-bit-other, which no plugin targets"),
+        "{said}"
+    );
+    // With the DaemonSet's config and the right DaemonSet, nothing to say.
+    let ds: DaemonSet = serde_norway::from_str(&fixture("daemonset.yaml")).expect("DaemonSet");
+    let output = offline::render(&sources, Some(&ds), &fixture("fluent-bit.conf")).expect("YAML");
+    assert_eq!(output.messages, Vec::<String>::new());
+}
