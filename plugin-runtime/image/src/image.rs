@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
-    ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfiguration,
+    ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 
 use crate::plugin::PluginFile;
@@ -172,34 +172,7 @@ impl Image {
             .history(history)
             .build()
             .map_err(oci)?;
-        let config = Blob::new(
-            "application/vnd.oci.image.config.v1+json",
-            canonical_json(&config).map_err(|e| Error::Layout(format!("config JSON: {e}")))?,
-        );
-
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(descriptor(&config, MediaType::ImageConfig)?)
-            .layers(
-                layers
-                    .iter()
-                    .map(|l| descriptor(l, MediaType::ImageLayer))
-                    .collect::<Result<Vec<_>>>()?,
-            )
-            .build()
-            .map_err(oci)?;
-        let manifest = Blob::new(
-            MANIFEST_MEDIA_TYPE,
-            canonical_json(&manifest).map_err(|e| Error::Layout(format!("manifest JSON: {e}")))?,
-        );
-        Ok(Image {
-            layers,
-            config,
-            manifest,
-            plugin_path,
-            plugin_sha256: plugin.sha256.clone(),
-        })
+        Image::assemble(layers, &config, plugin_path, plugin.sha256.clone())
     }
 
     /// Builds a one-layer image of arbitrary files (not a plugin image): the harness's pause
@@ -265,9 +238,20 @@ impl Image {
             .rootfs(rootfs)
             .build()
             .map_err(oci)?;
+        Image::assemble(layers, &config, String::new(), String::new())
+    }
+
+    /// The config blob and the manifest over `layers`, as canonical JSON (so the same inputs
+    /// give the same digest).
+    fn assemble(
+        layers: Vec<Blob>,
+        config: &ImageConfiguration,
+        plugin_path: String,
+        plugin_sha256: String,
+    ) -> Result<Image> {
         let config = Blob::new(
             "application/vnd.oci.image.config.v1+json",
-            canonical_json(&config).map_err(|e| Error::Layout(format!("config JSON: {e}")))?,
+            canonical_json(config).map_err(|e| Error::Layout(format!("config JSON: {e}")))?,
         );
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
@@ -289,8 +273,8 @@ impl Image {
             layers,
             config,
             manifest,
-            plugin_path: String::new(),
-            plugin_sha256: String::new(),
+            plugin_path,
+            plugin_sha256,
         })
     }
 
