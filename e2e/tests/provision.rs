@@ -47,7 +47,8 @@ fn a_provisioned_cache_is_reused_in_seconds() -> Result<(), Error> {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("already provisioned"), "{stderr}");
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        // Well under a second in practice; building the binaries takes many minutes.
+        started.elapsed() < Duration::from_secs(60),
         "a cached run took {:?}",
         started.elapsed()
     );

@@ -287,7 +287,8 @@ fn offline_render_bounds_size_and_depth_and_answers_fast() {
             .to_string();
         assert!(err.contains("nested deeper"), "{err}");
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
+            // Milliseconds in practice; the unbounded parser took 150 s.
+            started.elapsed() < std::time::Duration::from_secs(60),
             "took {:?}",
             started.elapsed()
         );

@@ -1,7 +1,8 @@
 //! An output plugin written directly against the raw proxy ABI (no SDK), used to test the test
 //! host itself. Behaviour is chosen per instance through properties:
 //! `id` (label), `dump` (comma-separated keys to log at Init), `flush_return` (int),
-//! `flush_sleep_ms`, `stack_kib` (stack to use in flush), `backtrace` (capture a backtrace in
+//! `flush_sleep_ms`, `flush_rendezvous` (each flush waits, up to 60 s, until that many flushes
+//! have been in flight at once: a proof of concurrency that needs no clock), `stack_kib` (stack to use in flush), `backtrace` (capture a backtrace in
 //! flush, walking the coroutine stack), `fail_init` (return value),
 //! `spawn_thread` (start a `raw-probe-bg` thread in Init, joined in ExitCtx).
 //! Register misbehaves on request through the `RAW_PROBE_REGISTER` environment variable.
@@ -42,6 +43,7 @@ struct Instance {
     shared: *mut GoOutputPlugin,
     flush_return: c_int,
     sleep: Duration,
+    rendezvous: usize,
     stack_kib: usize,
     backtrace: bool,
     inflight: AtomicUsize,
@@ -165,6 +167,10 @@ pub unsafe extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
         ),
+        // SAFETY: as above.
+        rendezvous: unsafe { prop(get, ins, "flush_rendezvous") }
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         // SAFETY: as above.
         stack_kib: unsafe { prop(get, ins, "stack_kib") }
             .and_then(|v| v.parse().ok())
@@ -294,6 +300,12 @@ pub unsafe extern "C" fn FLBPluginFlushCtx(
     inst.max_inflight.fetch_max(now, Ordering::SeqCst);
     if !inst.sleep.is_zero() {
         std::thread::sleep(inst.sleep);
+    }
+    let patience = std::time::Instant::now() + Duration::from_secs(60);
+    while inst.max_inflight.load(Ordering::SeqCst) < inst.rendezvous
+        && std::time::Instant::now() < patience
+    {
+        std::thread::sleep(Duration::from_millis(1));
     }
     if inst.stack_kib > 0 {
         std::hint::black_box(use_stack(inst.stack_kib));
