@@ -16,7 +16,7 @@ const RUNS: usize = 30;
 
 const BASE: &str = "[SERVICE]\n    Flush 1\n    HTTP_Server On\n\n[INPUT]\n    Name tail\n    \
                     Path /var/log/containers/*.log\n    Tag kube.*\n\n[OUTPUT]\n    Name stdout\n    \
-                    Match kube.*\n";
+                    Match kube.*\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n";
 
 fn plugin(i: usize) -> FluentBitPlugin {
     let ds = i % DAEMONSETS;
@@ -79,10 +79,16 @@ fn run(groups: &[(String, String, Vec<&FluentBitPlugin>)]) -> usize {
             name: ds.clone(),
             uid: "uid".into(),
         };
-        let cm = workload::configmap_intent(ds, namespace, Some(&owner), rendered);
-        let intent =
-            workload::daemonset_intent(ds, namespace, &result.included(plugins), &rendered.hash);
-        bytes += rendered.fluent_bit_conf.len() + black_box(&cm).as_object().map_or(0, |o| o.len());
+        let cm =
+            workload::configmap_intent(ds, namespace, Some(&owner), rendered, &Default::default());
+        let intent = workload::daemonset_intent(
+            ds,
+            namespace,
+            "fluent-bit",
+            &result.included(plugins),
+            rendered,
+        );
+        bytes += rendered.pipeline.len() + black_box(&cm).as_object().map_or(0, |o| o.len());
         black_box(intent);
     }
     bytes

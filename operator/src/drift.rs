@@ -47,7 +47,7 @@ fn list_key(item: &Value) -> Option<(&'static str, &str)> {
 }
 
 /// What the operator adds to a DaemonSet template, as comparable strings.
-fn operator_marks(daemonset: &Value) -> BTreeSet<String> {
+pub fn operator_marks(daemonset: &Value) -> BTreeSet<String> {
     let mut marks = BTreeSet::new();
     let template = &daemonset["spec"]["template"];
     if let Some(hash) = template["metadata"]["annotations"][HASH_ANNOTATION].as_str() {

@@ -319,17 +319,18 @@ pub fn render_checked(
             namespace: &namespace,
             name: &ds_name,
             daemonset: ds.map_or(Target::Unknown, Target::Present),
-            base_config: Some(base_config),
+            base_config: (!base_config.trim().is_empty()).then_some(base_config),
             configmap,
             plugins: &plugins,
             images,
             release_unusable: false,
+            offline: true,
         };
         if base_config.trim().is_empty() {
             output.messages.push(format!(
                 "note: DaemonSet {namespace}/{ds_name}: rendered without its own config (give \
-                 --base-config): the file mounted over its config path would hold only the \
-                 plugins, and Fluent Bit's own inputs, filters and outputs would be gone"
+                 --base-config): not checked whether that config includes the operator's \
+                 pipeline file, and hot reload is not looked for"
             ));
         }
         let planned = plan::plan(&observed);

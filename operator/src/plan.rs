@@ -11,11 +11,15 @@
 //! |---|---|---|---|
 //! | DaemonSet gone | leave | none | `DaemonSetNotFound` |
 //! | not opted in | delete (own) | empty intent | `NotOptedIn` |
-//! | container / base config missing | leave | none | `ContainerNotFound` / `BaseConfigInvalid` |
+//! | container / base config missing, operator's mount would not fit | leave | none | `ContainerNotFound` / `BaseConfigInvalid` |
 //! | the same, while a plugin is being deleted | delete (own) | empty intent | the same |
 //! | `<ds>-fbplugin` not the operator's | leave | none | `ConfigMapNotOwned` |
-//! | at least one plugin valid | apply (if it differs) | intent (if it differs) | `Applied` |
-//! | no plugin valid (last one removed) | delete (own) | empty intent | `Applied` |
+//! | opted in (any number of valid plugins, none too) | apply (if it differs) | intent (if it differs) | `Applied` |
+//!
+//! An opted-in DaemonSet always carries the operator's mount, also with no plugin (then the
+//! pipeline file is empty), because its own config includes the pipeline file and Fluent Bit
+//! does not start when an included file is missing ([`crate::workload`]). A plugin is left out
+//! (`PipelineNotIncluded`) while the DaemonSet's config does not include the file.
 //!
 //! A write is planned only when the live object does not already carry the intent
 //! ([`crate::drift`]): a steady state plans no write at all. The ConfigMap is deleted only
@@ -65,6 +69,9 @@ pub struct Observed<'a> {
     /// A plugin is being deleted: when the target cannot take plugins, still take the
     /// operator's fields out, so a deleted plugin never stays in the template.
     pub release_unusable: bool,
+    /// Rendering offline: a missing [`Observed::base_config`] is not an error, only unknown
+    /// (the include of the pipeline file is not checked).
+    pub offline: bool,
 }
 
 /// A plugin that passed validation, the gate and the conflict check. Only [`plan`] makes one,
@@ -160,18 +167,17 @@ pub fn plan<'a>(observed: &Observed<'a>) -> Plan<'a> {
         (Some(ds), Ok(Some(o))) => base_text(observed, ds, o),
         _ => Ok(observed.base_config.unwrap_or_default()),
     };
+    let container = gate_of
+        .map(|o| o.container.as_str())
+        .or_else(|| Some(plugins.first()?.spec.target.container_name()))
+        .unwrap_or(fbplugin_crds::DEFAULT_CONTAINER);
     let mut render = match &base {
         Ok(text) => {
-            let flag = ds
-                .zip(gate_of)
-                .and_then(|(d, o)| workload::hot_reload_flag(d, &o.container));
-            let flag = flag.or_else(|| {
-                let container = plugins.first()?.spec.target.container_name();
-                ds.and_then(|d| workload::hot_reload_flag(d, container))
-            });
             let base = render::BaseConfig {
                 text,
-                hot_reload_flag: flag,
+                hot_reload_flag: ds.and_then(|d| workload::hot_reload_flag(d, container)),
+                yaml: gate_of.map(|o| render::yaml::is_yaml_path(&o.config_path)),
+                known: observed.base_config.is_some(),
             };
             render_daemonset_admitted(base, plugins, admit)
         }
@@ -199,8 +205,9 @@ pub fn plan<'a>(observed: &Observed<'a>) -> Plan<'a> {
             workload::daemonset_intent(
                 observed.name,
                 observed.namespace,
+                container,
                 &included.iter().map(Validated::plugin).collect::<Vec<_>>(),
-                &rendered.hash,
+                rendered,
             ),
         ),
         (None, _) => (
@@ -262,10 +269,10 @@ fn base_text<'a>(
     ds: &DaemonSet,
     opt_in: &gate::OptIn,
 ) -> Result<&'a str, ApplyState> {
-    if observed.plugins.is_empty() {
-        return Ok("");
-    }
     let config_path = opt_in.config_path.as_str();
+    if let Some(conflict) = workload::mount_conflict(ds, &opt_in.container) {
+        return Err(ApplyState::BaseConfigInvalid(conflict));
+    }
     let source = match workload::base_config_source(ds, &opt_in.container, config_path) {
         Ok(source) => source,
         Err(e @ TargetError::ContainerNotFound { .. }) => {
@@ -275,6 +282,9 @@ fn base_text<'a>(
             return Err(ApplyState::BaseConfigInvalid(e.to_string()));
         }
     };
+    if observed.offline && observed.base_config.is_none() {
+        return Ok("");
+    }
     observed.base_config.ok_or_else(|| {
         ApplyState::BaseConfigInvalid(format!(
             "the DaemonSet reads {config_path} from key {:?} of ConfigMap {}, which does not \
@@ -298,8 +308,21 @@ fn configmap_step(
             uid: ds.metadata.uid.clone()?,
         })
     });
-    let intent =
-        workload::configmap_intent(observed.name, observed.namespace, owner.as_ref(), rendered);
+    // The files the live pod template's pods read stay until a new template replaces them.
+    let live = observed.configmap.and_then(|cm| cm.data.as_ref());
+    let retained: std::collections::BTreeMap<String, String> = ds
+        .map(workload::template_keys)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|key| Some((key.clone(), live?.get(&key)?.clone())))
+        .collect();
+    let intent = workload::configmap_intent(
+        observed.name,
+        observed.namespace,
+        owner.as_ref(),
+        rendered,
+        &retained,
+    );
     let current = observed
         .configmap
         .is_some_and(|cm| drift::contains(&to_value(cm), &intent));
@@ -313,7 +336,9 @@ fn configmap_step(
 fn not_owned(observed: &Observed<'_>) -> String {
     let (namespace, name) = (observed.namespace, observed.name);
     format!(
-        "ConfigMap {namespace}/{} exists but the operator did not create it (it                  lacks the labels {}={FIELD_MANAGER} and {}={name}): the operator neither                  adopts nor deletes it. Rename or remove that ConfigMap (its owner decides),                  then the plugins are applied",
+        "ConfigMap {namespace}/{} exists but the operator did not create it (it lacks the \
+         labels {}={FIELD_MANAGER} and {}={name}): the operator neither adopts nor deletes it. \
+         Rename or remove that ConfigMap (its owner decides), then the plugins are applied",
         workload::configmap_name(name),
         workload::MANAGED_BY_LABEL,
         workload::DAEMONSET_LABEL

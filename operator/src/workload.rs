@@ -1,20 +1,22 @@
-//! Plugins + hash → server-side-apply intents for the DaemonSet and its ConfigMap.
+//! Plugins + rendered files → server-side-apply intents for the DaemonSet and its ConfigMap.
 //!
-//! # How Fluent Bit is pointed at the rendered config
+//! # How Fluent Bit reads the operator's files
 //!
-//! The operator mounts the rendered `fluent-bit.conf` with `subPath` on top of the main config
-//! file the container already reads (`spec.target.configPath`, default
-//! `/fluent-bit/etc/conf/fluent-bit.conf`, where the official fluent-bit Helm chart puts it),
-//! and the whole rendered ConfigMap (with `plugins.conf`) at `/fluent-bit/etc/fbplugin/`. The
-//! rendered `fluent-bit.conf` is the DaemonSet's own config plus the plugin sections, so:
-//! - the container's command and args are never changed;
-//! - a fresh install without plugins runs its own config unchanged (no crash loop);
-//! - deleting the last plugin applies [`empty_daemonset_intent`], which drops every field the
-//!   operator owns, and the DaemonSet reads its own config again;
-//! - the official chart's DaemonSet works unchanged; only RBAC is needed.
+//! The DaemonSet's own main config (at the path its owner named in
+//! [`crate::gate::CONFIG_PATH_ANNOTATION`]) includes the operator's pipeline file by its
+//! absolute path ([`crate::render::include_path`]), and the operator mounts its ConfigMap as a
+//! directory at [`CONFIG_DIR`] (never a `subPath` file over the user's config: runc cannot mount
+//! a file inside a ConfigMap directory mount, kubernetes/kubernetes#61545). So:
+//! - the container's command, args and own config are never changed;
+//! - an opted-in DaemonSet always carries the mount, with an empty pipeline when no plugin
+//!   targets it, because Fluent Bit fails to start when an included file is missing;
+//! - the official chart's DaemonSet works with one added line in its config.
 //!
-//! The subPath mount does not follow ConfigMap updates; it does not need to, because every
-//! change changes the `fbplugin.dev/config-hash` pod-template annotation and rolls the pods.
+//! Every revision has its own ConfigMap keys ([`Rendered::key`]), projected to the fixed file
+//! names by the volume's `items`: pods of the previous pod template keep reading their own
+//! files (the kubelet updates a ConfigMap directory mount in place) until the rollout replaces
+//! them, and a container restart in such a pod never picks up plugins its init containers did
+//! not copy. The ConfigMap keeps the keys of the live template's revision beside the new ones.
 //!
 //! # What the intents contain
 //!
@@ -24,17 +26,19 @@
 //! then all verify steps; each runs the copy program [`COPY_PROGRAM`] of the plugin's own
 //! image with its inputs as argv, no shell; each sees only the plugin's own directory of the
 //! plugins volume, `subPath: <object name>`, the verify steps read-only), the volumes
-//! `fbplugin-plugins` (emptyDir) and `fbplugin-config` (the ConfigMap), three volume mounts on
-//! the Fluent Bit container, and the plugins' pull secrets. List items are keyed by `name`
-//! (containers, initContainers, volumes, imagePullSecrets) or `mountPath` (volumeMounts), so
-//! server-side apply merges them with what Helm owns. The selector, images and args are never
-//! in an intent. Apply with field manager [`FIELD_MANAGER`].
+//! `fbplugin-plugins` (emptyDir) and `fbplugin-config` (the ConfigMap, with `items`), two
+//! volume mounts on the Fluent Bit container, and the plugins' pull secrets. List items are
+//! keyed by `name` (containers, initContainers, volumes, imagePullSecrets) or `mountPath`
+//! (volumeMounts), so server-side apply merges them with what Helm owns. The selector, images
+//! and args are never in an intent. Apply with field manager [`FIELD_MANAGER`].
+
+use std::collections::BTreeMap;
 
 use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use serde_json::{Value, json};
 
-use crate::render::{CONFIG_DIR, FLUENT_BIT_CONF, PLUGIN_DIR, Rendered, plugin_file_path};
+use crate::render::{CONFIG_DIR, PLUGIN_DIR, Rendered, plugin_file_path};
 use crate::validate::COPY_MOUNT;
 
 /// The server-side-apply field manager.
@@ -98,13 +102,16 @@ pub struct Owner {
     pub uid: String,
 }
 
-/// The ConfigMap intent. `owner` (the DaemonSet, with its uid) makes Kubernetes delete the
-/// ConfigMap with the DaemonSet; `None` only for offline rendering.
+/// The ConfigMap intent: the rendered files under their revision keys ([`Rendered::key`]),
+/// plus `retained` (keys of the live pod template's revision, see [`template_keys`]). `owner`
+/// (the DaemonSet, with its uid) makes Kubernetes delete the ConfigMap with the DaemonSet;
+/// `None` only for offline rendering.
 pub fn configmap_intent(
     daemonset: &str,
     namespace: &str,
     owner: Option<&Owner>,
     rendered: &Rendered,
+    retained: &BTreeMap<String, String>,
 ) -> Value {
     let mut metadata = json!({
         "name": configmap_name(daemonset),
@@ -123,15 +130,33 @@ pub fn configmap_intent(
             "uid": owner.uid,
         }]);
     }
+    let mut data = serde_json::Map::new();
+    for (key, value) in retained {
+        data.insert(key.clone(), json!(value));
+    }
+    for (file, content) in rendered.files() {
+        data.insert(rendered.key(file), json!(content));
+    }
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata,
-        "data": {
-            "plugins.conf": rendered.plugins_conf,
-            "fluent-bit.conf": rendered.fluent_bit_conf,
-        },
+        "data": data,
     })
+}
+
+/// The ConfigMap keys the DaemonSet's live pod template reads (its `fbplugin-config` volume's
+/// `items`): the files its pods run, to keep while a new revision rolls out.
+pub fn template_keys(ds: &DaemonSet) -> Vec<String> {
+    let pod = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    pod.and_then(|p| p.volumes.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|v| v.name == CONFIG_VOLUME)
+        .filter_map(|v| v.config_map.as_ref()?.items.as_ref())
+        .flatten()
+        .map(|item| item.key.clone())
+        .collect()
 }
 
 /// The intent that releases every field the operator owns on the DaemonSet.
@@ -144,20 +169,18 @@ pub fn empty_daemonset_intent(daemonset: &str, namespace: &str) -> Value {
 }
 
 /// The DaemonSet intent for the included plugins (init containers in (namespace, name)
-/// order), the Fluent Bit container and main config path from their `spec.target`, and the
-/// rendered hash. With no plugins it is [`empty_daemonset_intent`].
+/// order, none when there is no plugin), the Fluent Bit `container`, and the rendered files:
+/// the ConfigMap mounted as a directory at [`CONFIG_DIR`] with this revision's keys.
 pub fn daemonset_intent(
     daemonset: &str,
     namespace: &str,
+    container: &str,
     plugins: &[&FluentBitPlugin],
-    hash: &str,
+    rendered: &Rendered,
 ) -> Value {
+    let hash = rendered.hash.as_str();
     let mut plugins = plugins.to_vec();
     plugins.sort_by_key(|p| (p.metadata.namespace.clone(), p.metadata.name.clone()));
-    let Some(first) = plugins.first() else {
-        return empty_daemonset_intent(daemonset, namespace);
-    };
-    let target = &first.spec.target;
     // Every copy step first, then every verify step: the verify steps see the files as Fluent
     // Bit will, after the last copy.
     let init_containers: Vec<Value> = plugins
@@ -177,26 +200,30 @@ pub fn daemonset_intent(
         .collect();
     secrets.sort_unstable();
     secrets.dedup();
+    let items: Vec<Value> = rendered
+        .files()
+        .into_iter()
+        .map(|(file, _)| json!({ "key": rendered.key(file), "path": file }))
+        .collect();
     let mut pod_spec = json!({
-        "initContainers": init_containers,
         "containers": [{
-            "name": target.container_name(),
+            "name": container,
             "volumeMounts": [
-                {
-                    "name": CONFIG_VOLUME,
-                    "mountPath": target.config_path(),
-                    "subPath": FLUENT_BIT_CONF,
-                    "readOnly": true,
-                },
                 { "name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": true },
                 { "name": PLUGINS_VOLUME, "mountPath": PLUGIN_DIR, "readOnly": true },
             ],
         }],
         "volumes": [
-            { "name": CONFIG_VOLUME, "configMap": { "name": configmap_name(daemonset) } },
+            {
+                "name": CONFIG_VOLUME,
+                "configMap": { "name": configmap_name(daemonset), "items": items },
+            },
             { "name": PLUGINS_VOLUME, "emptyDir": {} },
         ],
     });
+    if !init_containers.is_empty() {
+        pod_spec["initContainers"] = json!(init_containers);
+    }
     if !secrets.is_empty() {
         pod_spec["imagePullSecrets"] = secrets.iter().map(|s| json!({ "name": s })).collect();
     }
@@ -347,6 +374,43 @@ pub enum TargetError {
         /// The config path asked for.
         config_path: String,
     },
+}
+
+/// Why the operator's directories cannot be mounted into `container`: another mount of it is
+/// at [`CONFIG_DIR`] or [`PLUGIN_DIR`] (a duplicate mount path), or above one of them from a
+/// ConfigMap, Secret, projected or downward API volume (the runtime cannot create the mount
+/// point inside such a read-only volume, and the kubelet rewrites it). `None` when they fit.
+pub fn mount_conflict(ds: &DaemonSet, container: &str) -> Option<String> {
+    let pod = ds.spec.as_ref()?.template.spec.as_ref()?;
+    let c = pod.containers.iter().find(|c| c.name == container)?;
+    let volumes = pod.volumes.as_deref().unwrap_or_default();
+    for mount in c.volume_mounts.iter().flatten() {
+        if mount.name == CONFIG_VOLUME || mount.name == PLUGINS_VOLUME {
+            continue;
+        }
+        let at = mount.mount_path.trim_end_matches('/');
+        for dir in [CONFIG_DIR, PLUGIN_DIR] {
+            let above = dir
+                .strip_prefix(at)
+                .is_some_and(|rest| rest.starts_with('/'));
+            let volume = volumes.iter().find(|v| v.name == mount.name);
+            let atomic = volume.is_some_and(|v| {
+                v.config_map.is_some()
+                    || v.secret.is_some()
+                    || v.projected.is_some()
+                    || v.downward_api.is_some()
+            });
+            if at == dir || (above && atomic) {
+                return Some(format!(
+                    "container {container:?} mounts volume {:?} at {}, where the operator must \
+                     mount its directory {dir}: mount that volume elsewhere (the official chart \
+                     mounts its config at /fluent-bit/etc/conf)",
+                    mount.name, mount.mount_path
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Where the DaemonSet's own main config text lives.

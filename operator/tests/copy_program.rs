@@ -68,7 +68,14 @@ fn sha_of(bytes: &[u8]) -> String {
 
 /// The intent's init containers for `plugins` (rendered hash `h`).
 fn inits(plugins: &[&FluentBitPlugin]) -> Vec<Value> {
-    let intent = workload::daemonset_intent("fluent-bit", "logging", plugins, "h");
+    let rendered = operator::render::Rendered {
+        yaml: false,
+        pipeline: String::new(),
+        plugins_conf: None,
+        hash: "h".into(),
+    };
+    let intent =
+        workload::daemonset_intent("fluent-bit", "logging", "fluent-bit", plugins, &rendered);
     intent["spec"]["template"]["spec"]["initContainers"]
         .as_array()
         .expect("init containers")

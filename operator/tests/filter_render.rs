@@ -74,10 +74,10 @@ fn input_filter_output_daemonset() {
         .as_ref()
         .expect("three valid plugins render");
     assert_eq!(
-        support::classic_config_errors(&rendered.fluent_bit_conf),
+        support::classic_config_errors(&rendered.pipeline),
         Vec::<String>::new()
     );
-    let conf = &rendered.fluent_bit_conf;
+    let conf = &rendered.pipeline;
     assert!(
         conf.contains(
             "[FILTER]\n    Name wasm\n    Match gen.*\n    Alias redact_gen\n    Log_Level warn\n    \
@@ -88,17 +88,33 @@ fn input_filter_output_daemonset() {
         "{conf}"
     );
     // Only the .so files are dlopen'ed through plugins.conf.
-    assert!(!rendered.plugins_conf.contains(".wasm"));
-    assert!(rendered.plugins_conf.contains("libgenerator.so"));
-    assert_golden("filter/fluent-bit.conf", conf);
-    assert_golden("filter/plugins.conf", &rendered.plugins_conf);
+    assert!(
+        !rendered
+            .plugins_conf
+            .as_deref()
+            .unwrap_or_default()
+            .contains(".wasm")
+    );
+    assert!(
+        rendered
+            .plugins_conf
+            .as_deref()
+            .unwrap_or_default()
+            .contains("libgenerator.so")
+    );
+    assert_golden("filter/pipeline.conf", conf);
+    assert_golden(
+        "filter/plugins.conf",
+        rendered.plugins_conf.as_deref().unwrap_or_default(),
+    );
 
     // The init container copies the .wasm exactly as it copies a .so.
     let ds = workload::daemonset_intent(
         "fluent-bit",
         "logging",
+        "fluent-bit",
         &result.included(&refs),
-        &rendered.hash,
+        rendered,
     );
     let init = ds["spec"]["template"]["spec"]["initContainers"]
         .as_array()
@@ -149,26 +165,32 @@ fn filters_alone_render_without_plugins_file() {
         "{matchRegex: '^app\\.', allowEnvExpansion: true}",
     );
     let rendered = render_daemonset("", &[&f]).rendered.expect("renders");
-    assert!(!rendered.fluent_bit_conf.contains("Plugins_File"));
-    assert!(!rendered.fluent_bit_conf.contains("[SERVICE]"));
-    assert!(!rendered.plugins_conf.contains("Path"));
+    assert!(!rendered.pipeline.contains("Plugins_File"));
+    assert!(!rendered.pipeline.contains("[SERVICE]"));
+    assert!(
+        !rendered
+            .plugins_conf
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Path")
+    );
     for line in [
         "    Match_Regex ^app\\.\n",
         "    Event_Format msgpack\n",
         "    WASM_Heap_Size 8192\n",
         "    WASM_Stack_Size 131072\n",
     ] {
-        assert!(rendered.fluent_bit_conf.contains(line), "{line:?}");
+        assert!(rendered.pipeline.contains(line), "{line:?}");
     }
     assert_eq!(
-        support::classic_config_errors(&rendered.fluent_bit_conf),
+        support::classic_config_errors(&rendered.pipeline),
         Vec::<String>::new()
     );
 }
 
 #[test]
 fn a_base_plugins_file_blocks_shared_objects_but_not_filters() {
-    let base = "[SERVICE]\n    Plugins_File /etc/plugins.conf\n";
+    let base = "[SERVICE]\n    Plugins_File /etc/plugins.conf\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n";
     let f = filter(
         "filter-redact",
         "{functionName: redact_filter, maxRecordSize: 65536}",
@@ -183,10 +205,10 @@ fn a_base_plugins_file_blocks_shared_objects_but_not_filters() {
         Reason::BaseConfigSetsPluginsFile
     );
     let rendered = result.rendered.expect("the filter renders");
-    assert!(rendered.fluent_bit_conf.contains("Name wasm"));
+    assert!(rendered.pipeline.contains("Name wasm"));
     assert!(
         !rendered
-            .fluent_bit_conf
+            .pipeline
             .contains("/fluent-bit/etc/fbplugin/plugins.conf")
     );
 }
@@ -205,7 +227,7 @@ fn filters_in_object_name_order_and_without_name_conflicts() {
     );
     let result = render_daemonset("", &[&second, &first]);
     assert!(result.outcomes.iter().all(|o| o.included), "{result:#?}");
-    let conf = result.rendered.expect("renders").fluent_bit_conf;
+    let conf = result.rendered.expect("renders").pipeline;
     let at = |f: &str| conf.find(f).expect(f);
     assert!(at("Function_Name redact_filter") < at("Function_Name label_filter"));
 }

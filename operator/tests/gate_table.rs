@@ -232,5 +232,16 @@ fn a_refused_plugin_is_left_out_and_reported_not_allowed_while_its_neighbour_ren
     let condition = operator::validate::accepted_condition(&result.outcomes[1].problems);
     assert_eq!(condition.reason, fbplugin_crds::status::reason::NOT_ALLOWED);
     let rendered = result.rendered.expect("the allowed one renders");
-    assert!(rendered.plugins_conf.contains("out-a") && !rendered.plugins_conf.contains("out-b"));
+    assert!(
+        rendered
+            .plugins_conf
+            .as_deref()
+            .unwrap_or_default()
+            .contains("out-a")
+            && !rendered
+                .plugins_conf
+                .as_deref()
+                .unwrap_or_default()
+                .contains("out-b")
+    );
 }

@@ -65,6 +65,7 @@ fn run(
         // The image allow-list is the gate's own table test (gate_table.rs).
         images: None,
         release_unusable: false,
+        offline: false,
     };
     summary(plugins, &plan::plan(&observed))
 }

@@ -73,15 +73,18 @@ fn multi_plugin_daemonset() {
     );
     let rendered = result.rendered.expect("four valid plugins render");
     assert_eq!(
-        support::classic_config_errors(&rendered.fluent_bit_conf),
+        support::classic_config_errors(&rendered.pipeline),
         Vec::<String>::new()
     );
     assert_eq!(
-        support::classic_config_errors(&rendered.plugins_conf),
+        support::classic_config_errors(rendered.plugins_conf.as_deref().unwrap_or_default()),
         Vec::<String>::new()
     );
-    assert_golden("multi/fluent-bit.conf", &rendered.fluent_bit_conf);
-    assert_golden("multi/plugins.conf", &rendered.plugins_conf);
+    assert_golden("multi/pipeline.conf", &rendered.pipeline);
+    assert_golden(
+        "multi/plugins.conf",
+        rendered.plugins_conf.as_deref().unwrap_or_default(),
+    );
     assert_golden("multi/hash", &format!("{}\n", rendered.hash));
 }
 
@@ -104,8 +107,8 @@ fn the_config_never_has_whitespace_only_lines_and_keeps_the_base_verbatim() {
     let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
     let base = fixture("fluent-bit.conf");
     let rendered = render_daemonset(&base, &refs).rendered.expect("renders");
-    assert!(rendered.fluent_bit_conf.starts_with(&base));
-    for (n, line) in rendered.fluent_bit_conf.lines().enumerate() {
+    assert!(rendered.pipeline.starts_with(&base));
+    for (n, line) in rendered.pipeline.lines().enumerate() {
         assert!(
             line.is_empty() || !line.trim().is_empty(),
             "line {} is whitespace only",
@@ -169,21 +172,25 @@ fn invalid_plugin_beside_a_valid_one_is_left_out_and_reported() {
         ]
     );
     let rendered = result.rendered.expect("the valid one renders");
-    assert!(!rendered.fluent_bit_conf.contains("broken"));
-    assert!(!rendered.plugins_conf.contains("broken"));
-    assert!(rendered.fluent_bit_conf.contains("    Name a\n"));
-    assert_golden(
-        "invalid-beside-valid/fluent-bit.conf",
-        &rendered.fluent_bit_conf,
+    assert!(!rendered.pipeline.contains("broken"));
+    assert!(
+        !rendered
+            .plugins_conf
+            .as_deref()
+            .unwrap_or_default()
+            .contains("broken")
     );
+    assert!(rendered.pipeline.contains("    Name a\n"));
+    assert_golden("invalid-beside-valid/fluent-bit.conf", &rendered.pipeline);
 }
 
 #[test]
 fn a_base_config_that_sets_plugins_file_blocks_every_plugin() {
-    let base = "[SERVICE]\n    Plugins_File /etc/plugins.conf\n";
+    let base = "[SERVICE]\n    Plugins_File /etc/plugins.conf\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n";
     let p = make("out-a", "output", "a", "{match: '*'}");
     let result = render_daemonset(base, &[&p]);
-    assert_eq!(result.rendered, None);
+    let rendered = result.rendered.expect("the empty pipeline");
+    assert!(!rendered.pipeline.contains('['), "{}", rendered.pipeline);
     let problem = &result.outcomes[0].problems[0];
     assert_eq!(problem.reason, Reason::BaseConfigSetsPluginsFile);
     assert!(problem.message.contains("line 2"), "{}", problem.message);
@@ -194,11 +201,17 @@ fn under_hot_reload_a_plugin_output_renders_without_workers_and_says_why() {
     let out = make("out-a", "output", "a", "{match: '*', workers: 2}");
     let input = make("in-b", "input", "b", "{tag: b}");
     for (base, line) in [
-        ("[SERVICE]\n    Hot_Reload On\n", 2),
-        ("[SERVICE]\n    Flush 1\n    hot_reload  TRUE\n", 3),
+        (
+            "[SERVICE]\n    Hot_Reload On\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
+            2,
+        ),
+        (
+            "[SERVICE]\n    Flush 1\n    hot_reload  TRUE\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
+            3,
+        ),
     ] {
         let result = render_daemonset(base, &[&out, &input]);
-        let conf = result.rendered.expect("renders").fluent_bit_conf;
+        let conf = result.rendered.expect("renders").pipeline;
         assert!(conf.contains("    Name a\n    Match *\n"), "{conf}");
         assert!(!conf.contains("Workers"), "{conf}");
         let problems = &result.outcomes[0].problems;
@@ -236,15 +249,17 @@ fn under_hot_reload_a_plugin_output_renders_without_workers_and_says_why() {
     assert_eq!(flag, Some("--enable-hot-reload"));
     assert_eq!(operator::workload::hot_reload_flag(&ds, "other"), None);
     let base = render::BaseConfig {
-        text: "[SERVICE]\n    Flush 1\n",
+        text: "[SERVICE]\n    Flush 1\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
         hot_reload_flag: flag,
+        yaml: Some(false),
+        known: true,
     };
     let result = render::render_daemonset_admitted(base, &[&out], |_| Vec::new());
     assert!(
         !result
             .rendered
             .expect("renders")
-            .fluent_bit_conf
+            .pipeline
             .contains("Workers")
     );
     let note = &result.outcomes[0].problems[0];
@@ -255,15 +270,15 @@ fn under_hot_reload_a_plugin_output_renders_without_workers_and_says_why() {
     );
     for base in [
         "",
-        "[SERVICE]\n    Hot_Reload Off\n",
-        "[SERVICE]\n    Hot_Reload On\n    Hot_Reload off\n",
+        "[SERVICE]\n    Hot_Reload Off\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
+        "[SERVICE]\n    Hot_Reload On\n    Hot_Reload off\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
     ] {
         let result = render_daemonset(base, &[&out]);
         assert!(
             result
                 .rendered
                 .expect("renders")
-                .fluent_bit_conf
+                .pipeline
                 .contains("Workers 2"),
             "{base:?}"
         );
@@ -272,23 +287,49 @@ fn under_hot_reload_a_plugin_output_renders_without_workers_and_says_why() {
 }
 
 #[test]
-fn appended_sections_use_the_base_config_indent() {
-    let base = "[SERVICE]\n  Flush 1\n";
+fn the_pipeline_keeps_its_own_indent_whatever_the_base_config_uses() {
+    // Fluent Bit fixes the indent per file, so the included file may differ from the main one.
+    let base = "[SERVICE]\n  Flush 1\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n";
     let p = make("out-a", "output", "a", "{match: '*'}");
     let rendered = render_daemonset(base, &[&p]).rendered.expect("renders");
-    assert_golden(
-        "two-space-indent/fluent-bit.conf",
-        &rendered.fluent_bit_conf,
+    assert!(rendered.pipeline.contains("\n    Name a\n    Match *\n"));
+    assert_eq!(
+        support::classic_config_errors(&rendered.pipeline),
+        Vec::<String>::new()
     );
-    assert!(rendered.fluent_bit_conf.contains("\n  Name a\n  Match *\n"));
 }
 
 #[test]
-fn no_valid_plugin_renders_nothing() {
+fn no_valid_plugin_renders_the_empty_pipeline() {
     let invalid = support::plugin(&fixture("invalid-fluentbitplugin.yaml"));
     let result = render_daemonset("", &[&invalid]);
-    assert_eq!(result.rendered, None);
-    assert!(render_daemonset("", &[]).rendered.is_none());
+    let rendered = result.rendered.expect("the empty pipeline");
+    assert!(!rendered.pipeline.contains('['), "{}", rendered.pipeline);
+    assert_eq!(rendered.plugins_conf, None);
+    let none = render_daemonset("", &[])
+        .rendered
+        .expect("the empty pipeline");
+    assert_eq!(none.pipeline, rendered.pipeline);
+}
+
+#[test]
+fn a_config_that_does_not_include_the_pipeline_keeps_every_plugin_out() {
+    let p = make("out-a", "output", "a", "{match: '*'}");
+    let base = fixture("fluent-bit.conf").replace("@INCLUDE", "# @INCLUDE");
+    let result = render_daemonset(&base, &[&p]);
+    assert!(!result.outcomes[0].included);
+    let problem = &result.outcomes[0].problems[0];
+    assert_eq!(
+        (problem.reason, problem.field.as_str()),
+        (Reason::PipelineNotIncluded, "spec.target")
+    );
+    assert!(
+        problem
+            .message
+            .contains("add the line `@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`"),
+        "{}",
+        problem.message
+    );
 }
 
 #[test]

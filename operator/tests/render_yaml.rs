@@ -1,5 +1,5 @@
 //! `render` for a YAML-configured DaemonSet (`spec.target.configPath` ending in `.yaml`): golden
-//! files for every plugin type, the user's document kept byte for byte, values that mean
+//! files for every plugin type, the pipeline file the user's config includes, values that mean
 //! something in YAML kept as one string, and what stays as in classic mode.
 
 mod support;
@@ -77,7 +77,7 @@ fn documents(text: &str) -> Vec<serde_norway::Value> {
 }
 
 #[test]
-fn every_plugin_type_renders_as_a_second_yaml_document() {
+fn every_plugin_type_renders_into_the_included_pipeline() {
     let plugins = every_type();
     let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
     let base = fixture("fluent-bit.yaml");
@@ -91,17 +91,16 @@ fn every_plugin_type_renders_as_a_second_yaml_document() {
         result.outcomes
     );
     let rendered = result.rendered.expect("four valid plugins render");
-    assert!(
-        rendered.fluent_bit_conf.starts_with(&base),
-        "the user's document is kept byte for byte"
+    assert!(rendered.yaml);
+    assert_eq!(
+        rendered.plugins_conf, None,
+        "YAML lists the .so files itself"
     );
-    assert_golden("yaml/fluent-bit.yaml", &rendered.fluent_bit_conf);
-    assert_golden("yaml/plugins.conf", &rendered.plugins_conf);
+    assert_golden("yaml/pipeline.yaml", &rendered.pipeline);
 
-    let docs = documents(&rendered.fluent_bit_conf);
-    assert_eq!(docs.len(), 2, "the user's document, then the operator's");
-    assert_eq!(docs[0], documents(&base)[0]);
-    let ours = &docs[1];
+    let docs = documents(&rendered.pipeline);
+    assert_eq!(docs.len(), 1, "one document: the operator's");
+    let ours = &docs[0];
     assert!(
         ours.get("service").is_none(),
         "Fluent Bit refuses a second service"
@@ -146,12 +145,8 @@ fn every_value_is_a_string_whatever_it_looks_like() {
     let plugins = every_type();
     let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
     let rendered = render_daemonset("", &refs).rendered.expect("renders");
-    let docs = documents(&rendered.fluent_bit_conf);
-    assert_eq!(
-        docs.len(),
-        1,
-        "an empty base gives only the operator's document"
-    );
+    let docs = documents(&rendered.pipeline);
+    assert_eq!(docs.len(), 1, "the operator's document");
     let ours: BTreeMap<String, serde_norway::Value> =
         serde_norway::from_value(docs[0].clone()).unwrap();
     for list in [
@@ -190,7 +185,7 @@ fn a_yaml_plugins_file_is_kept_and_hot_reload_is_seen() {
         vec![Reason::WorkersWithHotReload],
         "a YAML config's plugins_file is loaded besides the operator's plugins list"
     );
-    let conf = result.rendered.expect("renders").fluent_bit_conf;
+    let conf = result.rendered.expect("renders").pipeline;
     assert!(!conf.contains("workers"), "{conf}");
 }
 
@@ -206,6 +201,37 @@ fn a_classic_path_still_renders_classic() {
     let conf = render_daemonset("", &[&p])
         .rendered
         .expect("renders")
-        .fluent_bit_conf;
+        .pipeline;
     assert!(conf.contains("[OUTPUT]\n    Name jsonl_file\n"), "{conf}");
+}
+
+#[test]
+fn a_config_that_does_not_include_the_pipeline_keeps_every_plugin_out() {
+    let out = make(
+        "out-jsonl",
+        "output",
+        "pluginName: jsonl_file",
+        "{match: '*'}",
+    );
+    let base =
+        fixture("fluent-bit.yaml").replace("  - /fluent-bit/etc/fbplugin/pipeline.yaml\n", "");
+    let result = render_daemonset(&base, &[&out]);
+    assert!(!result.outcomes[0].included);
+    let problem = &result.outcomes[0].problems[0];
+    assert_eq!(problem.reason, Reason::PipelineNotIncluded);
+    assert!(
+        problem
+            .message
+            .contains("an `includes:` entry \"/fluent-bit/etc/fbplugin/pipeline.yaml\""),
+        "{}",
+        problem.message
+    );
+    // The pipeline is still rendered (empty), so the DaemonSet can start once it includes it.
+    let rendered = result.rendered.expect("the empty pipeline");
+    assert!(
+        documents(&rendered.pipeline)[0]
+            .as_mapping()
+            .unwrap()
+            .is_empty()
+    );
 }

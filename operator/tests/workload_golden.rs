@@ -40,26 +40,51 @@ fn daemonset_and_configmap_intents() {
     let ds = workload::daemonset_intent(
         "fluent-bit",
         "logging",
+        "fluent-bit",
         &result.included(&refs),
-        &rendered.hash,
+        rendered,
     );
     assert_golden("workload/daemonset-intent.yaml", &yaml(&ds));
     let owner = Owner {
         name: "fluent-bit".into(),
         uid: "6f1d3c2a-8b4e-4f7a-9c0d-2e5b7a9c1f30".into(),
     };
-    let cm = workload::configmap_intent("fluent-bit", "logging", Some(&owner), rendered);
+    let retained = [(
+        "pipeline-0123456789abcdef.conf",
+        "# the live template's revision\n",
+    )]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let cm = workload::configmap_intent("fluent-bit", "logging", Some(&owner), rendered, &retained);
     assert_golden("workload/configmap-intent.yaml", &yaml(&cm));
 }
 
 #[test]
 fn the_empty_intent_releases_everything() {
-    let empty = workload::daemonset_intent("fluent-bit", "logging", &[], "unused");
-    assert_eq!(
-        empty,
-        workload::empty_daemonset_intent("fluent-bit", "logging")
-    );
+    let empty = workload::empty_daemonset_intent("fluent-bit", "logging");
     assert_golden("workload/empty-intent.yaml", &yaml(&empty));
+}
+
+/// An opted-in DaemonSet without plugins still reads the operator's (empty) pipeline: its own
+/// config includes the file, and Fluent Bit does not start without it.
+#[test]
+fn no_plugin_still_mounts_the_empty_pipeline() {
+    let result = render_daemonset(&fixture("fluent-bit.conf"), &[]);
+    let rendered = result.rendered.as_ref().expect("the empty pipeline");
+    assert!(rendered.plugins_conf.is_none());
+    assert!(!rendered.pipeline.contains('['), "{}", rendered.pipeline);
+    let ds = workload::daemonset_intent("fluent-bit", "logging", "fluent-bit", &[], rendered);
+    let pod = &ds["spec"]["template"]["spec"];
+    assert!(pod["initContainers"].is_null(), "{pod}");
+    assert_eq!(
+        pod["volumes"][0]["configMap"]["items"],
+        serde_json::json!([{ "key": rendered.key("pipeline.conf"), "path": "pipeline.conf" }])
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0],
+        serde_json::json!({ "name": "fbplugin-config", "mountPath": "/fluent-bit/etc/fbplugin", "readOnly": true })
+    );
 }
 
 /// Every path in the intent must be one the operator owns: never the selector, images of
@@ -68,7 +93,10 @@ fn the_empty_intent_releases_everything() {
 fn the_intent_holds_only_operator_fields() {
     let plugins = two_plugins();
     let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
-    let ds = workload::daemonset_intent("fluent-bit", "logging", &refs, "h");
+    let rendered = render_daemonset(&fixture("fluent-bit.conf"), &refs)
+        .rendered
+        .expect("renders");
+    let ds = workload::daemonset_intent("fluent-bit", "logging", "fluent-bit", &refs, &rendered);
     let spec = &ds["spec"];
     assert_eq!(
         spec.as_object().map(|o| o.keys().collect::<Vec<_>>()),
@@ -200,10 +228,14 @@ fn finds_the_helm_chart_config_and_ignores_the_operators_own_mounts() {
         workload::base_config_source(&ds, "fluent-bit", "/fluent-bit/etc/conf/fluent-bit.conf");
     assert_eq!(source, Ok(want.clone()));
 
-    // After the operator's apply the container also has its subPath mount on that path.
+    // After the operator's apply the container also has its directory mounts.
     let plugins = two_plugins();
     let refs: Vec<&FluentBitPlugin> = plugins.iter().collect();
-    let intent = workload::daemonset_intent("fluent-bit", "logging", &refs, "h");
+    let rendered = render_daemonset(&fixture("fluent-bit.conf"), &refs)
+        .rendered
+        .expect("renders");
+    let intent =
+        workload::daemonset_intent("fluent-bit", "logging", "fluent-bit", &refs, &rendered);
     let mut merged = serde_json::to_value(&ds).expect("json");
     let ours = intent["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].clone();
     let theirs = merged["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use fbplugin_crds::status::condition;
 use fbplugin_crds::{FluentBitPlugin, FluentBitPluginStatus};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -221,6 +222,56 @@ pub async fn reconcile(plugin: Arc<FluentBitPlugin>, ctx: Arc<Context>) -> Resul
     .map_err(|e| Error::Finalizer(Box::new(e)));
     timer.finish(result.as_ref().map(|_| ()).map_err(Error::metric_label));
     result
+}
+
+/// Reconciles a DaemonSet that no plugin targets: an opted-in one gets the operator's mount
+/// with an empty pipeline (its config includes the file, and Fluent Bit does not start without
+/// it), one that opted out loses the operator's fields. A DaemonSet with plugins is left to
+/// their reconciles. The plugins are listed fresh, so a plugin created a moment ago is never
+/// taken out again.
+#[tracing::instrument(skip_all, fields(daemonset = %format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any())))]
+pub async fn reconcile_daemonset(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = ds.namespace().unwrap_or_default();
+    let name = ds.name_any();
+    let opted_in = ds
+        .labels()
+        .get(crate::gate::OPT_IN_LABEL)
+        .map(String::as_str)
+        == Some("true");
+    let carries =
+        !crate::drift::operator_marks(&serde_json::to_value(ds.as_ref()).unwrap_or_default())
+            .is_empty();
+    if !opted_in && !carries {
+        return Ok(Action::await_change());
+    }
+    if !sync::plugins_of(&ctx.client, &namespace, &name)
+        .await?
+        .is_empty()
+    {
+        return Ok(Action::await_change());
+    }
+    let synced =
+        sync::sync_daemonset(&ctx.client, &ctx.images, &namespace, &name, &[], false).await?;
+    if let ApplyState::ApplyFailed(message) = &synced.apply {
+        warn!(%message, "cannot give the DaemonSet the operator's empty pipeline");
+        return Ok(Action::requeue(
+            ctx.backoff(&format!("daemonset/{namespace}/{name}")),
+        ));
+    }
+    ctx.reset(&format!("daemonset/{namespace}/{name}"));
+    Ok(Action::requeue(RESYNC))
+}
+
+/// [`error_policy`] for [`reconcile_daemonset`].
+pub fn daemonset_error_policy(ds: Arc<DaemonSet>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!(
+        "daemonset/{}/{}",
+        ds.namespace().unwrap_or_default(),
+        ds.name_any()
+    );
+    let delay = ctx.backoff(&key);
+    warn!(daemonset = %key, error = %error, retry_in = ?delay, "DaemonSet reconcile failed");
+    Action::requeue(delay)
 }
 
 /// Logs the error and retries the object with exponential backoff (conflicts, 5xx and

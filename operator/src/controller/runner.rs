@@ -2,6 +2,9 @@
 //!
 //! - `FluentBitPlugin`s (the controller's own reflector; its store answers the mappers).
 //! - DaemonSets, metadata only: a change reconciles every plugin targeting that DaemonSet.
+//! - DaemonSets again, whole, for a second controller ([`reconcile_daemonset`]): a DaemonSet no
+//!   plugin targets gets the operator's empty pipeline when it opts in, and loses the
+//!   operator's fields when it opts out.
 //! - ConfigMaps, metadata only: the operator's own `<ds>-fbplugin` (label
 //!   `fbplugin.dev/daemonset`), any ConfigMap named `<ds>-fbplugin` (a foreign one blocks the
 //!   DaemonSet's plugins until it goes), and any ConfigMap a reconcile found holding a
@@ -28,7 +31,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::{Context, Error, error_policy, reconcile};
+use super::{Context, Error, daemonset_error_policy, error_policy, reconcile, reconcile_daemonset};
 use crate::workload::DAEMONSET_LABEL;
 
 /// What `/readyz` reports: the watches have synced; with leader election a standby replica
@@ -152,18 +155,38 @@ pub async fn run(
         namespace = namespace.unwrap_or("<all>"),
         "controller started"
     );
-    controller
+    // DaemonSets no plugin targets: the empty pipeline on opt-in, the release on opt-out.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut stop_plugins = stop_rx.clone();
+    let daemonsets = Controller::new(
+        api::<DaemonSet>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    )
+    .graceful_shutdown_on(async move {
+        stop_plugins.wait_for(|s| *s).await.ok();
+    })
+    .run(reconcile_daemonset, daemonset_error_policy, ctx.clone())
+    .for_each(|result| async move {
+        match result {
+            Ok((object, _)) => debug!(daemonset = %object, "reconciled"),
+            Err(e) => debug!(error = %e, "DaemonSet reconcile not completed"),
+        }
+    });
+    let plugins = controller
         .watches_stream(ds_events, ds_mapper)
         .watches_stream(cm_events, cm_mapper)
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(async move {
+            shutdown.await;
+            stop_tx.send_replace(true);
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((object, _)) => debug!(plugin = %object, "reconciled"),
                 Err(e) => debug!(error = %e, "reconcile not completed"),
             }
-        })
-        .await;
+        });
+    futures::join!(plugins, daemonsets);
     readiness.abort();
     health.set_synced(false);
     info!("controller stopped");

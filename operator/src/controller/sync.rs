@@ -109,7 +109,7 @@ pub async fn sync_daemonset(
     let source = ds.as_ref().and_then(plan::base_config_source);
     let base_configmap = source.as_ref().map(|s| s.configmap.clone());
     let mut base_text = None;
-    if let Some(source) = source.as_ref().filter(|_| !plugins.is_empty()) {
+    if let Some(source) = source.as_ref() {
         let cm = configmaps
             .get_opt(&source.configmap)
             .await
@@ -135,6 +135,7 @@ pub async fn sync_daemonset(
         plugins,
         images: Some(images),
         release_unusable,
+        offline: false,
     };
     let planned = plan::plan(&observed);
     let daemonset = planned.daemonset_write().cloned();

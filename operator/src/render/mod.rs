@@ -1,26 +1,33 @@
-//! The plugins of one DaemonSet → `plugins.conf`, `fluent-bit.conf` and a content hash.
+//! The plugins of one DaemonSet → the operator's pipeline file, `plugins.conf` and a content
+//! hash.
 //!
 //! Pure and deterministic: plugins are sorted by (namespace, name), every line is written the
-//! same way, and the same input gives the same bytes. The rendered `fluent-bit.conf` is the
-//! DaemonSet's own config text verbatim, then an appended `[SERVICE]` section with
-//! `Plugins_File` (repeated `[SERVICE]` sections merge; left out when only filters are
-//! included, since `plugins.conf` lists only `.so` files), then one section per instance.
+//! same way, and the same input gives the same bytes.
+//!
+//! **The DaemonSet's own config includes the operator's file; the operator never rewrites it.**
+//! The owner adds one line to the main config (classic `@INCLUDE
+//! /fluent-bit/etc/fbplugin/pipeline.conf`, YAML `includes:
+//! [/fluent-bit/etc/fbplugin/pipeline.yaml]`, see [`include_path`]) and the operator mounts
+//! its ConfigMap as a directory at [`CONFIG_DIR`]. The classic pipeline file holds a
+//! `[SERVICE]` section with `Plugins_File` (a repeated `[SERVICE]` section merges with the
+//! main one; left out when only filters are included, since `plugins.conf` lists only `.so`
+//! files), then one section per instance; the YAML one a `plugins:` list, `customs:` and
+//! `pipeline:`. With no plugin the file is still there, holding nothing (a comment, and `{}` in
+//! YAML): Fluent Bit 5.1.1 fails to start when an `@INCLUDE` or `includes` target is missing.
 //!
 //! **Section order.** Sections follow the plugins' (namespace, name) order, each plugin's
 //! instances in spec order, whatever their type. Fluent Bit routes by tag, so the order of
 //! inputs and outputs does not matter; filters, however, run in the order they appear in the
-//! config, after the base config's own `[FILTER]`s. To chain WASM filters in a given order,
-//! name the objects so they sort that way (`10-redact`, `20-label`), or use the instances of
-//! one object.
+//! config: the operator's filters run where the DaemonSet's config includes the file. To chain
+//! WASM filters in a given order, name the objects so they sort that way (`10-redact`,
+//! `20-label`), or use the instances of one object.
 //!
 //! **WASM filters** (`type: filter`) render as `[FILTER]` with `Name wasm` and the lines of
 //! [`filter`] (module path, function, event format, heap and stack size); the `.wasm` file is
 //! not listed in `plugins.conf`, which Fluent Bit `dlopen`s.
 //!
-//! One deviation from a fixed indent: Fluent Bit fixes the indent string of a file at its first
-//! indented line, and treats exactly twice that indent as group content. The appended sections
-//! therefore reuse the base config's indent (four spaces when it has none); a fixed four
-//! spaces after a two-space base config would be read as group lines and fail to load.
+//! The pipeline file is its own file for Fluent Bit's classic reader, which fixes the indent
+//! string per file: it always uses four spaces, whatever the DaemonSet's config uses.
 
 use fbplugin_crds::{FluentBitPlugin, Instance, LogLevel, PluginType, RetryLimit, StorageType};
 use sha2::{Digest, Sha256};
@@ -31,21 +38,62 @@ pub mod filter;
 pub mod yaml;
 
 pub use fbplugin_crds::layout::{CONFIG_DIR, PLUGIN_DIR};
-/// ConfigMap key and file name of the rendered plugin list.
+/// File name (in [`CONFIG_DIR`]) of the rendered plugin list of a classic config.
 pub const PLUGINS_CONF: &str = "plugins.conf";
-/// ConfigMap key and file name of the rendered main config.
-pub const FLUENT_BIT_CONF: &str = "fluent-bit.conf";
+/// File name (in [`CONFIG_DIR`]) of the pipeline a classic config includes.
+pub const PIPELINE_CONF: &str = "pipeline.conf";
+/// File name (in [`CONFIG_DIR`]) of the pipeline a YAML config includes.
+pub const PIPELINE_YAML: &str = "pipeline.yaml";
+/// How many hex digits of the hash name a revision's ConfigMap keys ([`Rendered::key`]).
+pub const KEY_HASH_LEN: usize = 16;
+
+/// The path the DaemonSet's own config must include: [`PIPELINE_YAML`] for a YAML config
+/// (`includes:`), else [`PIPELINE_CONF`] (`@INCLUDE`), in [`CONFIG_DIR`].
+pub fn include_path(yaml: bool) -> String {
+    let file = if yaml { PIPELINE_YAML } else { PIPELINE_CONF };
+    format!("{CONFIG_DIR}/{file}")
+}
 
 /// The rendered files of one DaemonSet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
-    /// `[PLUGINS]` with one `Path` per plugin file.
-    pub plugins_conf: String,
-    /// The base config plus the operator's sections.
-    pub fluent_bit_conf: String,
-    /// Lowercase hex sha256 of both files and every artifact (image, path, sha256, pull
+    /// Whether the files are for a YAML config.
+    pub yaml: bool,
+    /// The file the DaemonSet's config includes ([`include_path`]): the operator's sections.
+    pub pipeline: String,
+    /// Classic configs with a plugin `.so`: `[PLUGINS]` with one `Path` per plugin file (YAML
+    /// lists them in the pipeline file).
+    pub plugins_conf: Option<String>,
+    /// Lowercase hex sha256 of the files and every artifact (image, path, sha256, pull
     /// policy, pull secrets): any change rolls the pods.
     pub hash: String,
+}
+
+impl Rendered {
+    /// The files as (name in [`CONFIG_DIR`], content).
+    pub fn files(&self) -> Vec<(&'static str, &str)> {
+        let pipeline = if self.yaml {
+            PIPELINE_YAML
+        } else {
+            PIPELINE_CONF
+        };
+        let mut files = vec![(pipeline, self.pipeline.as_str())];
+        if let Some(conf) = &self.plugins_conf {
+            files.push((PLUGINS_CONF, conf.as_str()));
+        }
+        files
+    }
+
+    /// The ConfigMap key of one of this revision's files: `pipeline-<hash>.conf` for
+    /// `pipeline.conf`. Every revision has its own keys, so pods of an older pod template keep
+    /// reading their own files while the ConfigMap holds the new ones.
+    pub fn key(&self, file: &str) -> String {
+        let hash = self.hash.get(..KEY_HASH_LEN).unwrap_or(&self.hash);
+        match file.rsplit_once('.') {
+            Some((stem, ext)) => format!("{stem}-{hash}.{ext}"),
+            None => format!("{file}-{hash}"),
+        }
+    }
 }
 
 /// What happened to one plugin of the DaemonSet.
@@ -60,8 +108,8 @@ pub struct PluginOutcome {
 /// The result for one DaemonSet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonSetRender {
-    /// The files, or `None` when no plugin is included: apply the empty intent (which gives the
-    /// DaemonSet back its own config) and delete the ConfigMap.
+    /// The files (with no plugin included, the empty pipeline), or `None` when the DaemonSet
+    /// cannot take the operator's files ([`crate::plan`] says why).
     pub rendered: Option<Rendered>,
     /// Index-aligned with the `plugins` given to [`render_daemonset`].
     pub outcomes: Vec<PluginOutcome>,
@@ -99,6 +147,12 @@ pub struct BaseConfig<'a> {
     pub text: &'a str,
     /// The Fluent Bit container's argument that enables hot reload.
     pub hot_reload_flag: Option<&'a str>,
+    /// Whether the config is YAML, when the DaemonSet says (its opt-in config path); `None`
+    /// decides by the plugins' `spec.target.configPath`.
+    pub yaml: Option<bool>,
+    /// Whether `text` is the DaemonSet's real config, so a missing include of the operator's
+    /// pipeline is a problem; `false` offline without the DaemonSet's config.
+    pub known: bool,
 }
 
 impl<'a> From<&'a str> for BaseConfig<'a> {
@@ -106,6 +160,9 @@ impl<'a> From<&'a str> for BaseConfig<'a> {
         BaseConfig {
             text,
             hot_reload_flag: None,
+            yaml: None,
+            // An empty text is no config at all: the include is not checked.
+            known: !text.trim().is_empty(),
         }
     }
 }
@@ -165,7 +222,33 @@ pub fn render_daemonset_admitted<'a>(
     for (&i, problems) in valid.iter().zip(validate::conflicts(&candidates)) {
         outcomes[i].problems.extend(problems);
     }
-    let yaml = is_yaml_target(plugins, &outcomes);
+    let yaml = base
+        .yaml
+        .unwrap_or_else(|| is_yaml_target(plugins, &outcomes));
+    if base.known && !includes_pipeline(base_config, yaml) {
+        let (how, format) = if yaml {
+            (
+                format!("an `includes:` entry {:?}", include_path(true)),
+                "YAML",
+            )
+        } else {
+            (
+                format!("the line `@INCLUDE {}`", include_path(false)),
+                "classic",
+            )
+        };
+        for outcome in outcomes.iter_mut() {
+            outcome.problems.push(Problem::new(
+                "spec.target",
+                Reason::PipelineNotIncluded,
+                format!(
+                    "the DaemonSet's own config does not include the operator's pipeline, so \
+                     Fluent Bit would never load this plugin: add {how} to that {format} config \
+                     (in the main file itself, not in a file it includes)"
+                ),
+            ));
+        }
+    }
     // A YAML config's own plugins_file is loaded besides the operator's `plugins:` list.
     if let Some(line) = plugins_file_line(base_config).filter(|_| !yaml) {
         // Filters are not loaded through plugins.conf, so they do not need Plugins_File.
@@ -202,15 +285,37 @@ pub fn render_daemonset_admitted<'a>(
         outcomes,
     };
     let included = result.included(plugins);
-    if !included.is_empty() {
-        result.rendered = Some(render_with(
-            base_config,
-            &included,
-            hot_reload.is_some(),
-            yaml,
-        ));
-    }
+    result.rendered = Some(render_with(&included, hot_reload.is_some(), yaml));
     result
+}
+
+/// Whether the DaemonSet's own config includes the operator's pipeline file in its main file:
+/// classic, a line `@INCLUDE <path>` (`@INCLUDE ` in column 0, any case, then the path exactly:
+/// Fluent Bit does not trim it); YAML, a top-level `includes` list (any case) holding the path,
+/// in any document. A pattern is not accepted: `*.conf` in the operator's directory would read
+/// `plugins.conf` as part of the main config.
+pub fn includes_pipeline(base_config: &str, yaml: bool) -> bool {
+    let path = include_path(yaml);
+    if !yaml {
+        return base_config.lines().any(|l| {
+            let l = l.strip_suffix('\r').unwrap_or(l);
+            l.get(..9)
+                .is_some_and(|head| head.eq_ignore_ascii_case("@INCLUDE "))
+                && &l[9..] == path
+        });
+    }
+    use serde::Deserialize;
+    serde_norway::Deserializer::from_str(base_config).any(|doc| {
+        let Ok(serde_norway::Value::Mapping(top)) = serde_norway::Value::deserialize(doc) else {
+            return false;
+        };
+        top.iter().any(|(k, v)| {
+            k.as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case("includes"))
+                && v.as_sequence()
+                    .is_some_and(|list| list.iter().any(|i| i.as_str() == Some(path.as_str())))
+        })
+    })
 }
 
 /// Notes (not blocking) for the `workers` of an output left out because the base config enables
@@ -322,7 +427,7 @@ fn is_yaml_target(plugins: &[&FluentBitPlugin], outcomes: &[PluginOutcome]) -> b
 
 /// Renders already validated plugins (sorted by (namespace, name)). Prefer
 /// [`render_daemonset`], which validates first. The format (YAML or classic) follows the
-/// plugins' `spec.target.configPath`.
+/// plugins' `spec.target.configPath`; `base_config` only decides whether hot reload is on.
 pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
     let yaml = plugins
         .first()
@@ -332,38 +437,40 @@ pub fn render(base_config: &str, plugins: &[&FluentBitPlugin]) -> Rendered {
     } else {
         hot_reload_line(base_config)
     };
-    render_with(base_config, plugins, hot_reload.is_some(), yaml)
+    render_with(plugins, hot_reload.is_some(), yaml)
 }
 
 /// [`render`]; `hot_reload` leaves the `Workers` of plugin outputs out (see `workers_dropped`);
-/// `yaml` renders the operator's part as a YAML document ([`yaml`]).
-fn render_with(
-    base_config: &str,
-    plugins: &[&FluentBitPlugin],
-    hot_reload: bool,
-    yaml: bool,
-) -> Rendered {
-    let mut plugins_conf =
-        String::from("# Generated by the fbplugin operator. Do not edit.\n[PLUGINS]\n");
+/// `yaml` renders the YAML pipeline ([`yaml`]).
+fn render_with(plugins: &[&FluentBitPlugin], hot_reload: bool, yaml: bool) -> Rendered {
     let shared_objects: Vec<&&FluentBitPlugin> = plugins
         .iter()
         .filter(|p| p.spec.plugin_type != PluginType::Filter)
         .collect();
-    for plugin in &shared_objects {
-        line(&mut plugins_conf, "    ", "Path", &plugin_file_path(plugin));
+    if yaml {
+        let pipeline = yaml_pipeline(plugins, &shared_objects, hot_reload);
+        return hashed(true, pipeline, None, plugins);
     }
-
-    let conf = if yaml {
-        yaml_conf(base_config, plugins, &shared_objects, hot_reload)
-    } else {
-        classic_conf(base_config, plugins, !shared_objects.is_empty(), hot_reload)
-    };
-    hashed(plugins_conf, conf, plugins)
+    let plugins_conf = (!shared_objects.is_empty()).then(|| {
+        let mut conf =
+            String::from("# Generated by the fbplugin operator. Do not edit.\n[PLUGINS]\n");
+        for plugin in &shared_objects {
+            line(&mut conf, INDENT, "Path", &plugin_file_path(plugin));
+        }
+        conf
+    });
+    let pipeline = classic_pipeline(plugins, plugins_conf.is_some(), hot_reload);
+    hashed(false, pipeline, plugins_conf, plugins)
 }
 
-/// The YAML main file: the base text unchanged, then the operator's document.
-fn yaml_conf(
-    base_config: &str,
+/// The indent of the operator's classic files.
+const INDENT: &str = "    ";
+
+/// The first line of every pipeline file.
+const GENERATED: &str = "# Generated by the fbplugin operator and included by the DaemonSet's own config. Do not edit.\n";
+
+/// The YAML pipeline: `plugins:`, `customs:` and `pipeline:`, or `{}` with no plugin.
+fn yaml_pipeline(
     plugins: &[&FluentBitPlugin],
     shared_objects: &[&&FluentBitPlugin],
     hot_reload: bool,
@@ -378,37 +485,26 @@ fn yaml_conf(
             entries.push((*plugin, i, entry));
         }
     }
-    let mut conf = String::with_capacity(base_config.len() + 256 * plugins.len());
-    conf.push_str(base_config);
-    if !conf.is_empty() && !conf.ends_with('\n') {
-        conf.push('\n');
-    }
-    conf.push_str(&yaml::document(&paths, &entries));
-    conf
+    let mut out = String::from(GENERATED);
+    let body = yaml::document(&paths, &entries);
+    out.push_str(if body.is_empty() { "{}\n" } else { &body });
+    out
 }
 
-/// The classic main file: the base text unchanged, then the operator's sections.
-fn classic_conf(
-    base_config: &str,
+/// The classic pipeline: `[SERVICE]` with `Plugins_File` when there is a `.so`, then one
+/// section per instance; only the comment with no plugin.
+fn classic_pipeline(
     plugins: &[&FluentBitPlugin],
     has_shared_objects: bool,
     hot_reload: bool,
 ) -> String {
-    let indent = base_indent(base_config);
-    let mut conf = String::with_capacity(base_config.len() + 256 * plugins.len());
-    conf.push_str(base_config);
-    if !conf.is_empty() && !conf.ends_with('\n') {
-        conf.push('\n');
-    }
-    if !conf.is_empty() {
-        conf.push('\n');
-    }
-    conf.push_str("# Appended by the fbplugin operator. Do not edit.\n");
+    let mut conf = String::with_capacity(128 + 256 * plugins.len());
+    conf.push_str(GENERATED);
     if has_shared_objects {
         conf.push_str("[SERVICE]\n");
         line(
             &mut conf,
-            indent,
+            INDENT,
             "Plugins_File",
             &format!("{CONFIG_DIR}/{PLUGINS_CONF}"),
         );
@@ -429,7 +525,7 @@ fn classic_conf(
                 plugin.metadata.name.as_deref().unwrap_or_default(),
             ));
             section_keys(plugin, instance, hot_reload, &mut |k, v| {
-                line(&mut conf, indent, k, v)
+                line(&mut conf, INDENT, k, v)
             });
         }
     }
@@ -437,9 +533,20 @@ fn classic_conf(
 }
 
 /// The files with their hash.
-fn hashed(plugins_conf: String, conf: String, plugins: &[&FluentBitPlugin]) -> Rendered {
+fn hashed(
+    yaml: bool,
+    pipeline: String,
+    plugins_conf: Option<String>,
+    plugins: &[&FluentBitPlugin],
+) -> Rendered {
+    let mut rendered = Rendered {
+        yaml,
+        pipeline,
+        plugins_conf,
+        hash: String::new(),
+    };
     let mut hasher = Sha256::new();
-    for (name, content) in [(PLUGINS_CONF, &plugins_conf), (FLUENT_BIT_CONF, &conf)] {
+    for (name, content) in rendered.files() {
         hasher.update(name.as_bytes());
         hasher.update([0]);
         hasher.update(content.as_bytes());
@@ -461,11 +568,8 @@ fn hashed(plugins_conf: String, conf: String, plugins: &[&FluentBitPlugin]) -> R
             hasher.update([0]);
         }
     }
-    Rendered {
-        plugins_conf,
-        fluent_bit_conf: conf,
-        hash: hex(&hasher.finalize()),
-    }
+    rendered.hash = hex(&hasher.finalize());
+    rendered
 }
 
 /// Every key of one instance's section, in order, given to `push(key, value)`: `Name`, the
@@ -548,21 +652,6 @@ fn line(out: &mut String, indent: &str, key: &str, value: &str) {
     out.push('\n');
 }
 
-/// The indent string Fluent Bit fixed for this file: the leading whitespace of its first
-/// indented, non-comment line; four spaces when there is none.
-pub fn base_indent(base_config: &str) -> &str {
-    base_config
-        .lines()
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .find_map(|l| {
-            let content = l.trim_start_matches([' ', '\t']);
-            let indent = &l[..l.len() - content.len()];
-            (!indent.is_empty() && !content.is_empty() && !content.starts_with('#'))
-                .then_some(indent)
-        })
-        .unwrap_or("    ")
-}
-
 /// The 1-based line of the base config that sets `Plugins_File`, if any.
 pub fn plugins_file_line(base_config: &str) -> Option<usize> {
     base_config.lines().enumerate().find_map(|(n, l)| {
@@ -586,19 +675,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn indent_follows_the_base_config() {
-        assert_eq!(base_indent("[SERVICE]\n  Flush 1\n"), "  ");
-        assert_eq!(base_indent("[SERVICE]\n\tFlush 1\n"), "\t");
-        assert_eq!(base_indent("# c\n[SERVICE]\n    # x\n  Flush 1\n"), "  ");
-        assert_eq!(base_indent(""), "    ");
-    }
-
-    #[test]
     fn finds_plugins_file_case_insensitively() {
         assert_eq!(
             plugins_file_line("[SERVICE]\n    plugins_FILE /x\n"),
             Some(2)
         );
         assert_eq!(plugins_file_line("[SERVICE]\n    Parsers_File /x\n"), None);
+    }
+
+    #[test]
+    fn the_pipeline_is_included_only_by_its_exact_path() {
+        let classic = "[SERVICE]\n    Flush 1\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n";
+        assert!(includes_pipeline(classic, false));
+        assert!(includes_pipeline(
+            &classic.replace("@INCLUDE", "@include"),
+            false
+        ));
+        for not in [
+            "[SERVICE]\n    Flush 1\n",
+            "@INCLUDE /fluent-bit/etc/fbplugin/*.conf\n",
+            "@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf \n",
+            "    @INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
+            "# @INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
+        ] {
+            assert!(!includes_pipeline(not, false), "{not:?}");
+        }
+        let yaml = "service:\n  flush: 1\nincludes:\n  - /fluent-bit/etc/fbplugin/pipeline.yaml\n";
+        assert!(includes_pipeline(yaml, true));
+        assert!(includes_pipeline(
+            &format!("pipeline: {{}}\n---\nIncludes: [{}]\n", include_path(true)),
+            true
+        ));
+        for not in [
+            "service:\n  flush: 1\n",
+            "includes:\n  - /fluent-bit/etc/fbplugin/pipeline.conf\n",
+            "service:\n  includes: [/fluent-bit/etc/fbplugin/pipeline.yaml]\n",
+            ": not yaml [",
+        ] {
+            assert!(!includes_pipeline(not, true), "{not:?}");
+        }
     }
 }

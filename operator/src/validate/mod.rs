@@ -147,6 +147,8 @@ reasons! {
     TargetMismatch,
     /// The DaemonSet's own config already sets `Plugins_File`.
     BaseConfigSetsPluginsFile,
+    /// The DaemonSet's own config does not include the operator's pipeline file.
+    PipelineNotIncluded,
     /// `workers` of a plugin output left out because the DaemonSet's config enables hot reload
     /// (a Fluent Bit 5.1.1 bug; a note, not a refusal).
     WorkersWithHotReload,
