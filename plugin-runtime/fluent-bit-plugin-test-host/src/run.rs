@@ -41,9 +41,17 @@ pub struct RunOptions {
     /// `(as written in plugins_file, path to load instead)`: lets a config rendered for a pod
     /// (e.g. `/fluent-bit/plugins/out.so`) run against locally built files.
     pub plugin_map: Vec<(PathBuf, PathBuf)>,
-    /// Resolve the absolute paths of `plugins_file` and its `Path` entries under this directory,
-    /// as if it were the container's filesystem (a config rendered for a pod, files placed where
-    /// its init containers put them).
+    /// Treat this directory as the container's filesystem, for a config rendered for a pod
+    /// (files placed where its init containers put them): every absolute path the loader opens
+    /// is looked up under it. That is the classic `@INCLUDE` targets (plain and glob, e.g. the
+    /// operator's `@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`), YAML `includes` (e.g.
+    /// `/fluent-bit/etc/fbplugin/pipeline.yaml`), the `plugins_file` (wherever its `[SERVICE]`
+    /// is: repeated `[SERVICE]` sections merge, as in Fluent Bit), its `Path` entries, the YAML
+    /// `plugins` list and a wasm filter's `WASM_Path`. `config` itself is a local path, and
+    /// relative paths keep Fluent Bit's rules (against the current directory, then the main
+    /// config's directory; YAML: the including file's directory). A missing file is an error
+    /// naming the path as written in the config and the file it was looked up at. See
+    /// [`Config::load_under`] and [`Config::plugin_paths_under`].
     pub root: Option<PathBuf>,
 }
 
@@ -210,7 +218,7 @@ fn seconds(v: &str) -> Option<Duration> {
 
 /// Loads, runs and shuts down the pipeline a config describes.
 pub fn run(opts: &RunOptions) -> Result<Summary, RunError> {
-    let cfg = Config::load(&opts.config)?;
+    let cfg = Config::load_under(&opts.config, opts.root.as_deref())?;
     let mut summary = Summary {
         warnings: cfg.warnings.clone(),
         ..Summary::default()

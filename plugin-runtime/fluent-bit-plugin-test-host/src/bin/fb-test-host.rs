@@ -3,8 +3,9 @@
 //! [--plugin-map /path/in/plugins_file=/local/lib.so]... [--root DIR]`
 //!
 //! Runs the proxy plugins a Fluent Bit config (classic, or YAML for a `.yaml`/`.yml` path) names, through the test host, and prints
-//! a summary. `--root DIR` resolves the absolute paths of the `plugins_file` and its `Path`
-//! entries under DIR, for a config rendered for a pod. Exit status: 0 on success, 1 when a flush or collect failed, 2 for usage, config
+//! a summary. `--root DIR` looks every absolute path the config names (`@INCLUDE` targets, YAML
+//! `includes`, the `plugins_file` and its `Path` entries, YAML `plugins`, `WASM_Path`) up under
+//! DIR, for a config rendered for a pod. Exit status: 0 on success, 1 when a flush or collect failed, 2 for usage, config
 //! or init errors.
 
 use std::path::PathBuf;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, Entry, Group, Section, SectionKind};
+use super::{Config, ConfigError, Entry, Group, Section, SectionKind, under_root};
 
 const MAX_FILES: usize = 1000;
 
@@ -40,9 +40,13 @@ struct Parser {
     seen: HashSet<(u64, u64)>,
     top_dir: PathBuf,
     service: Option<usize>,
+    /// Where absolute `@INCLUDE` targets are looked up (a container's filesystem).
+    root: Option<PathBuf>,
 }
 
-pub(super) fn parse(path: &Path) -> Result<Config, ConfigError> {
+/// Parses `path` and its includes; with `root`, absolute `@INCLUDE` targets (plain and glob)
+/// are looked up under `root`.
+pub(super) fn parse(path: &Path, root: Option<&Path>) -> Result<Config, ConfigError> {
     let mut p = Parser {
         cfg: Config {
             sections: Vec::new(),
@@ -54,6 +58,7 @@ pub(super) fn parse(path: &Path) -> Result<Config, ConfigError> {
         seen: HashSet::new(),
         top_dir: path.parent().map(Path::to_owned).unwrap_or_default(),
         service: None,
+        root: root.map(Path::to_owned),
     };
     p.read_file(path, None)?;
     Ok(p.cfg)
@@ -295,19 +300,55 @@ impl Parser {
     }
 
     fn include(&mut self, target: &str, path: &Path, n: usize) -> Result<(), ConfigError> {
+        // Absolute targets with a root: `flb_cf_fluentbit.c` stats/globs the path as written;
+        // here it is written for the container, whose filesystem is under `root`.
+        let rooted = match &self.root {
+            Some(root) if Path::new(target).is_absolute() => Some(root.clone()),
+            _ => None,
+        };
         let files = if target.contains('*') {
-            let mut found = glob(target);
+            let mut found = match &rooted {
+                Some(root) => glob(&format!(
+                    "{}/{}",
+                    glob_escape(&root.to_string_lossy()),
+                    target.trim_start_matches('/')
+                )),
+                None => glob(target),
+            };
             if found.is_empty() && Path::new(target).is_relative() {
                 found = glob(&self.top_dir.join(target).to_string_lossy());
             }
             if found.is_empty() {
+                let at = match &rooted {
+                    Some(root) => format!(
+                        " (looked up at {} under the root {})",
+                        under_root(Some(root), Path::new(target)).display(),
+                        root.display()
+                    ),
+                    None => String::new(),
+                };
                 return Err(err(
                     path,
                     n,
-                    format!("@INCLUDE {target}: no file matches the pattern"),
+                    format!("@INCLUDE {target}: no file matches the pattern{at}"),
                 ));
             }
             found
+        } else if let Some(root) = &rooted {
+            let p = under_root(Some(root), Path::new(target));
+            if !p.exists() {
+                return Err(err(
+                    path,
+                    n,
+                    format!(
+                        "@INCLUDE {target}: file not found at {} (absolute paths are looked up \
+                         under the root {})",
+                        p.display(),
+                        root.display()
+                    ),
+                ));
+            }
+            vec![p]
         } else {
             let p = PathBuf::from(target);
             if p.is_relative() && !p.exists() && self.top_dir.join(&p).exists() {
@@ -331,6 +372,18 @@ impl Parser {
         }
         Ok(())
     }
+}
+
+/// `s` with glob(3)'s special characters escaped, so a root directory matches literally.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// glob(3), as Fluent Bit uses for `@INCLUDE` patterns; sorted matches.

@@ -9,6 +9,14 @@
 //! }
 //! # Ok::<(), fluent_bit_plugin_test_host::config::ConfigError>(())
 //! ```
+//!
+//! A config written for a container (e.g. one whose main file has
+//! `@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`, or YAML
+//! `includes: [/fluent-bit/etc/fbplugin/pipeline.yaml]`) is read with [`Config::load_under`]:
+//! every absolute path the loader opens (`@INCLUDE` targets, plain and glob, YAML `includes`,
+//! then in [`Config::plugin_paths_under`] the `plugins_file`, its `Path` entries and YAML
+//! `plugins`) is looked up under the root directory, as if that were the container's
+//! filesystem. Relative paths follow Fluent Bit's rules unchanged.
 
 mod classic;
 mod expand;
@@ -24,6 +32,14 @@ pub fn is_yaml(path: &Path) -> bool {
     path.to_str()
         .and_then(|p| p.rsplit_once('.'))
         .is_some_and(|(_, e)| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
+/// `p` as looked up with `root`: an absolute `p` under `root`, anything else unchanged.
+pub(crate) fn under_root(root: Option<&Path>, p: &Path) -> PathBuf {
+    match (root, p.strip_prefix("/")) {
+        (Some(root), Ok(rest)) => root.join(rest),
+        _ => p.to_owned(),
+    }
 }
 
 /// A configuration error with its location.
@@ -160,12 +176,22 @@ pub struct Config {
 impl Config {
     /// Parses a main configuration file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::load_under(path, None)
+    }
+
+    /// [`Config::load`] for a config written for a container: with `root`, absolute include
+    /// targets (classic `@INCLUDE`, plain and glob; YAML `includes`) are looked up under
+    /// `root`, as if it were the container's filesystem. `path` itself is a local path, and
+    /// relative includes follow the same rules as without a root. The files recorded in
+    /// [`Config::files`] and in each section and entry are the local files read. A missing
+    /// target is an error naming the path as written and where it was looked up.
+    pub fn load_under(path: impl AsRef<Path>, root: Option<&Path>) -> Result<Self, ConfigError> {
         if is_yaml(path.as_ref()) {
-            let mut cfg = yaml::parse(path.as_ref())?;
+            let mut cfg = yaml::parse(path.as_ref(), root)?;
             expand::expand_all(&mut cfg);
             return Ok(cfg);
         }
-        let mut cfg = classic::parse(path.as_ref())?;
+        let mut cfg = classic::parse(path.as_ref(), root)?;
         for s in &cfg.sections {
             match s.kind {
                 SectionKind::Parser | SectionKind::MultilineParser => {
@@ -220,10 +246,7 @@ impl Config {
     /// paths (the `plugins_file` and each `Path`) are looked up under `root`, as if it were the
     /// container's filesystem.
     pub fn plugin_paths_under(&self, root: Option<&Path>) -> Result<Vec<PathBuf>, ConfigError> {
-        let rooted = |p: PathBuf| match (root, p.strip_prefix("/")) {
-            (Some(root), Ok(rest)) => root.join(rest),
-            _ => p,
-        };
+        let rooted = |p: PathBuf| under_root(root, &p);
         // YAML: top-level `plugins` lists, loaded besides any plugins_file.
         let mut listed: Vec<PathBuf> = self
             .sections_of(SectionKind::Plugins)
@@ -243,13 +266,24 @@ impl Config {
             return Err(ConfigError {
                 file: entry.file.clone(),
                 line: entry.line,
-                message: format!(
-                    "plugins_file '{}' not found (also looked next to the main config)",
-                    entry.value
-                ),
+                message: if file.as_path() != Path::new(&entry.value) {
+                    format!(
+                        "plugins_file '{}' not found at {} (absolute paths are looked up under \
+                         the root)",
+                        entry.value,
+                        file.display()
+                    )
+                } else if file.is_relative() {
+                    format!(
+                        "plugins_file '{}' not found (also looked next to the main config)",
+                        entry.value
+                    )
+                } else {
+                    format!("plugins_file '{}' not found", entry.value)
+                },
             });
         }
-        let plugins = classic::parse(&file)?;
+        let plugins = classic::parse(&file, root)?;
         let mut out = std::mem::take(&mut listed);
         for s in plugins
             .sections

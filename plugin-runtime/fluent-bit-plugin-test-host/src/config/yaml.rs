@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_norway::Value;
 
-use super::{Config, ConfigError, Entry, Section, SectionKind};
+use super::{Config, ConfigError, Entry, Section, SectionKind, under_root};
 
 fn err(file: &Path, message: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -21,7 +21,9 @@ fn err(file: &Path, message: impl Into<String>) -> ConfigError {
     }
 }
 
-pub(super) fn parse(path: &Path) -> Result<Config, ConfigError> {
+/// Parses `path` and its includes; with `root`, absolute `includes` are looked up under
+/// `root`.
+pub(super) fn parse(path: &Path, root: Option<&Path>) -> Result<Config, ConfigError> {
     let mut cfg = Config {
         sections: Vec::new(),
         vars: Vec::new(),
@@ -30,7 +32,7 @@ pub(super) fn parse(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_owned(),
     };
     let mut service_seen = false;
-    read(path, &mut cfg, &mut service_seen)?;
+    read(path, &mut cfg, &mut service_seen, root)?;
     Ok(cfg)
 }
 
@@ -95,7 +97,12 @@ fn section(kind: SectionKind, name: &str, v: &Value, file: &Path) -> Result<Sect
     })
 }
 
-fn read(path: &Path, cfg: &mut Config, service_seen: &mut bool) -> Result<(), ConfigError> {
+fn read(
+    path: &Path,
+    cfg: &mut Config,
+    service_seen: &mut bool,
+    root: Option<&Path>,
+) -> Result<(), ConfigError> {
     if cfg.files.iter().any(|f| f == path) {
         return Err(err(path, "file is already included"));
     }
@@ -130,13 +137,34 @@ fn read(path: &Path, cfg: &mut Config, service_seen: &mut bool) -> Result<(), Co
                                 format!("include glob {name:?} is not supported here"),
                             ));
                         }
+                        // `flb_cf_yaml.c` read_config: absolute as written (here: under the
+                        // root), relative to the including file's directory.
                         let file = PathBuf::from(&name);
                         let file = if file.is_absolute() {
-                            file
+                            under_root(root, &file)
                         } else {
                             dir.join(file)
                         };
-                        read(&file, cfg, service_seen)?;
+                        if !file.is_file() {
+                            let how = match root {
+                                Some(r) if Path::new(&name).is_absolute() => format!(
+                                    " (absolute paths are looked up under the root {})",
+                                    r.display()
+                                ),
+                                _ if Path::new(&name).is_relative() => {
+                                    " (relative to the including file's directory)".to_owned()
+                                }
+                                _ => String::new(),
+                            };
+                            return Err(err(
+                                path,
+                                format!(
+                                    "includes: {name:?}: file not found at {}{how}",
+                                    file.display()
+                                ),
+                            ));
+                        }
+                        read(&file, cfg, service_seen, root)?;
                     }
                 }
                 "plugins" => {
