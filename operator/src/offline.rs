@@ -221,7 +221,7 @@ fn depth(value: &serde_norway::Value) -> usize {
 /// first line where flow brackets (`[`, `{` outside quotes and comments) or block indentation
 /// nest deeper than [`MAX_DEPTH`]. Conservative: counts every indentation step of 1+ spaces as
 /// a level, so it never lets a deeper document through.
-fn too_deep(text: &str) -> Option<usize> {
+pub(crate) fn too_deep(text: &str) -> Option<usize> {
     let mut flow = 0usize;
     let mut indents: Vec<usize> = Vec::new();
     for (n, line) in text.lines().enumerate() {

@@ -94,6 +94,19 @@ fn reads(with_base: bool) -> Vec<Step> {
     steps
 }
 
+/// A file of the ConfigMap intent's revision (its hash annotation): `plugins.conf` is the key
+/// `plugins-<hash>.conf`. Empty when the revision has no such file.
+fn file<'a>(cm: &'a Value, name: &str) -> &'a str {
+    let hash = cm["metadata"]["annotations"]["fbplugin.dev/config-hash"]
+        .as_str()
+        .unwrap_or_default();
+    let (stem, ext) = name
+        .rsplit_once('.')
+        .expect("a file name with an extension");
+    let key = format!("{stem}-{}.{ext}", &hash[..hash.len().min(16)]);
+    cm["data"][key.as_str()].as_str().unwrap_or_default()
+}
+
 fn list_pods() -> Step {
     Step::get(PODS).query("labelSelector=")
 }
@@ -205,18 +218,15 @@ fn first_apply_steps() -> Vec<Step> {
     let mut steps = reads(true);
     steps.extend([
         Step::apply(configmap(RENDERED)).body(|cm| {
+            assert!(file(cm, "plugins.conf").contains("/fluent-bit/plugins/out-a/libout_a.so"));
+            let pipeline = file(cm, "pipeline.conf");
             assert!(
-                cm["data"]["plugins.conf"]
-                    .as_str()
-                    .unwrap()
-                    .contains("/fluent-bit/plugins/out-a/libout_a.so")
+                pipeline.contains("[OUTPUT]\n    Name out_a\n"),
+                "{pipeline}"
             );
             assert!(
-                cm["data"]["fluent-bit.conf"]
-                    .as_str()
-                    .unwrap()
-                    .contains("Name tail"),
-                "base config kept"
+                !pipeline.contains("Name tail"),
+                "the DaemonSet's own config is included, never copied"
             );
             assert_eq!(
                 cm["metadata"]["ownerReferences"][0]["uid"],
@@ -347,9 +357,17 @@ async fn retargeted_plugin_leaves_its_old_daemonset() {
         list_daemonsets(),
         Step::get(PLUGINS),
         Step::get(DAEMONSET),
+        Step::get(configmap("fluent-bit")),
         Step::get(configmap(RENDERED)),
-        Step::apply(DAEMONSET).body(|ds| assert!(ds.get("spec").is_none(), "the empty intent")),
-        Step::new(Method::DELETE, configmap(RENDERED)),
+        // The old DaemonSet keeps the operator's mount with an empty pipeline.
+        Step::apply(configmap(RENDERED))
+            .body(|cm| assert!(!file(cm, "pipeline.conf").contains("out-a"))),
+        Step::apply(DAEMONSET).body(|ds| {
+            assert!(
+                ds["spec"]["template"]["spec"]["initContainers"].is_null(),
+                "{ds}"
+            )
+        }),
         list_pods(),
         Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
             assert_eq!(
@@ -373,7 +391,7 @@ async fn invalid_plugin_beside_a_valid_one_is_left_out_and_told_why() {
     let mut steps = reads(true);
     steps.extend([
         Step::apply(configmap(RENDERED)).body(|cm| {
-            let plugins = cm["data"]["plugins.conf"].as_str().unwrap();
+            let plugins = file(cm, "plugins.conf");
             assert!(
                 plugins.contains("out-a") && !plugins.contains("out-bad"),
                 "{plugins}"
@@ -435,14 +453,8 @@ async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
     p["metadata"]["deletionTimestamp"] = json!("2026-11-21T07:00:00Z");
     let mut steps = reads(true);
     steps.extend([
-        Step::apply(configmap(RENDERED)).body(|cm| {
-            assert!(
-                !cm["data"]["plugins.conf"]
-                    .as_str()
-                    .unwrap()
-                    .contains("out-b")
-            )
-        }),
+        Step::apply(configmap(RENDERED))
+            .body(|cm| assert!(!file(cm, "plugins.conf").contains("out-b"))),
         Step::apply(DAEMONSET)
             .body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"])),
         list_pods(),
@@ -459,32 +471,50 @@ async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
     assert_eq!(out.result.expect("cleaned up"), Action::await_change());
 }
 
+/// The DaemonSet's config includes the operator's pipeline, so the last plugin's removal
+/// leaves the mount with an empty pipeline (Fluent Bit does not start without the file), and
+/// the ConfigMap keeps the previous revision's files for the pods still running it.
 #[tokio::test]
-async fn deleting_the_last_plugin_applies_the_empty_intent_and_deletes_the_configmap() {
+async fn deleting_the_last_plugin_leaves_the_empty_pipeline_mounted() {
     let mut c = applied_and_ready().await;
     c.objects.get_mut(&plugin_path("out-a")).unwrap()["metadata"]["deletionTimestamp"] =
         json!("2026-11-21T07:00:00Z");
-    let steps = vec![
-        Step::get(PLUGINS),
-        Step::get(DAEMONSET),
-        Step::get(configmap(RENDERED)),
-        Step::apply(DAEMONSET).body(|ds| {
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            let pipeline = file(cm, "pipeline.conf");
+            assert!(
+                !pipeline.is_empty() && !pipeline.contains('['),
+                "{pipeline}"
+            );
             assert_eq!(
-                ds,
-                &json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                "metadata": {"name": "fluent-bit", "namespace": "logging"}}),
-                "the EMPTY intent"
+                file(cm, "plugins.conf"),
+                "",
+                "no plugins.conf without a plugin"
+            );
+            let keys: Vec<&String> = cm["data"].as_object().expect("data").keys().collect();
+            assert_eq!(
+                keys.len(),
+                3,
+                "the previous revision's two files stay: {keys:?}"
             );
         }),
-        Step::new(Method::DELETE, configmap(RENDERED)),
+        Step::apply(DAEMONSET).body(|ds| {
+            let pod = &ds["spec"]["template"]["spec"];
+            assert!(pod["initContainers"].is_null(), "no plugin left: {pod}");
+            assert_eq!(
+                pod["volumes"][0]["configMap"]["items"][0]["path"],
+                "pipeline.conf"
+            );
+        }),
         list_pods(),
         list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-a"))
             .body(|ops| assert_eq!(ops[1]["op"], "remove")),
-    ];
+    ]);
     let out = reconcile(c, "out-a", steps).await;
     out.result.expect("cleaned up");
-    assert!(!out.cluster.objects.contains_key(&configmap(RENDERED)));
+    assert!(out.cluster.objects.contains_key(&configmap(RENDERED)));
 }
 
 #[tokio::test]
@@ -701,12 +731,12 @@ async fn new_filter_renders_a_wasm_filter_section_and_an_init_container() {
     let mut steps = reads(true);
     steps.extend([
         Step::apply(configmap(RENDERED)).body(|cm| {
-            let plugins = cm["data"]["plugins.conf"].as_str().unwrap();
+            let plugins = file(cm, "plugins.conf");
             assert!(
                 plugins.contains("out-a/libout_a.so") && !plugins.contains(".wasm"),
                 "only .so files are in plugins.conf: {plugins}"
             );
-            let conf = cm["data"]["fluent-bit.conf"].as_str().unwrap();
+            let conf = file(cm, "pipeline.conf");
             assert!(
                 conf.contains(
                     "[FILTER]\n    Name wasm\n    Match *\n    \
@@ -764,7 +794,7 @@ async fn a_filter_with_properties_is_rejected_and_the_output_keeps_running() {
     let mut steps = reads(true);
     steps.extend([
         Step::apply(configmap(RENDERED)).body(|cm| {
-            let conf = cm["data"]["fluent-bit.conf"].as_str().unwrap();
+            let conf = file(cm, "pipeline.conf");
             assert!(!conf.contains("[FILTER]\n    Name wasm"), "{conf}");
         }),
         Step::apply(DAEMONSET)
@@ -862,6 +892,7 @@ async fn a_foreign_configmap_is_neither_adopted_nor_deleted() {
     let steps = vec![
         Step::get(PLUGINS),
         Step::get(DAEMONSET),
+        Step::get(configmap("fluent-bit")),
         Step::get(configmap(RENDERED)),
         list_pods(),
         list_daemonsets(),

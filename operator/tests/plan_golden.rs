@@ -81,11 +81,21 @@ fn first_plugin_writes_the_configmap_and_the_daemonset() {
 }
 
 #[test]
-fn last_plugin_removed_applies_the_empty_intent_and_deletes_the_configmap() {
-    let (ds, cm) = (daemonset(), own_configmap());
+fn last_plugin_removed_leaves_the_empty_pipeline_mounted() {
+    let (ds, base, cm) = (daemonset(), fixture("fluent-bit.conf"), own_configmap());
+    let out = run(Target::Present(&ds), Some(&base), Some(&cm), &[]);
+    assert!(out.contains("configmap: apply"), "{out}");
+    assert!(!out.contains("initContainers"), "{out}");
+    assert_golden("plan/last-plugin-removed.txt", &out);
+}
+
+#[test]
+fn not_opted_in_releases_everything_and_deletes_the_configmap() {
+    let (mut ds, cm) = (daemonset(), own_configmap());
+    ds.metadata.labels = None;
     let out = run(Target::Present(&ds), None, Some(&cm), &[]);
     assert!(out.contains("configmap: delete Some(\"cm-uid\")"), "{out}");
-    assert_golden("plan/last-plugin-removed.txt", &out);
+    assert_golden("plan/not-opted-in.txt", &out);
 }
 
 #[test]
@@ -116,18 +126,26 @@ fn retargeted_plugin_leaves_the_old_daemonset_with_the_others() {
 }
 
 #[test]
-fn base_config_changed_changes_the_hash() {
+fn base_config_changed() {
     let ds = daemonset();
     let a = make("out-a", "output", "a", "{match: '*'}");
     let base = fixture("fluent-bit.conf");
-    let changed = base.replace("    Flush 1", "    Flush 5");
-    let before = run(Target::Present(&ds), Some(&base), None, &[&a]);
-    let after = run(Target::Present(&ds), Some(&changed), None, &[&a]);
-    assert_ne!(
-        before, after,
-        "a changed base config must change the writes"
+    // Included, not copied: the DaemonSet's own change rolls its pods by itself.
+    let flush = base.replace("    Flush 1", "    Flush 5");
+    assert_eq!(
+        run(Target::Present(&ds), Some(&base), None, &[&a]),
+        run(Target::Present(&ds), Some(&flush), None, &[&a]),
+        "a base change that the pipeline does not depend on writes nothing new"
     );
+    // Without the include, the plugin is left out (and the empty pipeline stays mounted).
+    let dropped = base.replace("@INCLUDE", "# @INCLUDE");
+    let after = run(Target::Present(&ds), Some(&dropped), None, &[&a]);
+    assert!(out_of(&after, "out-a"), "{after}");
     assert_golden("plan/base-config-changed.txt", &after);
+}
+
+fn out_of(summary: &str, plugin: &str) -> bool {
+    summary.contains(&format!("plugin {plugin}: included=false"))
 }
 
 #[test]

@@ -173,7 +173,7 @@ fn a_yaml_plugins_file_is_kept_and_hot_reload_is_seen() {
         "pluginName: jsonl_file",
         "{match: '*', workers: 2}",
     );
-    let base = "service:\n  plugins_file: /etc/own-plugins.conf\n  hot_reload: on\n";
+    let base = "service:\n  plugins_file: /etc/own-plugins.conf\n  hot_reload: on\nincludes: [/fluent-bit/etc/fbplugin/pipeline.yaml]\n";
     let result = render_daemonset(base, &[&out]);
     let reasons: Vec<Reason> = result.outcomes[0]
         .problems

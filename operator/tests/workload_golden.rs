@@ -131,8 +131,8 @@ fn the_intent_holds_only_operator_fields() {
         [
             "fbplugin-in-a",
             "fbplugin-out-b",
-            "fbplugin-verify-in-a-h",
-            "fbplugin-verify-out-b-h"
+            format!("fbplugin-verify-in-a-{}", &rendered.hash[..6]).as_str(),
+            format!("fbplugin-verify-out-b-{}", &rendered.hash[..6]).as_str(),
         ],
         "every copy step, then every verify step"
     );

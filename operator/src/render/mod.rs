@@ -301,21 +301,34 @@ pub fn includes_pipeline(base_config: &str, yaml: bool) -> bool {
             let l = l.strip_suffix('\r').unwrap_or(l);
             l.get(..9)
                 .is_some_and(|head| head.eq_ignore_ascii_case("@INCLUDE "))
-                && &l[9..] == path
+                && l[9..] == path
         });
     }
+    // Parse only what can hold the path, and only as deep as a config nests: the text is the
+    // DaemonSet owner's, and must not make the operator spin.
+    if !base_config.contains(path.as_str()) || crate::offline::too_deep(base_config).is_some() {
+        return false;
+    }
     use serde::Deserialize;
-    serde_norway::Deserializer::from_str(base_config).any(|doc| {
-        let Ok(serde_norway::Value::Mapping(top)) = serde_norway::Value::deserialize(doc) else {
+    for doc in serde_norway::Deserializer::from_str(base_config) {
+        // A document that does not parse ends the stream (the iterator repeats the error).
+        let Ok(value) = serde_norway::Value::deserialize(doc) else {
             return false;
         };
-        top.iter().any(|(k, v)| {
+        let Some(top) = value.as_mapping() else {
+            continue;
+        };
+        let listed = top.iter().any(|(k, v)| {
             k.as_str()
                 .is_some_and(|k| k.eq_ignore_ascii_case("includes"))
                 && v.as_sequence()
                     .is_some_and(|list| list.iter().any(|i| i.as_str() == Some(path.as_str())))
-        })
-    })
+        });
+        if listed {
+            return true;
+        }
+    }
+    false
 }
 
 /// Notes (not blocking) for the `workers` of an output left out because the base config enables
@@ -710,7 +723,7 @@ mod tests {
             "service:\n  flush: 1\n",
             "includes:\n  - /fluent-bit/etc/fbplugin/pipeline.conf\n",
             "service:\n  includes: [/fluent-bit/etc/fbplugin/pipeline.yaml]\n",
-            ": not yaml [",
+            ": not yaml [ /fluent-bit/etc/fbplugin/pipeline.yaml",
         ] {
             assert!(!includes_pipeline(not, true), "{not:?}");
         }
