@@ -369,8 +369,10 @@ pub struct Target {
     #[schemars(length(min = 1, max = 63), regex(pattern = crate::rules::DNS_LABEL_PATTERN))]
     pub container: Option<String>,
 
-    /// The main config file Fluent Bit reads in that container. The operator mounts the
-    /// rendered config over this path. Default `/fluent-bit/etc/conf/fluent-bit.conf` (the
+    /// The main config file Fluent Bit reads in that container; it must include the
+    /// operator's pipeline (`@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`, in YAML an
+    /// `includes:` entry `/fluent-bit/etc/fbplugin/pipeline.yaml`), and the operator reads it
+    /// to check that, never writing it. Default `/fluent-bit/etc/conf/fluent-bit.conf` (the
     /// official fluent-bit Helm chart). Ending in `.yaml` or `.yml` (any case), it is read as
     /// Fluent Bit's YAML format and rendered as YAML; any other path as classic. Absolute, of
     /// A-Z a-z 0-9 . _ - /, outside the directories the operator mounts

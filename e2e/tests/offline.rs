@@ -2,7 +2,9 @@
 //! the operator's offline render onto the chart's prepared base config; the `.so` and `.wasm`
 //! files placed by running each rendered init container's own command (the copy program
 //! `fbplugin-copy` that the plugin images carry at `/fbplugin/copy`, built by cargo, checking
-//! the CRs' sha256; then the verify steps' `--check`); the rendered `plugins.conf` and `fluent-bit.conf` run by the plugin-runtime test
+//! the CRs' sha256; then the verify steps' `--check`); the rendered `pipeline.conf` and
+//! `plugins.conf` placed as the kubelet projects the operator's ConfigMap (its `items`), and the
+//! chart's own `fluent-bit.conf`, which includes the pipeline, run by the plugin-runtime test
 //! host, the `[FILTER] Name wasm` section through the WASM filter host; the example input's
 //! records reach the example output's file intact, redacted by the filter.
 //!
@@ -103,9 +105,60 @@ fn chart_base_config() -> String {
         .expect("the chart's ConfigMap fluent-bit has fluent-bit.conf")
 }
 
+/// Writes the operator's ConfigMap files where the Fluent Bit container sees them, as the
+/// kubelet projects the `fbplugin-config` volume: each `items` entry's key at its path under
+/// the container's mount of that volume (under `root`). Returns the files written.
+fn place_configmap(data: &Value, ds: &Value, root: &Path) -> Vec<PathBuf> {
+    let pod = &ds["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == operator::workload::CONFIG_VOLUME)
+        .expect("the operator's config volume");
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == operator::workload::CONFIG_VOLUME)
+        .expect("the operator's config mount");
+    assert!(mount["subPath"].is_null(), "a directory mount: {mount}");
+    let dir = root.join(
+        mount["mountPath"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches('/'),
+    );
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut written = Vec::new();
+    for item in volume["configMap"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = item["key"].as_str().unwrap_or_default();
+        let content = data[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("the ConfigMap has the item's key {key}: {data}"));
+        let path = dir.join(item["path"].as_str().unwrap_or_default());
+        std::fs::write(&path, content).expect("write a ConfigMap file");
+        written.push(path);
+    }
+    written
+}
+
 /// Renders; returns (ConfigMap data, init containers of the DaemonSet intent, and the Fluent Bit
 /// container's mounts in the intent).
 fn render(sources: &[operator::offline::Source], base: &str) -> (Value, Vec<Value>, Vec<Value>) {
+    let (data, init, mounts, _) = render_all(sources, base);
+    (data, init, mounts)
+}
+
+/// [`render`], with the DaemonSet intent.
+fn render_all(
+    sources: &[operator::offline::Source],
+    base: &str,
+) -> (Value, Vec<Value>, Vec<Value>, Value) {
     let output = operator::offline::render(sources, None, base)
         .unwrap_or_else(|e| panic!("offline render: {e}"));
     assert!(!output.failed, "{:?}", output.messages);
@@ -120,7 +173,7 @@ fn render(sources: &[operator::offline::Source], base: &str) -> (Value, Vec<Valu
         .as_array()
         .cloned()
         .unwrap_or_default();
-    (cm, init, mounts)
+    (cm, init, mounts, ds)
 }
 
 /// Where a path inside the init container lands as the Fluent Bit container sees it (both mount
@@ -226,23 +279,32 @@ fn examples_render_install_and_carry_records_end_to_end() {
     let root = dir.path().join("root");
     let out_file = dir.path().join("gen.jsonl");
     let base = chart_base_config();
-    let (data, init, mounts) = render(&example_sources(&out_file, false), &base);
-    let plugins_conf = data["plugins.conf"]
-        .as_str()
-        .expect("plugins.conf rendered");
-    let fluent_bit_conf = data["fluent-bit.conf"]
-        .as_str()
-        .expect("fluent-bit.conf rendered");
-
-    // Where the pod would see them: plugins.conf at the Plugins_File path, the config beside.
-    let plugins_file =
-        config_path_line(fluent_bit_conf, "Plugins_File").expect("a Plugins_File line");
-    let plugins_path = root.join(plugins_file.trim_start_matches('/'));
-    std::fs::create_dir_all(plugins_path.parent().expect("a parent")).expect("mkdir");
-    std::fs::write(&plugins_path, plugins_conf).expect("write plugins.conf");
+    let (data, init, mounts, ds) = render_all(&example_sources(&out_file, false), &base);
+    // Where the pod sees them: the chart's own config at its path, the operator's files in the
+    // directory it mounts, which the chart's config includes.
+    let placed = place_configmap(&data, &ds, &root);
+    let read = |name: &str| {
+        let path = placed
+            .iter()
+            .find(|p| p.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} placed: {placed:?}"));
+        std::fs::read_to_string(path).expect("read a placed file")
+    };
+    let plugins_conf = read("plugins.conf");
+    let pipeline = read("pipeline.conf");
+    assert_eq!(
+        config_path_line(&pipeline, "Plugins_File").as_deref(),
+        Some("/fluent-bit/etc/fbplugin/plugins.conf"),
+        "{pipeline}"
+    );
+    assert!(
+        base.contains("\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf"),
+        "the chart's config includes the operator's pipeline:\n{base}"
+    );
     let conf_path = root.join("fluent-bit/etc/conf/fluent-bit.conf");
     std::fs::create_dir_all(conf_path.parent().expect("a parent")).expect("mkdir");
-    std::fs::write(&conf_path, fluent_bit_conf).expect("write fluent-bit.conf");
+    std::fs::write(&conf_path, &base).expect("write fluent-bit.conf");
+    let fluent_bit_conf = format!("{base}\n--- {}:\n{pipeline}", "pipeline.conf");
 
     assert_eq!(
         init.len(),
@@ -322,9 +384,11 @@ fn examples_render_install_and_carry_records_end_to_end() {
     assert!(output.contains("sha256 mismatch"), "{output}");
 }
 
-/// A Fluent Bit DaemonSet configured in YAML, shaped like the chart's prepared config: the
-/// operator appends its part as a second document and Fluent Bit reads both.
+/// A Fluent Bit DaemonSet configured in YAML, shaped like the chart's prepared config: it
+/// includes the operator's pipeline file, and Fluent Bit reads both.
 const YAML_BASE: &str = "\
+includes:
+  - /fluent-bit/etc/fbplugin/pipeline.yaml
 service:
   flush: 1
   log_level: info
@@ -347,25 +411,24 @@ fn a_yaml_configured_daemonset_runs_the_examples_end_to_end() {
     let out_file = dir.path().join("gen.jsonl");
     let config_path = "/fluent-bit/etc/conf/fluent-bit.yaml";
     let sources = example_sources_at(&out_file, false, Some(config_path));
-    let (data, init, mounts) = render(&sources, YAML_BASE);
-    let config = data
-        .as_object()
-        .and_then(|d| {
-            d.values()
-                .find_map(|v| v.as_str().filter(|t| t.contains("---")))
-        })
-        .unwrap_or_else(|| panic!("a YAML config with the operator's document: {data}"));
-    assert!(
-        config.starts_with(YAML_BASE),
-        "the user's document is kept byte for byte:\n{config}"
+    let (data, init, mounts, ds) = render_all(&sources, YAML_BASE);
+    let placed = place_configmap(&data, &ds, &root);
+    assert_eq!(
+        placed.len(),
+        1,
+        "one YAML pipeline, no plugins.conf: {placed:?}"
     );
+    assert!(placed[0].ends_with("pipeline.yaml"), "{placed:?}");
+    let pipeline = std::fs::read_to_string(&placed[0]).expect("read the pipeline");
     assert!(
-        !config.to_ascii_lowercase().contains("plugins_file"),
-        "YAML mode lists the plugins in the config itself:\n{config}"
+        !pipeline.to_ascii_lowercase().contains("plugins_file")
+            && pipeline.contains("\nplugins:\n"),
+        "YAML mode lists the plugins in the pipeline itself:\n{pipeline}"
     );
+    let config = format!("{YAML_BASE}\n# pipeline.yaml:\n{pipeline}");
     let conf_path = root.join(config_path.trim_start_matches('/'));
     std::fs::create_dir_all(conf_path.parent().expect("a parent")).expect("mkdir");
-    std::fs::write(&conf_path, config).expect("write the config");
+    std::fs::write(&conf_path, YAML_BASE).expect("write the config");
     for container in &init {
         let (ok, output) = run_init_container(container, &mounts, &root);
         assert!(ok, "init container {} failed:\n{output}", container["name"]);

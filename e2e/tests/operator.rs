@@ -45,7 +45,34 @@ async fn prepared_daemonset(installed: &Installed<'_>) -> Result<DaemonSet> {
         &installed.namespace,
     )
     .await?;
+    // The chart's config includes the operator's pipeline: the operator mounts it (empty) as
+    // soon as the DaemonSet opts in, before any plugin.
+    wait_for_object(
+        &daemonsets(installed),
+        "fluent-bit",
+        "the operator's empty pipeline mounted",
+        WAIT,
+        |d| hash_of(d).is_some(),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
     rolled_out(installed, "fluent-bit").await
+}
+
+/// A file of the operator's ConfigMap in its current revision (`pipeline.conf`,
+/// `plugins.conf`): the key named by the ConfigMap's hash annotation. Empty when absent.
+fn rendered_file(cm: &ConfigMap, file: &str) -> String {
+    let hash = cm
+        .annotations()
+        .get(HASH_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    let key = operator::render::revision_key(file, &hash);
+    cm.data
+        .as_ref()
+        .and_then(|d| d.get(&key))
+        .cloned()
+        .unwrap_or_default()
 }
 
 async fn rolled_out(installed: &Installed<'_>, ds: &str) -> Result<DaemonSet> {
@@ -147,19 +174,18 @@ async fn quick_start_adds_exactly_the_plugin_and_rolls() -> Result<()> {
     let cm = wait_for_object(
         &configmaps(&installed),
         "fluent-bit-fbplugin",
-        "exists",
+        "out-jsonl rendered",
         WAIT,
-        |_| true,
+        |cm| rendered_file(cm, "plugins.conf").contains("out-jsonl"),
     )
     .await
     .map_err(|e| installed.explain(e))?;
-    let data = cm.data.clone().unwrap_or_default();
-    let plugins_conf = data.get("plugins.conf").cloned().unwrap_or_default();
+    let plugins_conf = rendered_file(&cm, "plugins.conf");
     assert!(
         plugins_conf.contains("/fluent-bit/plugins/out-jsonl/libout_jsonl.so"),
         "{plugins_conf}"
     );
-    let conf = data.get("fluent-bit.conf").cloned().unwrap_or_default();
+    let conf = rendered_file(&cm, "pipeline.conf");
     assert!(
         conf.contains("jsonl_file") && conf.contains("/var/log/fbplugin/gen.jsonl"),
         "{conf}"
@@ -218,7 +244,7 @@ async fn quick_start_adds_exactly_the_plugin_and_rolls() -> Result<()> {
     );
     assert_eq!(
         stripped,
-        template(&before),
+        without_operator_fields(template(&before)).0,
         "nothing else in the pod template changed"
     );
     let hash = hash_of(&after).unwrap_or_default();
@@ -289,7 +315,7 @@ fn official_chart_objects(namespace: &str) -> Vec<Value> {
     all_labels["app.kubernetes.io/managed-by"] = json!("Helm");
     let mut ds_labels = all_labels.clone();
     ds_labels["fbplugin.dev/accept-plugins"] = json!("true");
-    let config = "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n    HTTP_Port 2020\n    Health_Check On\n\n[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser docker, cri\n    Tag kube.*\n    Mem_Buf_Limit 5MB\n    Skip_Long_Lines On\n\n[OUTPUT]\n    Name stdout\n    Match *\n";
+    let config = "[SERVICE]\n    Daemon Off\n    Flush 1\n    Log_Level info\n    Parsers_File /fluent-bit/etc/parsers.conf\n    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n    HTTP_Port 2020\n    Health_Check On\n\n[INPUT]\n    Name tail\n    Path /var/log/containers/*.log\n    multiline.parser docker, cri\n    Tag kube.*\n    Mem_Buf_Limit 5MB\n    Skip_Long_Lines On\n\n[OUTPUT]\n    Name stdout\n    Match *\n\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n";
     vec![
         json!({ "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": { "name": "fluent-bit", "namespace": namespace, "labels": all_labels },
@@ -399,30 +425,39 @@ async fn official_chart_daemonset_keeps_helms_fields() -> Result<()> {
         [1, 2, 2],
         "hash, copy + verify step, two volumes"
     );
-    assert_eq!(stripped, template(&before), "helm's values are untouched");
+    assert_eq!(
+        stripped,
+        without_operator_fields(template(&before)).0,
+        "helm's values are untouched"
+    );
     let spec = template(&after)["spec"].clone();
     let mounts = spec["containers"][0]["volumeMounts"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let over_config = mounts
+    let ours = mounts
         .iter()
-        .find(|m| m["mountPath"] == "/fluent-bit/etc/conf/fluent-bit.conf")
-        .unwrap_or_else(|| panic!("the rendered config is mounted over the chart's: {mounts:?}"));
-    assert_eq!(over_config["subPath"], "fluent-bit.conf");
-    assert_eq!(over_config["name"], CONFIG_VOLUME);
+        .find(|m| m["mountPath"] == "/fluent-bit/etc/fbplugin")
+        .unwrap_or_else(|| panic!("the operator's directory is mounted: {mounts:?}"));
+    assert_eq!(ours["name"], CONFIG_VOLUME);
+    assert!(
+        ours["subPath"].is_null(),
+        "a directory, never a file: {ours}"
+    );
+    assert!(
+        mounts
+            .iter()
+            .all(|m| m["mountPath"] != "/fluent-bit/etc/conf/fluent-bit.conf"),
+        "nothing over the chart's own config: {mounts:?}"
+    );
     let rendered = configmaps(&installed)
         .get("fluent-bit-fbplugin")
         .await
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    let conf = rendered
-        .data
-        .unwrap_or_default()
-        .remove("fluent-bit.conf")
-        .unwrap_or_default();
+    let conf = rendered_file(&rendered, "pipeline.conf");
     assert!(
-        conf.starts_with("[SERVICE]\n    Daemon Off"),
-        "the chart's own config comes first:\n{conf}"
+        conf.contains("Name jsonl_file") && !conf.contains("Daemon Off"),
+        "the operator's sections only; the chart's config includes them:\n{conf}"
     );
     // Fields the operator does not own, in the DaemonSet outside the template, are unchanged.
     assert_eq!(after.metadata.labels, before.metadata.labels);
@@ -485,12 +520,7 @@ async fn update_rolls_a_new_hash_and_no_change_writes_nothing() -> Result<()> {
         .get("fluent-bit-fbplugin")
         .await
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    assert!(
-        cm.data
-            .unwrap_or_default()
-            .get("fluent-bit.conf")
-            .is_some_and(|c| c.contains("20M"))
-    );
+    assert!(rendered_file(&cm, "pipeline.conf").contains("20M"));
     wait_for_plugin(&plugins, "out-jsonl", "Progressing", "True", None, WAIT)
         .await
         .map_err(|e| installed.explain(e))?;
@@ -924,22 +954,20 @@ async fn delete_restores_the_daemonset_and_completes_without_it() -> Result<()> 
     rolled_out(&installed, "fluent-bit").await?;
 
     delete_and_wait_gone(&installed, &plugins, "out-jsonl").await?;
-    assert!(
-        configmaps(&installed)
-            .get_opt("fluent-bit-fbplugin")
-            .await
-            .map_err(|e| Error::Invalid(e.to_string()))?
-            .is_none()
-    );
     let after = rolled_out(&installed, "fluent-bit").await?;
     assert_eq!(
         template(&after),
         template(&before),
-        "the template is back to what it was"
+        "the template is back to what it was: the empty pipeline, no init container"
     );
+    let cm = configmaps(&installed)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let pipeline = rendered_file(&cm, "pipeline.conf");
     assert!(
-        manager_entry(&after, operator::workload::FIELD_MANAGER)
-            .is_none_or(|f| !f.to_string().contains("template"))
+        !pipeline.is_empty() && !pipeline.contains('['),
+        "the included file stays, empty: {pipeline}"
     );
 
     // The DaemonSet deleted first: the plugin says so, and deleting it still completes.
@@ -1388,7 +1416,7 @@ async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
         |cm: &ConfigMap| {
             cm.data
                 .as_ref()
-                .and_then(|d| d.get("fluent-bit.conf"))
+                .map(|_| rendered_file(cm, "pipeline.conf"))
                 .is_some_and(|c| {
                     c.contains("[FILTER]") && c.contains("[INPUT]") && c.contains("[OUTPUT]")
                 })
@@ -1396,8 +1424,7 @@ async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
     )
     .await
     .map_err(|e| installed.explain(e))?;
-    let data = cm.data.unwrap_or_default();
-    let conf = data.get("fluent-bit.conf").cloned().unwrap_or_default();
+    let conf = rendered_file(&cm, "pipeline.conf");
     for line in [
         "Name wasm",
         "WASM_Path /fluent-bit/plugins/filter-redact/filter_redact.wasm",
@@ -1407,7 +1434,7 @@ async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
     ] {
         assert!(conf.contains(line), "{line:?} in\n{conf}");
     }
-    let plugins_conf = data.get("plugins.conf").cloned().unwrap_or_default();
+    let plugins_conf = rendered_file(&cm, "plugins.conf");
     assert!(
         !plugins_conf.contains(".wasm"),
         "only .so files are proxy plugins: {plugins_conf}"

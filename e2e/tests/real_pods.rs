@@ -108,6 +108,18 @@ fn plugins_dir_of(cluster: &Cluster, pod: &Pod) -> PathBuf {
         .join(PLUGINS_VOLUME)
 }
 
+/// The operator's ConfigMap volume of `pod` on the node, as the kubelet projected it.
+fn config_dir_of(cluster: &Cluster, pod: &Pod) -> PathBuf {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    cluster
+        .dir()
+        .unwrap_or_else(|| Path::new("/nonexistent"))
+        .join("node/kubelet/pods")
+        .join(uid)
+        .join("volumes/kubernetes.io~configmap")
+        .join(operator::workload::CONFIG_VOLUME)
+}
+
 async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
     Ok(installed
         .cluster()
@@ -121,8 +133,13 @@ async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
 
 /// Quick start on a real node: the image is pulled by digest, the real init containers copy
 /// and verify the file, the pod runs, the plugin turns Ready from the kubelet's status.
+///
+/// It also proves the config delivery on a real kubelet and runc: the chart's config
+/// directory and the operator's directory are both mounted (the operator once mounted a
+/// `subPath` file inside the chart's ConfigMap directory, which runc refuses,
+/// kubernetes/kubernetes#61545), and the kubelet projects the current revision's keys to the
+/// fixed names the chart's `@INCLUDE` reads.
 #[tokio::test]
-#[ignore = "found by the real node: runc 1.1.5 refuses the operator's subPath file mount over the chart's ConfigMap directory mount (`error mounting .../volume-subpaths/fbplugin-config/fluent-bit/N to rootfs at /fluent-bit/etc/conf/fluent-bit.conf: not a directory`), so the Fluent Bit container never starts; the operator's config mount needs a redesign (see docs/testing.md)"]
 async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
     let cluster = Cluster::start_with_node().await?;
     let installed = setup(&cluster, "real-quick").await?;
@@ -168,6 +185,20 @@ async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
     assert!(
         copied == built,
         "the delivered file is the built one byte for byte"
+    );
+    let config = config_dir_of(&cluster, &pods[0]);
+    let pipeline = std::fs::read_to_string(config.join("pipeline.conf")).map_err(|e| {
+        Error::Invalid(format!(
+            "the kubelet projected pipeline.conf into {}: {e}",
+            config.display()
+        ))
+    })?;
+    assert!(pipeline.contains("Name jsonl_file"), "{pipeline}");
+    let plugins_conf = std::fs::read_to_string(config.join("plugins.conf"))
+        .map_err(|e| Error::Invalid(format!("plugins.conf projected: {e}")))?;
+    assert!(
+        plugins_conf.contains("/fluent-bit/plugins/out-jsonl/libout_jsonl.so"),
+        "{plugins_conf}"
     );
     Ok(())
 }

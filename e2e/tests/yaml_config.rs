@@ -1,7 +1,8 @@
 //! A Fluent Bit DaemonSet configured in YAML (the chart's prepared DaemonSet switched to a
 //! `fluent-bit.yaml` config, as the official chart's YAML mode runs it) against the real API
-//! server: the plugin is added as a second YAML document after the user's unchanged text, the
-//! DaemonSet rolls, and deleting the plugin restores the template.
+//! server: the user's config lists the operator's `pipeline.yaml` in its `includes`, the
+//! operator mounts that file (empty until a plugin comes), the plugin lands in it, the
+//! DaemonSet rolls, and deleting the plugin gives back the template it had before.
 
 use std::time::Duration;
 
@@ -17,8 +18,10 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(60);
 const CONFIG_PATH: &str = "/fluent-bit/etc/conf/fluent-bit.yaml";
 
-/// The user's YAML config: what the operator must keep byte for byte.
+/// The user's YAML config: it includes the operator's pipeline, and is never rewritten.
 const USER_CONFIG: &str = "\
+includes:
+  - /fluent-bit/etc/fbplugin/pipeline.yaml
 service:
   flush: 1
   http_server: on
@@ -93,6 +96,16 @@ async fn a_yaml_configured_daemonset_gets_the_plugin_rolls_and_restores_on_delet
         &installed.namespace,
     )
     .await?;
+    // Opted in: the operator mounts its (empty) pipeline before any plugin.
+    e2e::wait_for_object(
+        &Api::<DaemonSet>::namespaced(installed.client(), &installed.namespace),
+        "fluent-bit",
+        "the operator's empty pipeline mounted",
+        WAIT,
+        |d| template(d)["metadata"]["annotations"][HASH_ANNOTATION].is_string(),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
     let before = rolled_out(&installed).await?;
 
     let mut plugin = example_plugin("out-jsonl", &installed.namespace)?;
@@ -113,40 +126,56 @@ async fn a_yaml_configured_daemonset_gets_the_plugin_rolls_and_restores_on_delet
         .await
         .map_err(|e| installed.explain(e))?;
 
-    // The file mounted over the config path: the user's document, then the operator's.
+    // The user's ConfigMap is untouched; the operator's pipeline.yaml holds the plugin.
     let configmaps: Api<ConfigMap> = Api::namespaced(installed.client(), &installed.namespace);
+    let own = configmaps
+        .get("fluent-bit")
+        .await
+        .map_err(|e| installed.explain(Error::Invalid(e.to_string())))?;
+    assert_eq!(
+        own.data
+            .unwrap_or_default()
+            .get("fluent-bit.yaml")
+            .map(String::as_str),
+        Some(USER_CONFIG)
+    );
     let rendered = configmaps
         .get("fluent-bit-fbplugin")
         .await
         .map_err(|e| installed.explain(Error::Invalid(e.to_string())))?;
-    let data = rendered.data.unwrap_or_default();
-    let config = data
-        .values()
-        .find(|text| text.starts_with(USER_CONFIG))
-        .unwrap_or_else(|| panic!("no rendered file starts with the user's YAML: {data:?}"));
-    let operators = &config[USER_CONFIG.len()..];
+    let hash = template(&after)["metadata"]["annotations"][HASH_ANNOTATION]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let key = operator::render::revision_key("pipeline.yaml", &hash);
+    let pipeline = rendered
+        .data
+        .unwrap_or_default()
+        .remove(&key)
+        .unwrap_or_else(|| panic!("the current revision's {key}"));
     assert!(
-        operators.starts_with("---\n"),
-        "a second document:\n{config}"
-    );
-    assert!(
-        operators.contains("libout_jsonl.so") && operators.contains("\"name\": \"jsonl_file\""),
-        "the plugin and its output section:\n{config}"
+        pipeline.contains("libout_jsonl.so") && pipeline.contains("\"name\": \"jsonl_file\""),
+        "the plugin and its output section:\n{pipeline}"
     );
     let spec = &template(&after)["spec"];
-    let mount = spec["containers"][0]["volumeMounts"]
+    let volume = spec["volumes"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|m| m["mountPath"] == CONFIG_PATH)
-        .unwrap_or_else(|| panic!("the config path is mounted from the operator's file: {spec}"));
-    assert_eq!(mount["name"], operator::workload::CONFIG_VOLUME);
-    assert!(
-        template(&after)["metadata"]["annotations"][HASH_ANNOTATION].is_string(),
+        .find(|v| v["name"] == operator::workload::CONFIG_VOLUME)
+        .unwrap_or_else(|| panic!("the operator's volume: {spec}"));
+    assert_eq!(
+        volume["configMap"]["items"],
+        json!([{ "key": key, "path": "pipeline.yaml" }]),
+        "projected to the name the user's config includes"
+    );
+    assert_ne!(
+        template(&after)["metadata"]["annotations"][HASH_ANNOTATION],
+        template(&before)["metadata"]["annotations"][HASH_ANNOTATION],
         "the template rolled"
     );
 
-    // Deleting the plugin gives the DaemonSet back exactly as its owner wrote it.
+    // Deleting the plugin gives the DaemonSet back the template it had before the plugin.
     plugins
         .delete("out-jsonl", &DeleteParams::default())
         .await

@@ -6,8 +6,9 @@
 //! - **The DaemonSet's owner opts in** ([`opt_in`]), on the DaemonSet itself:
 //!   - label [`OPT_IN_LABEL`]`: "true"`: plugins may be added to this DaemonSet;
 //!   - annotation [`CONTAINER_ANNOTATION`]: the one container plugins may use;
-//!   - annotation [`CONFIG_PATH_ANNOTATION`]: the one config file the operator may mount its
-//!     rendered config over;
+//!   - annotation [`CONFIG_PATH_ANNOTATION`]: the main config file Fluent Bit reads, which the
+//!     owner makes include the operator's pipeline file ([`crate::render::include_path`]);
+//!     the operator reads it (never writes it) to check that include;
 //!   - annotation [`PULL_SECRETS_ANNOTATION`] (optional): comma-separated Secret names a plugin
 //!     may add as image pull secrets of the DaemonSet's pods; none when absent.
 //!
@@ -38,7 +39,7 @@ use crate::validate::{Problem, Reason};
 pub const OPT_IN_LABEL: &str = "fbplugin.dev/accept-plugins";
 /// Annotation naming the container plugins may use.
 pub const CONTAINER_ANNOTATION: &str = "fbplugin.dev/container";
-/// Annotation naming the main config file the operator may mount its rendered config over.
+/// Annotation naming the main config file Fluent Bit reads (it includes the operator's pipeline).
 pub const CONFIG_PATH_ANNOTATION: &str = "fbplugin.dev/config-path";
 /// Annotation listing (comma-separated) the Secrets plugins may add as image pull secrets.
 pub const PULL_SECRETS_ANNOTATION: &str = "fbplugin.dev/pull-secrets";
@@ -48,7 +49,7 @@ pub const PULL_SECRETS_ANNOTATION: &str = "fbplugin.dev/pull-secrets";
 pub struct OptIn {
     /// The container plugins may use ([`CONTAINER_ANNOTATION`]).
     pub container: String,
-    /// The config path the rendered config may be mounted over ([`CONFIG_PATH_ANNOTATION`]).
+    /// The main config file Fluent Bit reads ([`CONFIG_PATH_ANNOTATION`]).
     pub config_path: String,
     /// Secrets plugins may name as pull secrets ([`PULL_SECRETS_ANNOTATION`]).
     pub pull_secrets: Vec<String>,

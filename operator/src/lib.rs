@@ -153,20 +153,20 @@
 //! The full table of condition types and reasons is in [`fbplugin_crds::status`]; the
 //! per-field validation reasons are [`validate::Reason`].
 //!
-//! # How Fluent Bit is pointed at the rendered config
+//! # How Fluent Bit reads the plugins
 //!
-//! See [`workload`]: the rendered `fluent-bit.conf` (the DaemonSet's own config + an appended
-//! `[SERVICE] Plugins_File` + the plugin sections) is mounted with `subPath` over the main
-//! config path the container already reads (default `/fluent-bit/etc/conf/fluent-bit.conf`,
-//! the official Helm chart's), `plugins.conf` under `/fluent-bit/etc/fbplugin/`, the plugin
-//! files under `/fluent-bit/plugins/<object name>/`, placed by two init containers per plugin
-//! that run the copy program `/fbplugin/copy` of the plugin's own image with argv only (no
-//! shell: the images have none): the copy step (`--from <spec.artifact.path> --into
-//! /fbplugin-out --as <file> [--sha256 <hex>]`, writing only the plugin's own `subPath`), then,
-//! after every copy step, the read-only verify step (`--check /fbplugin-out/<file>` with
-//! `--sha256 <hex>`, or `--same-as <spec.artifact.path>` without one). No command or args of
-//! the Fluent Bit container change, a DaemonSet without plugins runs its own config, and
-//! deleting the last plugin restores it.
+//! See [`workload`]: the DaemonSet's own main config includes the operator's pipeline file
+//! (`@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`, or a YAML `includes:` entry for
+//! `pipeline.yaml`; [`render::include_path`]), which the operator mounts with `plugins.conf`
+//! from its ConfigMap as a directory at `/fluent-bit/etc/fbplugin/`, empty until a plugin comes.
+//! The plugin files land under `/fluent-bit/plugins/<object name>/`, placed by two init
+//! containers per plugin that run the copy program `/fbplugin/copy` of the plugin's own image
+//! with argv only (no shell: the images have none): the copy step (`--from
+//! <spec.artifact.path> --into /fbplugin-out --as <file> [--sha256 <hex>]`, writing only the
+//! plugin's own `subPath` of the plugins volume), then, after every copy step, the read-only
+//! verify step (`--check /fbplugin-out/<file>` with `--sha256 <hex>`, or `--same-as
+//! <spec.artifact.path>` without one). No command, args or config of the Fluent Bit container
+//! change.
 
 pub mod controller;
 pub mod drift;

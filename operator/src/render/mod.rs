@@ -88,11 +88,17 @@ impl Rendered {
     /// `pipeline.conf`. Every revision has its own keys, so pods of an older pod template keep
     /// reading their own files while the ConfigMap holds the new ones.
     pub fn key(&self, file: &str) -> String {
-        let hash = self.hash.get(..KEY_HASH_LEN).unwrap_or(&self.hash);
-        match file.rsplit_once('.') {
-            Some((stem, ext)) => format!("{stem}-{hash}.{ext}"),
-            None => format!("{file}-{hash}"),
-        }
+        revision_key(file, &self.hash)
+    }
+}
+
+/// The ConfigMap key of `file` (a name in [`CONFIG_DIR`]) in the revision with this rendered
+/// hash (the `fbplugin.dev/config-hash` annotation): `pipeline-<first 16 hex>.conf`.
+pub fn revision_key(file: &str, hash: &str) -> String {
+    let hash = hash.get(..KEY_HASH_LEN).unwrap_or(hash);
+    match file.rsplit_once('.') {
+        Some((stem, ext)) => format!("{stem}-{hash}.{ext}"),
+        None => format!("{file}-{hash}"),
     }
 }
 

@@ -9,6 +9,7 @@ config error, so every part is trimmed. */}}
 {{- if trim (default "" $part) }}{{ $parts = append $parts (trim $part) }}{{ end -}}
 {{- end -}}
 {{- $parts = append $parts (printf "[SERVICE]\n    HTTP_Server On\n    HTTP_Listen 0.0.0.0\n    HTTP_Port %d\n    Health_Check On" (int .Values.fluentBit.metricsPort)) -}}
+{{- $parts = append $parts "# The fbplugin operator's plugins: it mounts this file.\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf" -}}
 {{- join "\n\n" $parts }}
 {{- end -}}
 
