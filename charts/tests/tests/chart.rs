@@ -459,6 +459,11 @@ fn prepared_daemonset_is_where_the_operator_looks_and_runs_the_examples() {
             );
         }
     }
+    assert_eq!(
+        operator::workload::mount_conflict(ds, "fluent-bit"),
+        None,
+        "the operator's directory mounts fit"
+    );
     // The example output writes under a writable mount (the root filesystem is read-only).
     let writable = c
         .volume_mounts
@@ -493,6 +498,49 @@ fn prepared_daemonset_is_where_the_operator_looks_and_runs_the_examples() {
     ] {
         assert!(base.lines().any(|l| l == needed), "{needed:?} in\n{base}");
     }
+    // It ends with the include of the operator's pipeline file, after the chart's [SERVICE]
+    // section and a comment saying who mounts it, and the operator sees that include.
+    let include = format!("@INCLUDE {}", operator::render::include_path(false));
+    assert_eq!(include, "@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf");
+    let lines: Vec<&str> = base.lines().collect();
+    assert_eq!(
+        lines.last(),
+        Some(&include.as_str()),
+        "base config:\n{base}"
+    );
+    assert!(base.ends_with(&format!("{include}\n")), "{base:?}");
+    let comment = lines[lines.len() - 2];
+    assert!(
+        comment.starts_with("# ") && comment.contains("operator mounts"),
+        "a comment line before the include: {comment:?}"
+    );
+    let service = lines
+        .iter()
+        .rposition(|l| *l == "[SERVICE]")
+        .expect("the chart's [SERVICE]");
+    assert_eq!(
+        lines[service + 1..service + 5],
+        [
+            "    HTTP_Server On",
+            "    HTTP_Listen 0.0.0.0",
+            "    HTTP_Port 2020",
+            "    Health_Check On"
+        ],
+        "the chart's [SERVICE] comes right before the include"
+    );
+    assert_eq!(lines.len(), service + 8, "{base}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.eq_ignore_ascii_case(&include))
+            .count(),
+        1,
+        "included once: {base}"
+    );
+    assert!(
+        operator::render::includes_pipeline(&base, false),
+        "the operator finds the include in:\n{base}"
+    );
 
     // The examples render onto it, and the result is still valid classic config.
     let examples = workspace_root().join("examples");
@@ -513,21 +561,46 @@ fn prepared_daemonset_is_where_the_operator_looks_and_runs_the_examples() {
             "examples target the prepared DaemonSet"
         );
     }
+    // With the chart's own config as the DaemonSet's (so the include is checked: no
+    // PipelineNotIncluded), both examples are included, and the pipeline file the chart's
+    // config includes is valid classic config too.
     let result = operator::render::render_daemonset(&base, &plugins);
     let rendered = result.rendered.as_ref().expect("the examples render");
     assert!(
-        result.outcomes.iter().all(|o| o.included),
-        "both examples included"
+        result
+            .outcomes
+            .iter()
+            .all(|o| o.included && o.problems.is_empty()),
+        "both examples included: {:?}",
+        result.outcomes
     );
-    assert_eq!(
-        classic::problems(&rendered.fluent_bit_conf),
-        Vec::<String>::new(),
-        "{}",
-        rendered.fluent_bit_conf
-    );
+    assert!(!rendered.yaml, "the chart's config is classic");
+    for (file, text) in rendered.files() {
+        assert_eq!(
+            classic::problems(text),
+            Vec::<String>::new(),
+            "{file}:\n{text}"
+        );
+    }
     assert!(
-        rendered.fluent_bit_conf.starts_with(base.trim_end()),
-        "the base pipeline is kept first"
+        rendered.pipeline.contains("[INPUT]") && rendered.pipeline.contains("[OUTPUT]"),
+        "the examples' sections are in the included file:\n{}",
+        rendered.pipeline
+    );
+    // Without the include the operator would refuse them.
+    let without: String = base
+        .lines()
+        .filter(|l| *l != include)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let refused = operator::render::render_daemonset(&without, &plugins);
+    assert!(
+        refused.outcomes.iter().all(|o| !o.included
+            && o.problems
+                .iter()
+                .any(|p| p.reason == operator::validate::Reason::PipelineNotIncluded)),
+        "{:?}",
+        refused.outcomes
     );
 }
 
@@ -791,6 +864,9 @@ fn notes_tell_the_user_what_to_do_next() {
     for line in [
         "kubectl -n logging rollout status deployment/fbplugin-fbplugin-operator",
         "kubectl -n logging rollout status daemonset/fluent-bit",
+        "crash-loop for a few seconds",
+        "`@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`",
+        "fluent-bit-fbplugin",
         "daemonSet: fluent-bit",
         "get fbp -w",
         "kubectl apply --server-side -f <chart>/crds/",
@@ -803,6 +879,17 @@ fn notes_tell_the_user_what_to_do_next() {
         own.contains("/fluent-bit/etc/conf/fluent-bit.conf") && own.contains("(must be apps)"),
         "{own}"
     );
+    // The user's own DaemonSet needs the include line, in column 0 of the main file.
+    assert!(
+        own.lines()
+            .any(|l| l.trim() == "@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf")
+            && own.contains("PipelineNotIncluded")
+            && own.contains("/fluent-bit/etc/fbplugin/pipeline.yaml"),
+        "{own}"
+    );
+    for notes in [&quick, &own] {
+        assert!(!notes.contains("subPath"), "{notes}");
+    }
     assert!(
         !own.contains("rollout status daemonset/fluent-bit"),
         "{own}"

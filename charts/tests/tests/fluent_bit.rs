@@ -287,6 +287,11 @@ fn official_chart_values_land_where_that_chart_puts_them() {
     .unwrap_or_else(|e| panic!("the operator cannot use the DaemonSet: {e}"));
     assert_eq!(source.configmap, "fluent-bit");
     operator::gate::opt_in(ds).expect("still opted in");
+    assert_eq!(
+        operator::workload::mount_conflict(ds, "fluent-bit"),
+        None,
+        "the extra mounts leave room for the operator's directories"
+    );
 }
 
 #[test]
@@ -403,6 +408,10 @@ fn parsers_extra_files_and_lua_scripts_are_mounted_and_roll_the_pods() {
     let conf = &data["fluent-bit.conf"];
     assert_eq!(classic::problems(conf), Vec::<String>::new(), "{conf}");
     assert!(
+        conf.ends_with("\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n"),
+        "the operator's pipeline is included last, whatever the user's sections: {conf}"
+    );
+    assert!(
         conf.lines()
             .any(|l| l == "    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf"),
         "{conf}"
@@ -483,6 +492,42 @@ fn the_chart_keeps_its_own_file_names() {
         said(&err).contains("invalid propertyName 'fluent-bit.conf'"),
         "{err}"
     );
+    // The chart writes the include of the operator's pipeline itself; a second one in the
+    // user's sections (e.g. carried over from the official chart) would include it twice.
+    for (part, line) in [
+        ("outputs", "@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf"),
+        ("filters", "@include /fluent-bit/etc/fbplugin/pipeline.conf"),
+    ] {
+        let values = format!(
+            "fluentBit:\n  config:\n    {part}: |\n      [{}]\n          Name null\n          Match *\n      {line}\n",
+            if part == "outputs" {
+                "OUTPUT"
+            } else {
+                "FILTER"
+            }
+        );
+        let err =
+            template_values(&helm, "fbplugin", NS, &values, &[]).expect_err("the include twice");
+        assert!(
+            said(&err).contains(&format!(
+                "fluentBit.config.{part}: remove the line `@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`; the chart adds it itself"
+            )),
+            "{err}"
+        );
+    }
+    // A commented-out include is not the include: it is left as written.
+    let objects = render_values(
+        "fluentBit:\n  config:\n    outputs: |\n      [OUTPUT]\n          Name null\n          Match *\n      # @INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n",
+    );
+    let conf = config_map(&objects, "fluent-bit")
+        .and_then(|c| c.data.clone())
+        .and_then(|d| d.get("fluent-bit.conf").cloned())
+        .expect("fluent-bit.conf");
+    assert!(
+        conf.ends_with("\n@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf\n"),
+        "{conf}"
+    );
+    assert_eq!(classic::problems(&conf), Vec::<String>::new(), "{conf}");
 }
 
 fn filter_rules(node_access: bool) -> Vec<PolicyRule> {
