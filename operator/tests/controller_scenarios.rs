@@ -903,3 +903,80 @@ async fn a_foreign_configmap_is_neither_adopted_nor_deleted() {
     out.result.expect("cleaned up");
     assert_eq!(out.cluster.objects[&configmap(RENDERED)], foreign);
 }
+
+/// One reconcile of the DaemonSet `fluent-bit` by the DaemonSet controller.
+async fn reconcile_daemonset(cluster: Cluster, steps: Vec<Step>) -> (Action, Cluster) {
+    let ds: k8s_openapi::api::apps::v1::DaemonSet =
+        serde_json::from_value(cluster.objects[DAEMONSET].clone()).expect("DaemonSet decodes");
+    let (client, server) = mock(cluster);
+    let ctx = Arc::new(Context::new(client, Arc::new(Metrics::default()), None));
+    let script = tokio::spawn(server.run(steps));
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        controller::reconcile_daemonset(Arc::new(ds), ctx.clone()),
+    )
+    .await
+    .expect("reconcile finishes");
+    let (server, _) = script.await.expect("script ran every step");
+    drop(ctx);
+    let cluster = server.cluster.lock().unwrap().clone();
+    server.assert_done().await;
+    (result.expect("no error"), cluster)
+}
+
+/// An opted-in DaemonSet that no plugin targets gets the operator's empty pipeline (its config
+/// includes the file, and Fluent Bit does not start without it); once it carries it, nothing
+/// more is written; a DaemonSet with plugins is left to their reconciles.
+#[tokio::test]
+async fn an_opted_in_daemonset_without_plugins_gets_the_empty_pipeline() {
+    let steps = vec![
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::get(configmap("fluent-bit")),
+        Step::get(configmap(RENDERED)),
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            let pipeline = file(cm, "pipeline.conf");
+            assert!(
+                !pipeline.is_empty() && !pipeline.contains('['),
+                "{pipeline}"
+            );
+        }),
+        Step::apply(DAEMONSET).body(|ds| {
+            let pod = &ds["spec"]["template"]["spec"];
+            assert!(pod["initContainers"].is_null(), "{pod}");
+            assert_eq!(
+                pod["containers"][0]["volumeMounts"][0]["mountPath"],
+                "/fluent-bit/etc/fbplugin"
+            );
+        }),
+        list_pods(),
+    ];
+    let (action, c) = reconcile_daemonset(cluster(), steps).await;
+    assert_eq!(action, Action::requeue(RESYNC));
+    // Steady: the same observation plans no write.
+    let steady = vec![
+        Step::get(PLUGINS),
+        Step::get(DAEMONSET),
+        Step::get(configmap("fluent-bit")),
+        Step::get(configmap(RENDERED)),
+        list_pods(),
+    ];
+    let (_, mut c) = reconcile_daemonset(c, steady).await;
+    // With a plugin, the DaemonSet is the plugin's reconcile's business.
+    plugin("out-a").finalized().into(&mut c);
+    let (action, _) = reconcile_daemonset(c, vec![Step::get(PLUGINS)]).await;
+    assert_eq!(action, Action::await_change());
+}
+
+/// A DaemonSet that never opted in and carries nothing of the operator's is not even read.
+#[tokio::test]
+async fn a_daemonset_that_never_opted_in_is_left_alone() {
+    let mut c = cluster();
+    let ds = c.objects.get_mut(DAEMONSET).expect("ds");
+    ds["metadata"]["labels"]
+        .as_object_mut()
+        .expect("labels")
+        .remove("fbplugin.dev/accept-plugins");
+    let (action, _) = reconcile_daemonset(c, vec![]).await;
+    assert_eq!(action, Action::await_change());
+}

@@ -295,3 +295,34 @@ fn typed_mounts(ds: &serde_json::Value) -> Vec<k8s_openapi::api::core::v1::Volum
     serde_json::from_value(ds["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].clone())
         .expect("the Fluent Bit container's mounts")
 }
+
+/// Where the operator's directories cannot be mounted: a volume at their path, or a ConfigMap,
+/// Secret or projected volume above them (runc cannot create a mount point inside it).
+#[test]
+fn mounts_that_would_hide_or_block_the_operators_directories_are_named() {
+    let rows: &[(&str, &str, bool)] = &[
+        ("configMap: {name: fb}", "/fluent-bit/etc/conf", false),
+        ("configMap: {name: fb}", "/fluent-bit/etc", true),
+        ("secret: {secretName: fb}", "/fluent-bit", true),
+        ("projected: {sources: []}", "/fluent-bit/etc/", true),
+        ("emptyDir: {}", "/fluent-bit/etc", false),
+        ("emptyDir: {}", "/fluent-bit/plugins", true),
+        ("hostPath: {path: /x}", "/fluent-bit/etc/fbplugin", true),
+        (
+            "configMap: {name: fb}",
+            "/fluent-bit/etc/fbplugin-extra",
+            false,
+        ),
+    ];
+    for (source, at, conflict) in rows {
+        let ds: DaemonSet = serde_norway::from_str(&format!(
+            "metadata: {{name: fb}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n      containers:\n        - name: fluent-bit\n          volumeMounts: [{{name: v, mountPath: {at}}}]\n      volumes: [{{name: v, {source}}}]\n"
+        ))
+        .expect("DaemonSet");
+        let found = workload::mount_conflict(&ds, "fluent-bit");
+        assert_eq!(found.is_some(), *conflict, "{source} at {at}: {found:?}");
+        if let Some(message) = found {
+            assert!(message.contains(&format!("at {at}")), "{message}");
+        }
+    }
+}
