@@ -28,10 +28,14 @@ enum Command {
         /// FluentBitPlugin YAML files or directories (searched for *.yaml / *.yml).
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
-        /// The target DaemonSet's YAML (for the ConfigMap's owner uid and a container check).
+        /// The target DaemonSet's YAML, or `helm template` output holding it and its
+        /// ConfigMap (for the ConfigMap's owner uid, the opt-in and container checks, and the
+        /// DaemonSet's own config when --base-config is not given).
         #[arg(long)]
         daemonset: Option<PathBuf>,
-        /// The DaemonSet's own main config (its fluent-bit.conf); empty when not given.
+        /// The DaemonSet's own main config (its fluent-bit.conf); when not given, read from the
+        /// --daemonset file's ConfigMap, else unknown (then the include of the operator's
+        /// pipeline is not checked).
         #[arg(long)]
         base_config: Option<PathBuf>,
         /// Refuse images outside these repositories, as `operator run` does (repeatable; a
@@ -90,17 +94,41 @@ fn render(
         if sources.is_empty() {
             return Err("no FluentBitPlugin documents found in the given files".into());
         }
-        let ds = match daemonset {
+        let workloads = match daemonset {
             Some(path) => Some(
-                offline::parse_daemonset(&path.display().to_string(), &read(path)?)
+                offline::parse_workloads(&path.display().to_string(), &read(path)?)
                     .map_err(|e| e.to_string())?,
             ),
             None => None,
         };
-        let base = base_config.map(read).transpose()?.unwrap_or_default();
-        Ok((sources, ds, base))
+        let ds = workloads.as_ref().and_then(|w| w.target(&sources)).cloned();
+        let mut notes = Vec::new();
+        let base = match (base_config, &workloads, &ds) {
+            (Some(path), _, _) => read(path)?,
+            (None, Some(w), Some(ds)) => match w.base_config(ds) {
+                Some((text, from)) => {
+                    notes.push(format!(
+                        "note: the DaemonSet's own config read from {from} in {}",
+                        daemonset
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    ));
+                    text
+                }
+                None => String::new(),
+            },
+            _ => String::new(),
+        };
+        if let (Some(w), None) = (&workloads, &ds) {
+            notes.push(format!(
+                "note: --daemonset holds {} DaemonSets and no plugin targets one of them: none \
+                 was used",
+                w.daemonsets.len()
+            ));
+        }
+        Ok((sources, ds, base, notes))
     })();
-    let (sources, ds, base) = match inputs {
+    let (sources, ds, base, notes) = match inputs {
         Ok(inputs) => inputs,
         Err(err) => {
             eprintln!("operator render: {err}");
@@ -110,7 +138,7 @@ fn render(
     match offline::render_checked(&sources, ds.as_ref(), &base, images) {
         Ok(output) => {
             print!("{}", output.manifests);
-            for message in &output.messages {
+            for message in notes.iter().chain(&output.messages) {
                 eprintln!("{message}");
             }
             if output.failed {

@@ -265,6 +265,92 @@ pub fn parse_daemonset(file: &str, text: &str) -> Result<DaemonSet, LoadError> {
     })
 }
 
+/// What a `--daemonset` file holds: one DaemonSet YAML, or what `helm template` prints (every
+/// document; the DaemonSets and ConfigMaps are kept, other kinds skipped).
+#[derive(Debug, Clone, Default)]
+pub struct Workloads {
+    /// The DaemonSets, in file order.
+    pub daemonsets: Vec<DaemonSet>,
+    /// The ConfigMaps, in file order: where a DaemonSet's own config is found.
+    pub configmaps: Vec<k8s_openapi::api::core::v1::ConfigMap>,
+}
+
+impl Workloads {
+    /// The DaemonSet to render for: the first one a plugin targets, else the only one.
+    pub fn target(&self, sources: &[Source]) -> Option<&DaemonSet> {
+        let targeted = self.daemonsets.iter().find(|ds| {
+            sources.iter().any(|s| {
+                Some(s.plugin.spec.target.daemon_set.as_str()) == ds.metadata.name.as_deref()
+            })
+        });
+        targeted.or(match self.daemonsets.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        })
+    }
+
+    /// The text of `ds`'s own main config, read the way the controller reads it (the key of
+    /// the ConfigMap its opted-in container mounts at its config path), with where it was
+    /// found (`ConfigMap <name> key <key>`); `None` when this file does not hold it.
+    pub fn base_config(&self, ds: &DaemonSet) -> Option<(String, String)> {
+        let source = plan::base_config_source(ds)?;
+        let namespace = ds.metadata.namespace.as_deref().unwrap_or("default");
+        let cm = self.configmaps.iter().find(|cm| {
+            cm.metadata.name.as_deref() == Some(source.configmap.as_str())
+                && cm.metadata.namespace.as_deref().unwrap_or(namespace) == namespace
+        })?;
+        let text = cm.data.as_ref()?.get(&source.key)?.clone();
+        Some((
+            text,
+            format!("ConfigMap {} key {}", source.configmap, source.key),
+        ))
+    }
+}
+
+/// Reads a `--daemonset` file: a DaemonSet, or several documents (`helm template` output).
+/// Bounded like [`parse_plugins`].
+pub fn parse_workloads(file: &str, text: &str) -> Result<Workloads, LoadError> {
+    let decode = |origin: String, message: String| LoadError::Decode { origin, message };
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(decode(
+            file.into(),
+            format!("the input is larger than {MAX_INPUT_BYTES} bytes"),
+        ));
+    }
+    if let Some(line) = too_deep(text) {
+        return Err(decode(
+            file.into(),
+            format!("line {line}: nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let mut out = Workloads::default();
+    for (n, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let origin = format!("{file}#{}", n + 1);
+        let yaml = serde_norway::Value::deserialize(document)
+            .map_err(|e| decode(origin.clone(), e.to_string()))?;
+        let value =
+            serde_json::to_value(&yaml).map_err(|e| decode(origin.clone(), e.to_string()))?;
+        match value.get("kind").and_then(Value::as_str) {
+            Some("DaemonSet") => out.daemonsets.push(
+                serde_json::from_value(value)
+                    .map_err(|e| decode(origin.clone(), format!("not a DaemonSet: {e}")))?,
+            ),
+            Some("ConfigMap") => out.configmaps.push(
+                serde_json::from_value(value)
+                    .map_err(|e| decode(origin.clone(), format!("not a ConfigMap: {e}")))?,
+            ),
+            _ => {}
+        }
+    }
+    if out.daemonsets.is_empty() {
+        return Err(decode(
+            file.into(),
+            "holds no DaemonSet (give the DaemonSet's YAML, or `helm template` output)".into(),
+        ));
+    }
+    Ok(out)
+}
+
 /// The result of an offline render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {

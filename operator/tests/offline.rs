@@ -394,3 +394,69 @@ fn offline_render_says_when_it_lacks_the_daemonsets_config_or_got_another_daemon
     let output = offline::render(&sources, Some(&ds), &fixture("fluent-bit.conf")).expect("YAML");
     assert_eq!(output.messages, Vec::<String>::new());
 }
+
+/// `helm template` output: the chart's ServiceAccount, its ConfigMap holding the main config
+/// (with `config` as `fluent-bit.conf`), and the DaemonSet.
+fn helm_template_output(config: &str) -> String {
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "fluent-bit", "namespace": "logging" },
+        "data": { "fluent-bit.conf": config, "custom_parsers.conf": "[PARSER]\n    Name x\n    Format json\n" },
+    });
+    format!(
+        "---\n# Source: fluent-bit/templates/serviceaccount.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: fluent-bit, namespace: logging}}\n---\n# Source: fluent-bit/templates/configmap.yaml\n{}---\n# Source: fluent-bit/templates/daemonset.yaml\n{}",
+        serde_norway::to_string(&cm).expect("YAML"),
+        fixture("daemonset.yaml")
+    )
+}
+
+#[test]
+fn the_binary_reads_the_daemonsets_own_config_from_helm_template_output() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let helm = dir.path().join("helm-template.yaml");
+    std::fs::write(&helm, helm_template_output(&fixture("fluent-bit.conf"))).expect("write");
+    let helm_arg = helm.display().to_string();
+    let (code, stdout, stderr) = operator(&[
+        "render",
+        "-f",
+        EXAMPLES[0],
+        EXAMPLES[1],
+        EXAMPLES[2],
+        "--daemonset",
+        &helm_arg,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "note: the DaemonSet's own config read from ConfigMap fluent-bit key fluent-bit.conf"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("rendered without its own config"),
+        "{stderr}"
+    );
+    assert_golden("examples/manifests.yaml", &stdout);
+
+    // The same chart output without the include line: every plugin is refused, and says why.
+    let without = fixture("fluent-bit.conf").replace("@INCLUDE", "# @INCLUDE");
+    std::fs::write(&helm, helm_template_output(&without)).expect("write");
+    let (code, _, stderr) = operator(&["render", "-f", EXAMPLES[0], "--daemonset", &helm_arg]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "spec.target: the DaemonSet's own config does not include the operator's pipeline"
+        ) && stderr.contains("(PipelineNotIncluded)"),
+        "{stderr}"
+    );
+
+    // A file without a DaemonSet is an input error.
+    std::fs::write(
+        &helm,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: x}\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = operator(&["render", "-f", EXAMPLES[0], "--daemonset", &helm_arg]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("holds no DaemonSet"), "{stderr}");
+}
