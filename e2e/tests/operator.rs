@@ -426,7 +426,7 @@ async fn official_chart_daemonset_keeps_helms_fields() -> Result<()> {
         "fluent-bit",
         "a plugin in the template",
         WAIT,
-        |d| carries_a_plugin(d),
+        carries_a_plugin,
     )
     .await
     .map_err(|e| installed.explain(e))?;
@@ -522,7 +522,7 @@ async fn update_rolls_a_new_hash_and_no_change_writes_nothing() -> Result<()> {
         "fluent-bit",
         "a plugin in the template",
         WAIT,
-        |d| carries_a_plugin(d),
+        carries_a_plugin,
     )
     .await
     .map_err(|e| installed.explain(e))?;
@@ -663,7 +663,7 @@ async fn out_jsonl_applied(installed: &Installed<'_>) -> Result<DaemonSet> {
         "fluent-bit",
         "a plugin in the template",
         WAIT,
-        |d| carries_a_plugin(d),
+        carries_a_plugin,
     )
     .await
     .map_err(|e| installed.explain(e))
@@ -1367,7 +1367,7 @@ async fn restart_mid_rollout_writes_nothing_twice() -> Result<()> {
         "fluent-bit",
         "the operator's template",
         WAIT,
-        |d| carries_a_plugin(d),
+        carries_a_plugin,
     )
     .await
     .map_err(|e| installed.explain(e))?;
