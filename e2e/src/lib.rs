@@ -128,6 +128,7 @@ mod plugins;
 mod pod_status;
 mod process;
 mod provision;
+mod standin;
 mod wait;
 
 pub use apply::{apply_object, apply_yaml, strip_cel_rules};
@@ -144,13 +145,14 @@ pub use install::{
 };
 pub use kubelet::{KubeletPlayer, rolled_out};
 pub use node::{NODE_SCRIPT, PAUSE_IMAGE, REGISTRY_SCRIPT};
-pub use operator_bin::{copy_program_binary, operator_binary, workspace_root};
+pub use operator_bin::{copy_program_binary, operator_binary, test_host_binary, workspace_root};
 pub use plugins::{condition, example_plugin, printed_columns, wait_for_plugin};
 pub use pod_status::PodState;
 pub use process::{Process, tail_file};
 pub use provision::{
     Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries, ensure_kubelet,
 };
+pub use standin::{STANDIN_BINARY, STANDIN_IMAGE, StandIn, shared_libraries};
 pub use wait::{describe_events, events_for, observed_yaml, wait_for, wait_for_object};
 
 /// Starts a [`Cluster`], or returns `None` after printing why the test is skipped when the

@@ -92,6 +92,25 @@ pub fn copy_program_binary() -> Result<PathBuf> {
     )
 }
 
+/// The test host's command-line program (`fb-test-host`, a bin of the
+/// `fluent-bit-plugin-test-host` crate), built like [`operator_binary`]
+/// (`target/<profile>/fb-test-host`): what the stand-in Fluent Bit image runs
+/// ([`crate::StandIn`]).
+pub fn test_host_binary() -> Result<PathBuf> {
+    cargo_binary(
+        "fluent-bit-plugin-test-host",
+        "fb-test-host",
+        &[
+            "plugin-runtime/fluent-bit-plugin-test-host/src",
+            "plugin-runtime/fluent-bit-plugin-test-host/build.rs",
+            "plugin-runtime/fluent-bit-plugin-test-host/csrc",
+            "plugin-runtime/fluent-bit-plugin-test-host/Cargo.toml",
+            "plugin-runtime/fluent-bit-plugin-sdk/src",
+            "plugin-runtime/fluent-bit-plugin-sdk/Cargo.toml",
+        ],
+    )
+}
+
 fn cargo_binary(package: &str, bin: &str, sources: &[&str]) -> Result<PathBuf> {
     let profile_dir = profile_dir()?;
     let binary = profile_dir.join(bin);

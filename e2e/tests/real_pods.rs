@@ -4,7 +4,9 @@
 //! operator reads is the kubelet's.
 //!
 //! The Fluent Bit container here is the node's pause image (the operator's part ends at the
-//! files it delivers; whether they are there is read from the pod's volume on the node).
+//! files it delivers; whether they are there is read from the pod's volume on the node),
+//! except in the stand-in test: there it is the STAND-IN Fluent Bit image ([`e2e::StandIn`],
+//! this project's test host, not Fluent Bit), which runs the rendered config in the pod.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -73,13 +75,73 @@ fn out_jsonl_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
     Ok(plugin)
 }
 
+/// The in-generator example's image built by the tool and pushed to the node's registry; the
+/// example CR with `spec.artifact` filled from it, like [`out_jsonl_on_node`].
+fn in_generator_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
+    let registry = cluster
+        .registry()
+        .ok_or_else(|| Error::Invalid("no real node".into()))?;
+    let so = e2e::built_plugin("libin_generator.so")?;
+    let pushed = push_plugin(registry, "fbplugin/in-generator", &so)?;
+    let mut plugin = example_plugin("in-generator", namespace)?;
+    plugin["spec"]["artifact"]["image"] = json!(pushed.image);
+    plugin["spec"]["artifact"]["path"] = json!(pushed.path);
+    plugin["spec"]["artifact"]["sha256"] = json!(pushed.sha256);
+    Ok(plugin)
+}
+
+/// [`prepared_objects`] with the STAND-IN Fluent Bit ([`e2e::StandIn`], imported into the
+/// node's containerd) as the main container: the test host runs the chart's config at the
+/// chart's path, so the `@INCLUDE` of the operator's pipeline file and the plugins it names
+/// are read from the pod's real mounts (no `--root`). The chart's built-in sections (`tail`,
+/// `null`) are skipped. The test host needs a writable `/tmp` (an emptyDir).
+fn standin_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
+    let mut objects = prepared_objects(installed, host_dir);
+    for object in &mut objects {
+        if object["kind"] != "DaemonSet" {
+            continue;
+        }
+        let container = &mut object["spec"]["template"]["spec"]["containers"][0];
+        container["image"] = json!(e2e::STANDIN_IMAGE);
+        container["imagePullPolicy"] = json!("Never");
+        container["command"] = json!([e2e::STANDIN_BINARY]);
+        container["args"] = json!([
+            "run",
+            "-c",
+            "/fluent-bit/etc/conf/fluent-bit.conf",
+            "--duration",
+            "24h",
+            "--skip-builtin"
+        ]);
+        // The test host writes a small core shim (a shared object it dlopens per plugin) to
+        // the temporary directory; the root filesystem is read-only.
+        container["volumeMounts"]
+            .as_array_mut()
+            .expect("the chart's container has mounts")
+            .push(json!({ "name": "standin-tmp", "mountPath": "/tmp" }));
+        object["spec"]["template"]["spec"]["volumes"]
+            .as_array_mut()
+            .expect("the chart's pod has volumes")
+            .push(json!({ "name": "standin-tmp", "emptyDir": {} }));
+    }
+    objects
+}
+
 async fn setup<'c>(cluster: &'c Cluster, prefix: &str) -> Result<Installed<'c>> {
+    setup_with(cluster, prefix, prepared_objects).await
+}
+
+async fn setup_with<'c>(
+    cluster: &'c Cluster,
+    prefix: &str,
+    objects_of: fn(&Installed<'_>, &Path) -> Vec<Value>,
+) -> Result<Installed<'c>> {
     let installed = Installed::new(cluster, prefix).await?;
     let host_dir = cluster
         .dir()
         .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
         .join("host");
-    let objects = prepared_objects(&installed, &host_dir);
+    let objects = objects_of(&installed, &host_dir);
     apply_values(
         &installed.client(),
         &objects.iter().collect::<Vec<_>>(),
@@ -285,6 +347,156 @@ async fn a_tampered_plugin_never_reaches_fluent_bit_and_the_plugin_is_degraded()
         new_pod.name_any()
     );
     Ok(())
+}
+
+/// The stand-in Fluent Bit (the test host in an image) runs the chart's config in the real
+/// pod: the chart's `@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf` reads the operator's
+/// directory mount, its `plugins.conf` loads both delivered plugins from
+/// `/fluent-bit/plugins/<name>/`, and the generator's records reach the out-jsonl file on the
+/// host (the chart's `/var/log/fbplugin` hostPath) intact.
+#[tokio::test]
+async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> Result<()> {
+    let started = std::time::Instant::now();
+    let generator_so = e2e::built_plugin("libin_generator.so")?;
+    let jsonl_so = e2e::built_plugin("libout_jsonl.so")?;
+    let standin = e2e::StandIn::build(&[&generator_so, &jsonl_so])?;
+    eprintln!(
+        "e2e: stand-in image {}: {} bytes ({:.1} MiB), files {:?}",
+        standin.reference,
+        standin.size,
+        standin.size as f64 / (1024.0 * 1024.0),
+        standin.files
+    );
+    let cluster = Cluster::start_with_node().await?;
+    standin.import(&cluster)?;
+    let installed = setup_with(&cluster, "real-standin", standin_objects).await?;
+    let generator = in_generator_on_node(&cluster, &installed.namespace)?;
+    let jsonl = out_jsonl_on_node(&cluster, &installed.namespace)?;
+    apply_values(
+        &installed.client(),
+        &[&generator, &jsonl],
+        USER,
+        &installed.namespace,
+    )
+    .await?;
+    for name in ["in-generator", "out-jsonl"] {
+        let ready = wait_for_plugin(
+            &installed.plugins(),
+            name,
+            "Ready",
+            "True",
+            Some("RolloutComplete"),
+            WAIT,
+        )
+        .await
+        .map_err(|e| {
+            eprintln!(
+                "e2e: the stand-in's log:\n{}",
+                container_logs(&installed.namespace)
+            );
+            installed.explain(e)
+        })?;
+        assert_eq!(
+            condition(&ready, "Degraded").map(|c| c.status.as_str()),
+            Some("False"),
+            "{name}"
+        );
+    }
+    let out_file = cluster
+        .dir()
+        .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
+        .join("host/var/log/fbplugin/gen.jsonl");
+    const RECORDS: usize = 20;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+        // Whole lines only: the output may be mid-append.
+        let complete = text.rfind('\n').map_or("", |end| &text[..=end]).to_owned();
+        if complete.lines().count() >= RECORDS {
+            break complete;
+        }
+        if std::time::Instant::now() > deadline {
+            let pods = current_pods(&installed).await.unwrap_or_default();
+            let statuses: Vec<_> = pods
+                .iter()
+                .map(|p| {
+                    (
+                        p.name_any(),
+                        p.status.as_ref().and_then(|s| s.phase.clone()),
+                    )
+                })
+                .collect();
+            return Err(installed.explain(Error::Timeout {
+                expected: format!(
+                    "{RECORDS} records from the generator in {}",
+                    out_file.display()
+                ),
+                waited: Duration::from_secs(120),
+                observed: format!(
+                    "{} complete line(s) so far; pods {statuses:?}; the stand-in's log:\n{}",
+                    complete.lines().count(),
+                    container_logs(&installed.namespace)
+                ),
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for line in text.lines() {
+        let record: Value = serde_json::from_str(line)
+            .map_err(|e| Error::Invalid(format!("not a JSON line ({e}): {line}")))?;
+        assert_eq!(record["message"], "hello from a Rust input", "{record}");
+        assert_eq!(record["source"], "in-generator", "{record}");
+        assert_eq!(record["team"], "logging", "{record}");
+        assert!(record["seq"].is_u64(), "{record}");
+    }
+    // The pod that delivered them ran the stand-in on the chart's config, both plugins
+    // delivered into it.
+    let pods = current_pods(&installed).await?;
+    assert_eq!(pods.len(), 1, "one node, one pod");
+    let spec = pods[0].spec.clone().unwrap_or_default();
+    assert_eq!(
+        spec.containers[0].image.as_deref(),
+        Some(e2e::STANDIN_IMAGE)
+    );
+    let plugins = plugins_dir_of(&cluster, &pods[0]);
+    for file in [
+        "in-generator/libin_generator.so",
+        "out-jsonl/libout_jsonl.so",
+    ] {
+        assert!(plugins.join(file).is_file(), "{file} delivered");
+    }
+    eprintln!(
+        "e2e: {} records delivered by the stand-in; the test took {:.1} s",
+        text.lines().count(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The kubelet's log files of the Fluent Bit container of the pods in `namespace`
+/// (`/var/log/pods/<namespace>_<pod>_<uid>/fluent-bit/*.log`), their last lines.
+fn container_logs(namespace: &str) -> String {
+    let mut out = String::new();
+    for pod in std::fs::read_dir("/var/log/pods")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if !pod
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{namespace}_"))
+        {
+            continue;
+        }
+        for log in walk(&pod.path().join("fluent-bit")) {
+            out.push_str(&format!(
+                "--- {log} ---\n{}\n",
+                e2e::tail_file(Path::new(&log), 30)
+            ));
+        }
+    }
+    out
 }
 
 fn walk(dir: &Path) -> Vec<String> {
