@@ -60,34 +60,25 @@ fn prepared_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
     objects
 }
 
-/// The out-jsonl example's image built by the tool and pushed to the node's registry; the
-/// example CR with `spec.artifact` filled from it (what `fbplugin-image --cr` does).
-fn out_jsonl_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
+/// The example `example`'s image (its built `file`) made by the tool and pushed to the node's
+/// registry; the example CR with `spec.artifact` filled from it (what `fbplugin-image --cr`
+/// does).
+fn example_on_node(cluster: &Cluster, namespace: &str, example: &str, file: &str) -> Result<Value> {
     let registry = cluster
         .registry()
         .ok_or_else(|| Error::Invalid("no real node".into()))?;
-    let so = e2e::built_plugin("libout_jsonl.so")?;
-    let pushed = push_plugin(registry, "fbplugin/out-jsonl", &so)?;
-    let mut plugin = example_plugin("out-jsonl", namespace)?;
+    let so = e2e::built_plugin(file)?;
+    let pushed = push_plugin(registry, &format!("fbplugin/{example}"), &so)?;
+    let mut plugin = example_plugin(example, namespace)?;
     plugin["spec"]["artifact"]["image"] = json!(pushed.image);
     plugin["spec"]["artifact"]["path"] = json!(pushed.path);
     plugin["spec"]["artifact"]["sha256"] = json!(pushed.sha256);
     Ok(plugin)
 }
 
-/// The in-generator example's image built by the tool and pushed to the node's registry; the
-/// example CR with `spec.artifact` filled from it, like [`out_jsonl_on_node`].
-fn in_generator_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
-    let registry = cluster
-        .registry()
-        .ok_or_else(|| Error::Invalid("no real node".into()))?;
-    let so = e2e::built_plugin("libin_generator.so")?;
-    let pushed = push_plugin(registry, "fbplugin/in-generator", &so)?;
-    let mut plugin = example_plugin("in-generator", namespace)?;
-    plugin["spec"]["artifact"]["image"] = json!(pushed.image);
-    plugin["spec"]["artifact"]["path"] = json!(pushed.path);
-    plugin["spec"]["artifact"]["sha256"] = json!(pushed.sha256);
-    Ok(plugin)
+/// [`example_on_node`] for out-jsonl.
+fn out_jsonl_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
+    example_on_node(cluster, namespace, "out-jsonl", "libout_jsonl.so")
 }
 
 /// [`prepared_objects`] with the STAND-IN Fluent Bit ([`e2e::StandIn`], imported into the
@@ -370,7 +361,12 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
     let cluster = Cluster::start_with_node().await?;
     standin.import(&cluster)?;
     let installed = setup_with(&cluster, "real-standin", standin_objects).await?;
-    let generator = in_generator_on_node(&cluster, &installed.namespace)?;
+    let generator = example_on_node(
+        &cluster,
+        &installed.namespace,
+        "in-generator",
+        "libin_generator.so",
+    )?;
     let jsonl = out_jsonl_on_node(&cluster, &installed.namespace)?;
     apply_values(
         &installed.client(),
