@@ -147,6 +147,25 @@ fn place_configmap(data: &Value, ds: &Value, root: &Path) -> Vec<PathBuf> {
     written
 }
 
+/// The test host runs the config at `config` (a path under `root`) as the pod would, with
+/// `root` as the container's filesystem, until [`RECORDS`] records arrived (20 s at most).
+fn run_in_root(
+    config: &Path,
+    root: &Path,
+) -> Result<fluent_bit_plugin_test_host::run::Summary, fluent_bit_plugin_test_host::run::RunError> {
+    run(&RunOptions {
+        config: config.to_path_buf(),
+        duration: Duration::from_secs(20),
+        collect_interval: Duration::from_millis(100),
+        flush_interval: Some(Duration::from_millis(100)),
+        until_records: Some(RECORDS),
+        skip_builtin: true,
+        echo_logs: false,
+        plugin_map: Vec::new(),
+        root: Some(root.to_path_buf()),
+    })
+}
+
 /// Renders; returns (ConfigMap data, init containers of the DaemonSet intent, and the Fluent Bit
 /// container's mounts in the intent).
 fn render(sources: &[operator::offline::Source], base: &str) -> (Value, Vec<Value>, Vec<Value>) {
@@ -329,18 +348,8 @@ fn examples_render_install_and_carry_records_end_to_end() {
         );
     }
 
-    let summary = run(&RunOptions {
-        config: conf_path.clone(),
-        duration: Duration::from_secs(20),
-        collect_interval: Duration::from_millis(100),
-        flush_interval: Some(Duration::from_millis(100)),
-        until_records: Some(RECORDS),
-        skip_builtin: true,
-        echo_logs: false,
-        plugin_map: Vec::new(),
-        root: Some(root.clone()),
-    })
-    .unwrap_or_else(|e| panic!("the test host run: {e:?}\nconfig:\n{fluent_bit_conf}"));
+    let summary = run_in_root(&conf_path, &root)
+        .unwrap_or_else(|e| panic!("the test host run: {e:?}\nconfig:\n{fluent_bit_conf}"));
     assert!(!summary.failed(), "{summary:?}");
     let filter = &summary.filters[0];
     assert!(
@@ -434,18 +443,8 @@ fn a_yaml_configured_daemonset_runs_the_examples_end_to_end() {
         assert!(ok, "init container {} failed:\n{output}", container["name"]);
     }
 
-    let summary = run(&RunOptions {
-        config: conf_path.clone(),
-        duration: Duration::from_secs(20),
-        collect_interval: Duration::from_millis(100),
-        flush_interval: Some(Duration::from_millis(100)),
-        until_records: Some(RECORDS),
-        skip_builtin: true,
-        echo_logs: false,
-        plugin_map: Vec::new(),
-        root: Some(root.clone()),
-    })
-    .unwrap_or_else(|e| panic!("the test host run: {e:?}\nconfig:\n{config}"));
+    let summary = run_in_root(&conf_path, &root)
+        .unwrap_or_else(|e| panic!("the test host run: {e:?}\nconfig:\n{config}"));
     assert!(!summary.failed(), "{summary:?}");
     assert_eq!(summary.filters.len(), 1, "the WASM filter ran: {summary:?}");
     let text = std::fs::read_to_string(&out_file).expect("the output file was written");

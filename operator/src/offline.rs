@@ -257,14 +257,6 @@ pub(crate) fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
-/// Parses a DaemonSet YAML document.
-pub fn parse_daemonset(file: &str, text: &str) -> Result<DaemonSet, LoadError> {
-    serde_norway::from_str(text).map_err(|e| LoadError::Decode {
-        origin: file.into(),
-        message: format!("not a DaemonSet: {e}"),
-    })
-}
-
 /// What a `--daemonset` file holds: one DaemonSet YAML, or what `helm template` prints (every
 /// document; the DaemonSets and ConfigMaps are kept, other kinds skipped).
 #[derive(Debug, Clone, Default)]
