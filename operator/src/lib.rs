@@ -53,53 +53,55 @@
 //!
 //! The only module that talks to the API server. `operator run` starts it ([`controller::run`]).
 //!
-//! **Watches.** `FluentBitPlugin`s (the controller's own reflector); DaemonSets and ConfigMaps
-//! as metadata only. A DaemonSet change reconciles every plugin whose namespace and
-//! `spec.target.daemonSet` name it. A ConfigMap change reconciles the plugins of the DaemonSet
-//! it belongs to: the operator's own `<ds>-fbplugin` (label `fbplugin.dev/daemonset`) or a
-//! ConfigMap a reconcile found holding a DaemonSet's base config; other ConfigMaps map to
-//! nothing. A settled plugin is looked at again every 5 minutes, one whose DaemonSet rolls
-//! every 15 s (pod failures do not always change the DaemonSet's status).
+//! **Two controllers** ([`controller::run`]). The unit of work is a DaemonSet, since all its
+//! plugins share one ConfigMap and one pod template:
 //!
-//! **One reconcile** of a plugin runs behind one `finalizer()` call (finalizer
-//! `fbplugin.dev/cleanup`; the first reconcile only adds it). On Apply it syncs the plugin's
-//! whole DaemonSet, since all plugins of a DaemonSet share one ConfigMap and one template:
+//! - **DaemonSets** ([`controller::reconcile_daemonset`], keyed by DaemonSet) are triggered by
+//!   the DaemonSet, by any plugin that targets it or that its template still carries, and by
+//!   ConfigMaps: its own `<ds>-fbplugin`, any ConfigMap of that name, and the ConfigMap it reads
+//!   its own config from. The plugins come from a watch's store, not a list per reconcile. A
+//!   change of any number of plugins of one DaemonSet is one reconcile of that DaemonSet.
+//! - **Plugins** ([`controller::reconcile`], keyed by plugin) are triggered by the plugin and
+//!   by the deletion of its DaemonSet. They keep the finalizer `fbplugin.dev/cleanup` (the first
+//!   reconcile only adds it), the `DaemonSetNotFound` status, and the release: a deleted
+//!   plugin's finalizer goes once no DaemonSet's template carries its init container.
 //!
-//! 1. List the plugins in the namespace (from the API, not a cache) targeting the same
-//!    DaemonSet and not being deleted.
-//! 2. Get the DaemonSet. Missing → [`status::ApplyState::DaemonSetNotFound`]; nothing is
-//!    written; the plugin is requeued with backoff (and the DaemonSet watch triggers once it
-//!    exists).
-//! 3. [`gate::opt_in`]: without the owner's opt-in → `DaemonSetNotOptedIn`; nothing is added
-//!    (what the operator added earlier is removed). Then [`workload::base_config_source`] (the
-//!    container and config path the owner's annotations name) → read that ConfigMap key as the
-//!    base config. A missing container or config → `ContainerNotFound` /
-//!    `BaseConfigInvalid`; nothing is written.
-//! 4. [`render::render_daemonset_admitted`] with [`gate::admit`]: invalid, refused (image
-//!    repository, container, config path, pull secret) and conflicting plugins are left out
-//!    and reported. A `<ds>-fbplugin` ConfigMap without the operator's labels is somebody
-//!    else's: `ConfigMapNotOwned`, nothing written, never deleted.
-//! 5. Rendered: apply [`workload::configmap_intent`] (owner: the DaemonSet), then
-//!    [`workload::daemonset_intent`]. Nothing rendered: apply
-//!    [`workload::empty_daemonset_intent`], then delete `<ds>-fbplugin`.
-//!    Every write is a server-side apply with the one field manager [`workload::FIELD_MANAGER`]
-//!    and `force` (the operator is the only writer of these fields; force takes them back from
-//!    a `kubectl edit`). A refusal (4xx other than 409/429) becomes `ApplyFailed` with the
-//!    server's message and a backoff requeue; 409, 429, 5xx and transport errors are returned
-//!    and retried by `error_policy` with per-object exponential backoff (1 s doubling to 5 min).
-//! 6. List the DaemonSet's pods by its selector; [`rollout::template_check`] +
-//!    [`rollout::assess`] against the DaemonSet the apply returned.
-//! 7. When the spec changed (`status.observedGeneration` behind), list the namespace's
-//!    DaemonSets and take the plugin out of any other one whose template still carries its
-//!    init container (it was retargeted), as Cleanup does.
-//! 8. [`status::plugin_status`]; the status subresource is applied (same field manager,
-//!    force) only when it differs from the stored one; then the Events of the transition.
+//! A settled DaemonSet is looked at again every 5 minutes, a rolling one every 15 s (pod
+//! failures do not always change the DaemonSet's status). Every mapping from a watch event to a
+//! key is computed from what the watches hold now.
 //!
-//! On Cleanup (the plugin is being deleted) the same sync runs without the plugin: the others
-//! are re-rendered, or, when it was the last (or the others cannot be rendered because the
-//! container or base config is gone), the empty intent removes every field the operator owns
-//! and the ConfigMap is deleted; any other DaemonSet still carrying the plugin gets the same.
-//! Only then is the finalizer removed; a refused apply keeps it.
+//! **One reconcile of a DaemonSet** (observe, [`plan::plan`], execute, [`plan::report`]):
+//!
+//! 1. Take the plugins of its namespace that target it from the store; note whether one being
+//!    deleted is still in it. A DaemonSet with none, that never opted in and carries nothing
+//!    of the operator's, costs no API call.
+//! 2. Get the DaemonSet, the ConfigMap key it reads its own config from
+//!    ([`plan::base_config_source`]: the container and config path its owner's annotations
+//!    name) and `<ds>-fbplugin`.
+//! 3. [`plan::plan`]: [`gate::opt_in`] (without the owner's opt-in → `DaemonSetNotOptedIn`,
+//!    nothing is added and what the operator added earlier is removed); a missing container or
+//!    config → `ContainerNotFound` / `BaseConfigInvalid`, nothing written (unless a plugin is
+//!    being deleted: then the operator's fields come out);
+//!    [`render::render_daemonset_admitted`] with [`gate::admit`] (invalid, refused and
+//!    conflicting plugins are left out and reported); a `<ds>-fbplugin` ConfigMap without the
+//!    operator's labels is somebody else's: `ConfigMapNotOwned`, nothing written, never
+//!    deleted.
+//! 4. Execute: apply [`workload::configmap_intent`] (owner: the DaemonSet), then
+//!    [`workload::daemonset_intent`] (or [`workload::empty_daemonset_intent`], then delete
+//!    `<ds>-fbplugin`). Every write is a server-side apply with the one field manager
+//!    [`workload::FIELD_MANAGER`] and `force` (the operator is the only writer of these fields;
+//!    force takes them back from a `kubectl edit`). A refusal (4xx other than 409/429) becomes
+//!    `ApplyFailed` with the server's message and a backoff requeue; 409, 429, 5xx and
+//!    transport errors are returned and retried with per-object exponential backoff (1 s
+//!    doubling to 5 min).
+//! 5. List the DaemonSet's pods by its selector.
+//! 6. [`plan::report`]: each plugin's status ([`rollout::template_check`] +
+//!    [`rollout::assess`], [`status::plugin_status`]) and the Events of its change. The status
+//!    subresource is applied (same field manager, force) only for the plugins whose status
+//!    changed; then their Events.
+//!
+//! So one change costs one ConfigMap apply, one DaemonSet apply and one status patch per
+//! plugin whose status changed; a steady state costs reads only.
 //!
 //! **No-write rule.** Before each apply the live object is compared with the intent
 //! (`controller::contains` / `controller::daemonset_current`): every field of the intent must
@@ -115,7 +117,7 @@
 //! selector, images, command or args of others.
 //!
 //! **Events** (`events.k8s.io/v1`, reported by `fbplugin-operator`), on transitions only
-//! (table in [`controller::transitions`]): Warning `Rejected` (the note names each field),
+//! (table in [`transitions`]): Warning `Rejected` (the note names each field),
 //! Warning `DaemonSetNotFound` / `ContainerNotFound` / `BaseConfigInvalid` / `ApplyFailed`,
 //! Normal `Applied` (new config hash), Normal `Ready`, Warning `CrashLoopBackOff` /
 //! `ImagePullFailed` / `InitContainerFailed`.
@@ -127,9 +129,9 @@
 //!
 //! | apiGroups | resources | verbs | why |
 //! |---|---|---|---|
-//! | `fbplugin.dev` | `fluentbitplugins` | `list`, `watch`, `patch` | watch; list a DaemonSet's plugins; finalizer (JSON patch) |
+//! | `fbplugin.dev` | `fluentbitplugins` | `list`, `watch`, `patch` | the two watches; finalizer (JSON patch) |
 //! | `fbplugin.dev` | `fluentbitplugins/status` | `patch` | status (server-side apply) |
-//! | `apps` | `daemonsets` | `get`, `list`, `watch`, `patch` | read, metadata watch, find a retargeted plugin's old DaemonSet, apply the intent |
+//! | `apps` | `daemonsets` | `get`, `list`, `watch`, `patch` | read, the watches, find the DaemonSets still carrying a deleted plugin, apply the intent |
 //! | `""` | `configmaps` | `get`, `list`, `watch`, `create`, `patch`, `delete` | base config and rendered ConfigMap; an apply that creates an object also needs `create` (verified: without it the first apply is 403) |
 //! | `""` | `pods` | `list` | rollout assessment |
 //! | `events.k8s.io` | `events` | `create`, `patch` | Events (a repeat within minutes patches the series) |
@@ -180,5 +182,6 @@ pub mod render;
 pub mod rollout;
 pub mod status;
 pub mod telemetry;
+pub mod transitions;
 pub mod validate;
 pub mod workload;

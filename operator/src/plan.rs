@@ -25,15 +25,18 @@
 //! ([`crate::drift`]): a steady state plans no write at all. The ConfigMap is deleted only
 //! after the DaemonSet stopped mounting it, so the executor applies the DaemonSet first.
 
-use fbplugin_crds::FluentBitPlugin;
+use fbplugin_crds::{FluentBitPlugin, FluentBitPluginStatus};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 
 use crate::drift;
 use crate::gate::{self, ImagePolicy};
 use crate::render::{self, DaemonSetRender, Rendered, render_daemonset_admitted};
-use crate::status::ApplyState;
+use crate::rollout;
+use crate::status::{ApplyState, Facts, plugin_status};
+use crate::transitions::{Note, transitions};
 use crate::workload::{self, BaseConfigSource, FIELD_MANAGER, Owner, TargetError};
 
 /// The target DaemonSet as observed.
@@ -134,6 +137,80 @@ impl Plan<'_> {
     pub fn daemonset_write(&self) -> Option<&Value> {
         self.intent.as_ref().filter(|_| !self.daemonset_current)
     }
+}
+
+/// What executing a [`Plan`] left behind: the input of [`report`].
+#[derive(Debug, Clone, Copy)]
+pub struct Executed<'a> {
+    /// The DaemonSet as the apply returned it (or as read, when nothing was written); `None`
+    /// when it does not exist.
+    pub daemonset: Option<&'a DaemonSet>,
+    /// The DaemonSet's pods (by its selector).
+    pub pods: &'a [Pod],
+    /// [`Plan::apply`], or [`ApplyState::ApplyFailed`] with the server's answer when a write
+    /// was refused.
+    pub apply: &'a ApplyState,
+}
+
+/// One plugin's status after a reconcile of its DaemonSet, and the Events its change publishes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    /// The status the plugin has now.
+    pub status: FluentBitPluginStatus,
+    /// It differs from the previous one: the status subresource is written.
+    pub changed: bool,
+    /// The Events of the change (none when nothing changed).
+    pub events: Vec<Note>,
+}
+
+/// Every plugin's status and Events once `plan` was executed, index-aligned with
+/// [`Observed::plugins`]; `previous` is each plugin's status before (also aligned). Pure: the
+/// controller writes the statuses that [`StatusUpdate::changed`] and publishes the Events.
+///
+/// This is the second half of the plan: what the statuses say depends on whether the writes
+/// succeeded and on the DaemonSet the apply returned, so it is computed after them.
+pub fn report(
+    plugins: &[&FluentBitPlugin],
+    previous: &[Option<&FluentBitPluginStatus>],
+    render: &DaemonSetRender,
+    executed: &Executed<'_>,
+    now: &Time,
+) -> Vec<StatusUpdate> {
+    let hash = render.rendered.as_ref().map(|r| r.hash.as_str());
+    plugins
+        .iter()
+        .zip(&render.outcomes)
+        .enumerate()
+        .map(|(i, (plugin, outcome))| {
+            let before = previous.get(i).copied().flatten();
+            let rollout = executed.daemonset.map(|ds| {
+                let check = rollout::template_check(ds, plugin, hash.unwrap_or_default());
+                rollout::assess(ds, executed.pods, check)
+            });
+            let status = plugin_status(
+                before,
+                Facts {
+                    generation: plugin.metadata.generation,
+                    outcome,
+                    apply: executed.apply,
+                    hash,
+                    rollout: rollout.as_ref(),
+                },
+                now,
+            );
+            let changed = before != Some(&status);
+            let events = if changed {
+                transitions(before, &status)
+            } else {
+                Vec::new()
+            };
+            StatusUpdate {
+                status,
+                changed,
+                events,
+            }
+        })
+        .collect()
 }
 
 /// The ConfigMap key holding the DaemonSet's own config (at the container and config path its

@@ -10,7 +10,7 @@ use fbplugin_crds::{ConditionUpdate, FluentBitPlugin, RolloutCounts};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-use crate::workload::{HASH_ANNOTATION, INIT_PREFIX, init_container_name};
+use crate::workload::{HASH_ANNOTATION, INIT_PREFIX, carries};
 
 /// Whether the DaemonSet's current template carries a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +39,9 @@ pub fn template_check(
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get(HASH_ANNOTATION));
-    let name = init_container_name(plugin);
-    let init_container_present = template
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.init_containers.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.name == name));
     TemplateCheck {
         hash_current: hash.is_some_and(|h| h == expected_hash),
-        init_container_present,
+        init_container_present: carries(ds, plugin),
     }
 }
 

@@ -93,6 +93,17 @@ pub fn init_container_name(plugin: &FluentBitPlugin) -> String {
     )
 }
 
+/// Whether the DaemonSet's pod template carries the plugin's init container (the plugin is in
+/// it, whether or not it targets that DaemonSet today).
+pub fn carries(ds: &DaemonSet, plugin: &FluentBitPlugin) -> bool {
+    let name = init_container_name(plugin);
+    ds.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.init_containers.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.name == name))
+}
+
 /// The DaemonSet a ConfigMap belongs to (for its ownerReference).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {

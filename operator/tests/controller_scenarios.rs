@@ -1,6 +1,8 @@
-//! The controller against a scripted API server: each test lists the exact requests one
+//! The controllers against a scripted API server: each test lists the exact requests one
 //! reconcile must send (method, path, field manager, the body fields that matter) and what a
-//! user then sees (status, Events, retries).
+//! user then sees (status, Events, retries). Most are reconciles of the DaemonSet
+//! (`reconcile_daemonset`, which writes every plugin's status); the plugin's own reconcile
+//! keeps the finalizer, `DaemonSetNotFound` and the release on deletion.
 
 mod api_mock;
 mod support;
@@ -13,7 +15,9 @@ use api_mock::{
 };
 use fbplugin_crds::FluentBitPlugin;
 use http::Method;
+use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::runtime::controller::Action;
+use kube::runtime::watcher;
 use operator::controller::{self, Context, Error, FINALIZER, RESYNC, ROLLING_RECHECK};
 use operator::gate::ImagePolicy;
 use operator::metrics::Metrics;
@@ -84,9 +88,10 @@ fn object(cluster: &Cluster, name: &str) -> FluentBitPlugin {
     serde_json::from_value(cluster.objects[&plugin_path(name)].clone()).expect("plugin decodes")
 }
 
-/// Reads every reconcile of a plugin on `fluent-bit` starts with.
+/// Reads every reconcile of `fluent-bit` starts with: the DaemonSet, its own config (unless it
+/// cannot have one), the operator's ConfigMap.
 fn reads(with_base: bool) -> Vec<Step> {
-    let mut steps = vec![Step::get(PLUGINS), Step::get(DAEMONSET)];
+    let mut steps = vec![Step::get(DAEMONSET)];
     if with_base {
         steps.push(Step::get(configmap("fluent-bit")));
     }
@@ -111,9 +116,13 @@ fn list_pods() -> Step {
     Step::get(PODS).query("labelSelector=")
 }
 
-/// The look for other DaemonSets still carrying the plugin (after a spec change, on delete).
+/// The look for DaemonSets still carrying a deleted plugin.
 fn list_daemonsets() -> Step {
     Step::get(DAEMONSETS)
+}
+
+fn status_of(name: &str) -> Step {
+    Step::apply(format!("{}/status", plugin_path(name)))
 }
 
 fn event(reason: &'static str) -> Step {
@@ -176,30 +185,60 @@ impl Outcome {
     }
 }
 
-/// One reconcile of plugin `name` (as the watch delivers it from `cluster`) against `steps`.
-async fn reconcile(cluster: Cluster, name: &str, steps: Vec<Step>) -> Outcome {
-    let plugin = Arc::new(object(&cluster, name));
-    let (client, server) = mock(cluster);
+/// Which reconciler runs.
+enum Key<'a> {
+    /// The plugin controller, for this plugin.
+    Plugin(&'a str),
+    /// The DaemonSet controller, for `fluent-bit`.
+    DaemonSet,
+}
+
+/// A context whose plugin store holds every plugin of `cluster`, as the watch would.
+fn context(client: kube::Client, cluster: &Cluster, metrics: Arc<Metrics>) -> Arc<Context> {
+    let ctx = Context::new(client, metrics, None)
+        .with_images(ImagePolicy::new(["registry.example/", "ghcr.io/fbplugin/"]));
+    let mut writer = ctx.new_plugin_store();
+    for (path, object) in &cluster.objects {
+        if path.starts_with(&format!("{PLUGINS}/")) {
+            let plugin: FluentBitPlugin =
+                serde_json::from_value(object.clone()).expect("plugin decodes");
+            writer.apply_watcher_event(&watcher::Event::Apply(plugin));
+        }
+    }
+    Arc::new(ctx)
+}
+
+/// One reconcile (as the watch delivers the object from `cluster`) against `steps`.
+async fn run(cluster: Cluster, key: Key<'_>, steps: Vec<Step>) -> Outcome {
+    let (client, server) = mock(cluster.clone());
     let metrics = Arc::new(Metrics::default());
-    let ctx = Arc::new(
-        Context::new(client, metrics.clone(), None)
-            .with_images(ImagePolicy::new(["registry.example/", "ghcr.io/fbplugin/"])),
-    );
+    let ctx = context(client, &cluster, metrics.clone());
     let script = tokio::spawn(server.run(steps));
     let started = Instant::now();
-    let result = tokio::time::timeout(
-        Duration::from_secs(10),
-        controller::reconcile(plugin, ctx.clone()),
-    )
-    .await
-    .expect("reconcile finishes");
+    let reconcile = async {
+        match key {
+            Key::Plugin(name) => {
+                controller::reconcile(Arc::new(object(&cluster, name)), ctx.clone()).await
+            }
+            Key::DaemonSet => {
+                controller::reconcile_daemonset(Arc::new(daemonset(&cluster)), ctx.clone()).await
+            }
+        }
+    };
+    let result = tokio::time::timeout(Duration::from_secs(10), reconcile)
+        .await
+        .expect("reconcile finishes");
     let (server, seen) = script.await.expect("script ran every step");
     if let Err(e) = &result {
-        let _ = controller::error_policy(
-            Arc::new(object(&server.cluster.lock().unwrap(), name)),
-            e,
-            ctx.clone(),
-        );
+        let after = server.cluster.lock().unwrap().clone();
+        let _ = match key {
+            Key::Plugin(name) => {
+                controller::error_policy(Arc::new(object(&after, name)), e, ctx.clone())
+            }
+            Key::DaemonSet => {
+                controller::daemonset_error_policy(Arc::new(daemonset(&after)), e, ctx.clone())
+            }
+        };
     }
     drop(ctx);
     let cluster = server.cluster.lock().unwrap().clone();
@@ -213,7 +252,31 @@ async fn reconcile(cluster: Cluster, name: &str, steps: Vec<Step>) -> Outcome {
     }
 }
 
-/// The steps of a reconcile that applies a new render of out-a alone on a fresh DaemonSet.
+/// One reconcile of plugin `name` by the plugin controller.
+async fn reconcile(cluster: Cluster, name: &str, steps: Vec<Step>) -> Outcome {
+    run(cluster, Key::Plugin(name), steps).await
+}
+
+/// One reconcile of the DaemonSet `fluent-bit` by the DaemonSet controller.
+async fn reconcile_ds(cluster: Cluster, steps: Vec<Step>) -> Outcome {
+    run(cluster, Key::DaemonSet, steps).await
+}
+
+fn daemonset(cluster: &Cluster) -> DaemonSet {
+    serde_json::from_value(cluster.objects[DAEMONSET].clone()).expect("DaemonSet decodes")
+}
+
+/// The mock merges applies; a real server drops the init containers the operator's new apply
+/// leaves out. Make the DaemonSet's template carry exactly the last applied ones.
+fn take_applied_init_containers(out: &mut Outcome) {
+    let applied =
+        out.body(Method::PATCH, DAEMONSET)["spec"]["template"]["spec"]["initContainers"].clone();
+    let ds = out.cluster.objects.get_mut(DAEMONSET).expect("ds");
+    ds["spec"]["template"]["spec"]["initContainers"] = applied;
+}
+
+/// The steps of a DaemonSet reconcile that applies a new render of out-a alone on a fresh
+/// DaemonSet.
 fn first_apply_steps() -> Vec<Step> {
     let mut steps = reads(true);
     steps.extend([
@@ -246,8 +309,7 @@ fn first_apply_steps() -> Vec<Step> {
             );
         }),
         list_pods(),
-        list_daemonsets(),
-        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+        status_of("out-a").body(|p| {
             let s = &p["status"];
             assert_eq!(condition(s, "Accepted"), ("True", "Valid"));
             assert_eq!(condition(s, "Applied"), ("True", "Applied"));
@@ -263,12 +325,12 @@ fn first_apply_steps() -> Vec<Step> {
 async fn applied_and_ready() -> Cluster {
     let mut c = cluster();
     plugin("out-a").finalized().into(&mut c);
-    let mut c = reconcile(c, "out-a", first_apply_steps()).await.cluster;
+    let mut c = reconcile_ds(c, first_apply_steps()).await.cluster;
     finish_rollout(&mut c);
     let mut steps = reads(true);
     steps.extend([
         list_pods(),
-        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+        status_of("out-a").body(|p| {
             assert_eq!(
                 condition(&p["status"], "Ready"),
                 ("True", "RolloutComplete")
@@ -276,7 +338,7 @@ async fn applied_and_ready() -> Cluster {
         }),
         event("Ready"),
     ]);
-    reconcile(c, "out-a", steps).await.cluster
+    reconcile_ds(c, steps).await.cluster
 }
 
 #[tokio::test]
@@ -294,8 +356,11 @@ async fn new_plugin_gets_finalizer_then_configmap_daemonset_and_status() {
         first.result.expect("finalizer added"),
         Action::await_change()
     );
+    // The plugin's own reconcile: its DaemonSet exists, so the rest is the DaemonSet's.
+    let own = reconcile(first.cluster, "out-a", vec![Step::get(DAEMONSET)]).await;
+    assert_eq!(own.result.expect("nothing to do"), Action::await_change());
 
-    let second = reconcile(first.cluster, "out-a", first_apply_steps()).await;
+    let second = reconcile_ds(own.cluster, first_apply_steps()).await;
     assert_eq!(
         second.result.as_ref().expect("applied"),
         &Action::requeue(ROLLING_RECHECK)
@@ -326,12 +391,10 @@ async fn spec_change_applies_a_new_hash() {
             assert!(init["image"].as_str().unwrap().ends_with(&"cd".repeat(32)));
         }),
         list_pods(),
-        list_daemonsets(),
-        Step::apply(format!("{}/status", plugin_path("out-a")))
-            .body(|p| assert_eq!(p["status"]["observedGeneration"], 2)),
+        status_of("out-a").body(|p| assert_eq!(p["status"]["observedGeneration"], 2)),
         event("Applied"),
     ]);
-    let out = reconcile(c, "out-a", steps).await;
+    let out = reconcile_ds(c, steps).await;
     out.result.as_ref().expect("applied");
     let ds = out.body(Method::PATCH, DAEMONSET);
     let new_hash = &ds["spec"]["template"]["metadata"]["annotations"]["fbplugin.dev/config-hash"];
@@ -345,20 +408,16 @@ async fn spec_change_applies_a_new_hash() {
     );
 }
 
+/// A plugin moved to a DaemonSet that does not exist: its old DaemonSet's reconcile takes it
+/// out (keeping the empty pipeline), its own reconcile says the new target is missing.
 #[tokio::test]
 async fn retargeted_plugin_leaves_its_old_daemonset() {
     let mut c = applied_and_ready().await;
     let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
     p["spec"]["target"]["daemonSet"] = json!("other");
     p["metadata"]["generation"] = json!(2);
-    let steps = vec![
-        Step::get(PLUGINS),
-        Step::get("/apis/apps/v1/namespaces/logging/daemonsets/other"),
-        list_daemonsets(),
-        Step::get(PLUGINS),
-        Step::get(DAEMONSET),
-        Step::get(configmap("fluent-bit")),
-        Step::get(configmap(RENDERED)),
+    let mut steps = reads(true);
+    steps.extend([
         // The old DaemonSet keeps the operator's mount with an empty pipeline.
         Step::apply(configmap(RENDERED))
             .body(|cm| assert!(!file(cm, "pipeline.conf").contains("out-a"))),
@@ -369,7 +428,12 @@ async fn retargeted_plugin_leaves_its_old_daemonset() {
             )
         }),
         list_pods(),
-        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+    ]);
+    let old = reconcile_ds(c, steps).await;
+    assert_eq!(old.result.expect("released"), Action::requeue(RESYNC));
+    let steps = vec![
+        Step::get("/apis/apps/v1/namespaces/logging/daemonsets/other"),
+        status_of("out-a").body(|p| {
             assert_eq!(
                 condition(&p["status"], "Applied"),
                 ("False", "DaemonSetNotFound")
@@ -377,7 +441,7 @@ async fn retargeted_plugin_leaves_its_old_daemonset() {
         }),
         event("DaemonSetNotFound"),
     ];
-    reconcile(c, "out-a", steps)
+    reconcile(old.cluster, "out-a", steps)
         .await
         .result
         .expect("a condition, not an error");
@@ -400,8 +464,11 @@ async fn invalid_plugin_beside_a_valid_one_is_left_out_and_told_why() {
         Step::apply(DAEMONSET)
             .body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"])),
         list_pods(),
-        list_daemonsets(),
-        Step::apply(format!("{}/status", plugin_path("out-bad"))).body(|p| {
+        // One reconcile of the DaemonSet writes both statuses.
+        status_of("out-a")
+            .body(|p| assert_eq!(condition(&p["status"], "Applied"), ("True", "Applied"))),
+        event("Applied"),
+        status_of("out-bad").body(|p| {
             let s = &p["status"];
             assert_eq!(condition(s, "Accepted"), ("False", "Invalid"));
             assert_eq!(condition(s, "Applied"), ("False", "NotAccepted"));
@@ -424,33 +491,41 @@ async fn invalid_plugin_beside_a_valid_one_is_left_out_and_told_why() {
             );
         }),
     ]);
-    reconcile(c, "out-bad", steps)
+    reconcile_ds(c, steps)
         .await
         .result
         .expect("an invalid plugin is a status, not an error");
 }
 
+/// Deleting one of two: the DaemonSet's reconcile applies the template without it; the
+/// plugin's finalizer stays while a DaemonSet still carries it, and goes once none does.
 #[tokio::test]
 async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
     let mut c = cluster();
     plugin("out-a").finalized().into(&mut c);
     plugin("out-b").finalized().into(&mut c);
-    c = reconcile(c, "out-b", {
-        let mut s = reads(true);
-        s.extend([
-            Step::apply(configmap(RENDERED)),
-            Step::apply(DAEMONSET),
-            list_pods(),
-            list_daemonsets(),
-            Step::apply(format!("{}/status", plugin_path("out-b"))),
-            event("Applied"),
-        ]);
-        s
-    })
-    .await
-    .cluster;
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)),
+        Step::apply(DAEMONSET),
+        list_pods(),
+        status_of("out-a"),
+        event("Applied"),
+        status_of("out-b"),
+        event("Applied"),
+    ]);
+    let mut out = reconcile_ds(c, steps).await;
+    take_applied_init_containers(&mut out);
+    let mut c = out.cluster;
     let p = c.objects.get_mut(&plugin_path("out-b")).unwrap();
     p["metadata"]["deletionTimestamp"] = json!("2026-11-21T07:00:00Z");
+
+    // The release waits while the DaemonSet still carries the plugin.
+    let early = reconcile(c, "out-b", vec![list_daemonsets()]).await;
+    let err = early.result.expect_err("the finalizer stays");
+    assert_eq!(err.metric_label(), "releasing", "{err}");
+    assert!(err.to_string().contains("fluent-bit"), "{err}");
+
     let mut steps = reads(true);
     steps.extend([
         Step::apply(configmap(RENDERED))
@@ -458,6 +533,14 @@ async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
         Step::apply(DAEMONSET)
             .body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"])),
         list_pods(),
+        // out-a's status names the new hash; the deleted plugin's is not written.
+        status_of("out-a"),
+        event("Applied"),
+    ]);
+    let mut out = reconcile_ds(early.cluster, steps).await;
+    out.result.as_ref().expect("applied without out-b");
+    take_applied_init_containers(&mut out);
+    let steps = vec![
         list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-b")).body(|ops| {
             assert_eq!(
@@ -466,8 +549,8 @@ async fn deleting_one_of_two_reapplies_without_it_then_drops_the_finalizer() {
             );
             assert_eq!(ops[1]["op"], "remove");
         }),
-    ]);
-    let out = reconcile(c, "out-b", steps).await;
+    ];
+    let out = reconcile(out.cluster, "out-b", steps).await;
     assert_eq!(out.result.expect("cleaned up"), Action::await_change());
 }
 
@@ -508,36 +591,45 @@ async fn deleting_the_last_plugin_leaves_the_empty_pipeline_mounted() {
             );
         }),
         list_pods(),
+    ]);
+    let mut out = reconcile_ds(c, steps).await;
+    out.result.as_ref().expect("released");
+    take_applied_init_containers(&mut out);
+    assert!(out.cluster.objects.contains_key(&configmap(RENDERED)));
+    let steps = vec![
         list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-a"))
             .body(|ops| assert_eq!(ops[1]["op"], "remove")),
-    ]);
-    let out = reconcile(c, "out-a", steps).await;
-    out.result.expect("cleaned up");
-    assert!(out.cluster.objects.contains_key(&configmap(RENDERED)));
+    ];
+    reconcile(out.cluster, "out-a", steps)
+        .await
+        .result
+        .expect("cleaned up");
 }
 
+/// A plugin is being deleted while the DaemonSet's own config is gone: the operator's fields
+/// still come out (the empty intent), so a deleted plugin never stays in the template.
 #[tokio::test]
 async fn deleting_a_plugin_when_the_base_config_is_gone_still_takes_it_out() {
     let mut c = applied_and_ready().await;
     plugin("out-b").finalized().deleting().into(&mut c);
     c.objects.remove(&configmap("fluent-bit"));
     let steps = vec![
-        Step::get(PLUGINS),
         Step::get(DAEMONSET),
         Step::get(configmap("fluent-bit")),
         Step::get(configmap(RENDERED)),
         Step::apply(DAEMONSET).body(|ds| assert!(ds.get("spec").is_none(), "the empty intent")),
         Step::new(Method::DELETE, configmap(RENDERED)),
         list_pods(),
-        list_daemonsets(),
-        Step::new(Method::PATCH, plugin_path("out-b"))
-            .body(|ops| assert_eq!(ops[1]["op"], "remove")),
+        status_of("out-a").body(|p| {
+            assert_eq!(
+                condition(&p["status"], "Applied"),
+                ("False", "BaseConfigInvalid")
+            )
+        }),
+        event("BaseConfigInvalid"),
     ];
-    reconcile(c, "out-b", steps)
-        .await
-        .result
-        .expect("cleaned up");
+    reconcile_ds(c, steps).await.result.expect("released");
 }
 
 #[tokio::test]
@@ -546,8 +638,6 @@ async fn deleting_a_plugin_whose_daemonset_is_gone_just_drops_the_finalizer() {
     c.objects.remove(DAEMONSET);
     plugin("out-a").finalized().deleting().into(&mut c);
     let steps = vec![
-        Step::get(PLUGINS),
-        Step::get(DAEMONSET),
         list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-a"))
             .body(|ops| assert_eq!(ops[1]["op"], "remove")),
@@ -562,10 +652,8 @@ async fn missing_daemonset_is_a_condition_and_a_requeue_not_an_error() {
     c.objects.remove(DAEMONSET);
     plugin("out-a").finalized().into(&mut c);
     let steps = vec![
-        Step::get(PLUGINS),
         Step::get(DAEMONSET),
-        list_daemonsets(),
-        Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
+        status_of("out-a").body(|p| {
             assert_eq!(
                 condition(&p["status"], "Applied"),
                 ("False", "DaemonSetNotFound")
@@ -579,12 +667,7 @@ async fn missing_daemonset_is_a_condition_and_a_requeue_not_an_error() {
         Action::requeue(Duration::from_secs(1))
     );
     // Again: same status, so no write and no Event.
-    let again = reconcile(
-        out.cluster,
-        "out-a",
-        vec![Step::get(PLUGINS), Step::get(DAEMONSET)],
-    )
-    .await;
+    let again = reconcile(out.cluster, "out-a", vec![Step::get(DAEMONSET)]).await;
     again.result.expect("still not an error");
 }
 
@@ -600,7 +683,7 @@ async fn failing_once_then_succeeding(fail_daemonset: bool, code: u16, kind: &st
     } else {
         steps.push(Step::apply(configmap(RENDERED)).fail(code));
     }
-    let out = reconcile(c, "out-a", steps).await;
+    let out = reconcile_ds(c, steps).await;
     let err = out
         .result
         .as_ref()
@@ -617,11 +700,10 @@ async fn failing_once_then_succeeding(fail_daemonset: bool, code: u16, kind: &st
     retry.extend([
         Step::apply(DAEMONSET),
         list_pods(),
-        list_daemonsets(),
-        Step::apply(format!("{}/status", plugin_path("out-a"))),
+        status_of("out-a"),
         event("Applied"),
     ]);
-    reconcile(out.cluster, "out-a", retry)
+    reconcile_ds(out.cluster, retry)
         .await
         .result
         .expect("the retry succeeds");
@@ -650,7 +732,7 @@ async fn unchanged_status_is_not_written_and_nothing_else_is_either() {
     let c = applied_and_ready().await;
     let mut steps = reads(true);
     steps.push(list_pods());
-    let out = reconcile(c, "out-a", steps).await;
+    let out = reconcile_ds(c, steps).await;
     assert_eq!(out.result.expect("steady"), Action::requeue(RESYNC));
     assert!(
         out.seen.iter().all(|s| s.method == Method::GET),
@@ -673,11 +755,10 @@ async fn cr_change_to_daemonset_patch_latency() {
             Step::apply(configmap(RENDERED)),
             Step::apply(DAEMONSET),
             list_pods(),
-            list_daemonsets(),
-            Step::apply(format!("{}/status", plugin_path("out-a"))),
+            status_of("out-a"),
             event("Applied"),
         ]);
-        let out = reconcile(c, "out-a", steps).await;
+        let out = reconcile_ds(c, steps).await;
         out.result.as_ref().expect("applied");
         samples.push(out.to_daemonset_patch().expect("patched"));
     }
@@ -768,7 +849,6 @@ async fn new_filter_renders_a_wasm_filter_section_and_an_init_container() {
             assert_eq!(init["volumeMounts"][0]["subPath"], "filter-redact");
         }),
         list_pods(),
-        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("filter-redact"))).body(|p| {
             let s = &p["status"];
             assert_eq!(condition(s, "Accepted"), ("True", "Valid"));
@@ -776,8 +856,10 @@ async fn new_filter_renders_a_wasm_filter_section_and_an_init_container() {
             assert_eq!(condition(s, "Progressing"), ("True", "RolloutInProgress"));
         }),
         event("Applied"),
+        status_of("out-a"),
+        event("Applied"),
     ]);
-    let out = reconcile(c, "filter-redact", steps).await;
+    let out = reconcile_ds(c, steps).await;
     assert_eq!(
         out.result.expect("applied"),
         Action::requeue(ROLLING_RECHECK)
@@ -800,7 +882,6 @@ async fn a_filter_with_properties_is_rejected_and_the_output_keeps_running() {
         Step::apply(DAEMONSET)
             .body(|ds| assert_eq!(init_names(ds), ["fbplugin-out-a", "fbplugin-verify-out-a"])),
         list_pods(),
-        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("filter-redact"))).body(|p| {
             let s = &p["status"];
             assert_eq!(condition(s, "Accepted"), ("False", "Invalid"));
@@ -817,8 +898,11 @@ async fn a_filter_with_properties_is_rejected_and_the_output_keeps_running() {
                 "{e}"
             );
         }),
+        status_of("out-a")
+            .body(|p| assert_eq!(condition(&p["status"], "Applied"), ("True", "Applied"))),
+        event("Applied"),
     ]);
-    reconcile(c, "filter-redact", steps)
+    reconcile_ds(c, steps)
         .await
         .result
         .expect("an invalid filter is a status, not an error");
@@ -838,7 +922,6 @@ async fn a_daemonset_without_the_owners_opt_in_is_never_written() {
     let mut steps = reads(false);
     steps.extend([
         list_pods(),
-        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
             assert_eq!(
                 condition(&p["status"], "Applied"),
@@ -856,7 +939,7 @@ async fn a_daemonset_without_the_owners_opt_in_is_never_written() {
         }),
         event("DaemonSetNotOptedIn"),
     ]);
-    let out = reconcile(c, "out-a", steps).await;
+    let out = reconcile_ds(c, steps).await;
     out.result.expect("a condition, not an error");
 }
 
@@ -873,7 +956,6 @@ async fn a_foreign_configmap_is_neither_adopted_nor_deleted() {
     let mut steps = reads(true);
     steps.extend([
         list_pods(),
-        list_daemonsets(),
         Step::apply(format!("{}/status", plugin_path("out-a"))).body(|p| {
             assert_eq!(
                 condition(&p["status"], "Applied"),
@@ -882,19 +964,15 @@ async fn a_foreign_configmap_is_neither_adopted_nor_deleted() {
         }),
         event("ConfigMapNotOwned"),
     ]);
-    let out = reconcile(c, "out-a", steps).await;
+    let out = reconcile_ds(c, steps).await;
     out.result.expect("a condition, not an error");
     assert_eq!(out.cluster.objects[&configmap(RENDERED)], foreign);
 
-    // Deleting the plugin: the DaemonSet carries nothing, the ConfigMap stays.
+    // Deleting the plugin: the DaemonSet carries nothing, so the finalizer goes at once and
+    // the ConfigMap stays.
     let mut c = out.cluster;
     plugin("out-a").finalized().deleting().into(&mut c);
     let steps = vec![
-        Step::get(PLUGINS),
-        Step::get(DAEMONSET),
-        Step::get(configmap("fluent-bit")),
-        Step::get(configmap(RENDERED)),
-        list_pods(),
         list_daemonsets(),
         Step::new(Method::PATCH, plugin_path("out-a"))
             .body(|ops| assert_eq!(ops[1]["op"], "remove")),
@@ -904,36 +982,13 @@ async fn a_foreign_configmap_is_neither_adopted_nor_deleted() {
     assert_eq!(out.cluster.objects[&configmap(RENDERED)], foreign);
 }
 
-/// One reconcile of the DaemonSet `fluent-bit` by the DaemonSet controller.
-async fn reconcile_daemonset(cluster: Cluster, steps: Vec<Step>) -> (Action, Cluster) {
-    let ds: k8s_openapi::api::apps::v1::DaemonSet =
-        serde_json::from_value(cluster.objects[DAEMONSET].clone()).expect("DaemonSet decodes");
-    let (client, server) = mock(cluster);
-    let ctx = Arc::new(Context::new(client, Arc::new(Metrics::default()), None));
-    let script = tokio::spawn(server.run(steps));
-    let result = tokio::time::timeout(
-        Duration::from_secs(10),
-        controller::reconcile_daemonset(Arc::new(ds), ctx.clone()),
-    )
-    .await
-    .expect("reconcile finishes");
-    let (server, _) = script.await.expect("script ran every step");
-    drop(ctx);
-    let cluster = server.cluster.lock().unwrap().clone();
-    server.assert_done().await;
-    (result.expect("no error"), cluster)
-}
-
 /// An opted-in DaemonSet that no plugin targets gets the operator's empty pipeline (its config
 /// includes the file, and Fluent Bit does not start without it); once it carries it, nothing
-/// more is written; a DaemonSet with plugins is left to their reconciles.
+/// more is written.
 #[tokio::test]
 async fn an_opted_in_daemonset_without_plugins_gets_the_empty_pipeline() {
-    let steps = vec![
-        Step::get(PLUGINS),
-        Step::get(DAEMONSET),
-        Step::get(configmap("fluent-bit")),
-        Step::get(configmap(RENDERED)),
+    let mut steps = reads(true);
+    steps.extend([
         Step::apply(configmap(RENDERED)).body(|cm| {
             let pipeline = file(cm, "pipeline.conf");
             assert!(
@@ -950,22 +1005,14 @@ async fn an_opted_in_daemonset_without_plugins_gets_the_empty_pipeline() {
             );
         }),
         list_pods(),
-    ];
-    let (action, c) = reconcile_daemonset(cluster(), steps).await;
-    assert_eq!(action, Action::requeue(RESYNC));
+    ]);
+    let out = reconcile_ds(cluster(), steps).await;
+    assert_eq!(out.result.expect("applied"), Action::requeue(RESYNC));
     // Steady: the same observation plans no write.
-    let steady = vec![
-        Step::get(PLUGINS),
-        Step::get(DAEMONSET),
-        Step::get(configmap("fluent-bit")),
-        Step::get(configmap(RENDERED)),
-        list_pods(),
-    ];
-    let (_, mut c) = reconcile_daemonset(c, steady).await;
-    // With a plugin, the DaemonSet is the plugin's reconcile's business.
-    plugin("out-a").finalized().into(&mut c);
-    let (action, _) = reconcile_daemonset(c, vec![Step::get(PLUGINS)]).await;
-    assert_eq!(action, Action::await_change());
+    let mut steady = reads(true);
+    steady.push(list_pods());
+    let out = reconcile_ds(out.cluster, steady).await;
+    assert_eq!(out.result.expect("steady"), Action::requeue(RESYNC));
 }
 
 /// A DaemonSet that never opted in and carries nothing of the operator's is not even read.
@@ -977,6 +1024,69 @@ async fn a_daemonset_that_never_opted_in_is_left_alone() {
         .as_object_mut()
         .expect("labels")
         .remove("fbplugin.dev/accept-plugins");
-    let (action, _) = reconcile_daemonset(c, vec![]).await;
-    assert_eq!(action, Action::await_change());
+    let out = reconcile_ds(c, vec![]).await;
+    assert_eq!(out.result.expect("nothing to do"), Action::await_change());
+}
+
+/// Many plugins on one DaemonSet: one reconcile of the DaemonSet writes the ConfigMap and the
+/// DaemonSet once and each plugin's status once, whatever the number of plugins.
+#[tokio::test]
+async fn one_reconcile_writes_once_for_every_plugin_of_the_daemonset() {
+    const PLUGINS_ON_DS: usize = 40;
+    let mut c = cluster();
+    let names: Vec<String> = (0..PLUGINS_ON_DS).map(|i| format!("out-{i:02}")).collect();
+    for name in &names {
+        plugin(name).finalized().into(&mut c);
+    }
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)),
+        Step::apply(DAEMONSET)
+            .body(|ds| assert_eq!(init_names(ds).len(), 2 * PLUGINS_ON_DS, "{ds}")),
+        list_pods(),
+    ]);
+    for name in &names {
+        steps.extend([status_of(name), event("Applied")]);
+    }
+    let out = reconcile_ds(c, steps).await;
+    out.result.expect("applied");
+    let writes = out.seen.iter().filter(|s| s.method != Method::GET).count();
+    assert_eq!(
+        writes,
+        2 + 2 * PLUGINS_ON_DS,
+        "2 applies, then a status and an Event each"
+    );
+    // Steady afterwards: reads only.
+    let mut steady = reads(true);
+    steady.push(list_pods());
+    let out = reconcile_ds(out.cluster, steady).await;
+    out.result.expect("steady");
+}
+
+/// A second reconcile right after the first, before the watch brought the written status back
+/// (the store still holds the old one): nothing is written again and no Event repeats.
+#[tokio::test]
+async fn a_quick_second_reconcile_repeats_no_status_and_no_event() {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    let (client, server) = mock(c.clone());
+    let ctx = context(client, &c, Arc::new(Metrics::default()));
+    let ds = Arc::new(daemonset(&c));
+    let script = tokio::spawn(server.run(first_apply_steps()));
+    controller::reconcile_daemonset(ds.clone(), ctx.clone())
+        .await
+        .expect("applied");
+    let (server, _) = script.await.expect("first script");
+    // The live objects now carry the intents; the store's plugin is still the unapplied one.
+    let ds = Arc::new(daemonset(&server.cluster.lock().unwrap()));
+    let mut steady = reads(true);
+    steady.push(list_pods());
+    let script = tokio::spawn(server.run(steady));
+    controller::reconcile_daemonset(ds, ctx.clone())
+        .await
+        .expect("steady");
+    let (server, seen) = script.await.expect("second script");
+    assert!(seen.iter().all(|s| s.method == Method::GET), "reads only");
+    drop(ctx);
+    server.assert_done().await;
 }

@@ -1,13 +1,18 @@
-//! The only module that talks to the API server: reconcile, finalizer, error policy, and the
-//! kube-runtime `Controller` wiring ([`run`]).
+//! The only module that talks to the API server: the two reconcilers, the finalizer, the
+//! error policies, and the kube-runtime `Controller` wiring ([`run`]).
 //!
-//! One reconcile of a plugin syncs its whole DaemonSet (every plugin of a DaemonSet shares one
-//! ConfigMap and one pod template), then writes only that plugin's status; the DaemonSet watch
-//! brings the other plugins of the DaemonSet round when the template changes.
+//! The unit of work is a DaemonSet: all its plugins share one ConfigMap and one pod template.
+//! [`reconcile_daemonset`] (keyed by DaemonSet) observes the DaemonSet and every plugin
+//! targeting it, calls [`plan::plan`], executes the writes, and writes the status of each
+//! plugin whose status changed ([`plan::report`]). A change of any number of plugins of one
+//! DaemonSet is one reconcile of that DaemonSet, not one per plugin.
+//!
+//! [`reconcile`] (keyed by plugin) keeps what exists without a DaemonSet: the finalizer, the
+//! `DaemonSetNotFound` status, and the release on deletion (the finalizer goes once no
+//! DaemonSet carries the plugin).
 
 mod runner;
 mod sync;
-pub mod transitions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +27,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, Event as Finalizer};
+use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
@@ -29,11 +35,11 @@ use tracing::{debug, info, warn};
 pub use crate::drift::{contains, daemonset_current};
 pub use runner::{Health, run};
 
-use crate::gate::ImagePolicy;
+use crate::gate::{self, ImagePolicy};
 use crate::metrics::Metrics;
-use crate::rollout;
-use crate::status::{ApplyState, Facts, plugin_status};
-use crate::workload::FIELD_MANAGER;
+use crate::plan;
+use crate::status::ApplyState;
+use crate::workload::{self, FIELD_MANAGER};
 
 /// The finalizer the operator puts on every `FluentBitPlugin`, so it can take the plugin out
 /// of its DaemonSet before the object goes.
@@ -62,13 +68,15 @@ pub enum Error {
     /// The object lacks a namespace (the CRD is namespaced, so this is a broken object).
     #[error("FluentBitPlugin {0} has no namespace")]
     NoNamespace(String),
-    /// The API server refused to take a deleted plugin out of its DaemonSet; the finalizer
-    /// stays until it can.
-    #[error("{0}")]
-    Refused(String),
     /// The DaemonSet's selector cannot be turned into a label selector.
     #[error("the DaemonSet's selector is not usable: {0}")]
     Selector(String),
+    /// A deleted plugin is still in these DaemonSets' templates; the finalizer stays until
+    /// their reconciles take it out.
+    #[error(
+        "still in the pod template of DaemonSet(s) {0:?}; waiting for them to be re-applied without it"
+    )]
+    StillCarried(Vec<String>),
 }
 
 impl Error {
@@ -109,6 +117,12 @@ impl Error {
         if self.is_stale_finalizer_patch() {
             return "stale_cache";
         }
+        if let Error::Finalizer(e) = self
+            && let finalizer::Error::ApplyFailed(inner) | finalizer::Error::CleanupFailed(inner) =
+                e.as_ref()
+        {
+            return inner.metric_label();
+        }
         match self.kube_error() {
             Some(kube::Error::Api(s)) => match s.code {
                 409 => "conflict",
@@ -122,15 +136,16 @@ impl Error {
             None => match self {
                 Error::NoNamespace(_) => "invalid_object",
                 Error::Selector(_) => "invalid_selector",
-                Error::Refused(_) => "refused",
+                Error::StillCarried(_) => "releasing",
                 _ => "finalizer",
             },
         }
     }
 }
 
-/// What the reconciler shares: the client, the Event recorder, metrics and the per-object
-/// failure counts behind the exponential backoff.
+/// What the reconcilers share: the client, the Event recorder, metrics, the plugins as the
+/// DaemonSet controller's watch sees them, and the per-object failure counts behind the
+/// exponential backoff.
 pub struct Context {
     /// The API client.
     pub client: Client,
@@ -138,12 +153,19 @@ pub struct Context {
     pub recorder: Recorder,
     /// Reconcile metrics.
     pub metrics: Arc<Metrics>,
-    /// Consecutive failures per object (`namespace/name`), reset by a success.
+    /// Consecutive failures per object (`namespace/name`, `daemonset/namespace/name`), reset
+    /// by a success.
     failures: Mutex<HashMap<String, u32>>,
-    /// Which ConfigMaps hold which DaemonSets' base config, as reconciles found them.
-    base_configs: runner::BaseConfigIndex,
     /// The image repositories plugins may come from (`--allowed-image-repository`).
     pub images: ImagePolicy,
+    /// Every `FluentBitPlugin`, kept by the watch that triggers [`reconcile_daemonset`]: the
+    /// store is updated before the trigger arrives, so a reconcile sees the change that
+    /// caused it. Each [`run`] starts a new one.
+    plugins: Mutex<Store<FluentBitPlugin>>,
+    /// The status this process last wrote for each plugin (with its uid). The watch brings
+    /// it back a moment later; until then this, not the store's older copy, is the previous
+    /// status, so a quick second reconcile neither writes it again nor repeats its Events.
+    written: Mutex<HashMap<String, (Option<String>, FluentBitPluginStatus)>>,
 }
 
 impl Context {
@@ -154,13 +176,15 @@ impl Context {
             controller: FIELD_MANAGER.into(),
             instance,
         };
+        let (plugins, _) = reflector::store();
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
             failures: Mutex::new(HashMap::new()),
-            base_configs: Default::default(),
             images: ImagePolicy::default(),
+            plugins: Mutex::new(plugins),
+            written: Mutex::new(HashMap::new()),
         }
     }
 
@@ -170,20 +194,75 @@ impl Context {
         self
     }
 
+    /// Starts a new, empty plugin store for [`reconcile_daemonset`] and returns its writer:
+    /// [`run`] feeds it from its plugin watch (each time it starts, also after a lost and
+    /// regained lease), a test feeds it the plugins it sets up. What this process remembers
+    /// writing is forgotten too: another replica may have written since.
+    pub fn new_plugin_store(&self) -> Writer<FluentBitPlugin> {
+        let (store, writer) = reflector::store();
+        *lock(&self.plugins) = store;
+        lock(&self.written).clear();
+        writer
+    }
+
+    /// The plugin store of the current [`run`].
+    fn plugin_store(&self) -> Store<FluentBitPlugin> {
+        lock(&self.plugins).clone()
+    }
+
     /// Counts one more failure of `key` and returns how long to wait: 1 s doubling to 5 min.
     fn backoff(&self, key: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = lock(&self.failures);
         let n = failures.entry(key.to_string()).or_default();
         *n = n.saturating_add(1);
         backoff_delay(*n)
     }
 
     fn reset(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        lock(&self.failures).remove(key);
     }
+
+    /// The plugins of `namespace` in the store that target `daemonset`, by name; and whether
+    /// one that is being deleted is still in the DaemonSet (targets it, or its template
+    /// carries it).
+    fn plugins_of(&self, ds: &DaemonSet) -> (Vec<Arc<FluentBitPlugin>>, bool) {
+        let namespace = ds.namespace();
+        let name = ds.name_any();
+        let concerned = self.plugin_store().state_filter(|p| {
+            p.namespace() == namespace
+                && (p.spec.target.daemon_set == name
+                    || (p.meta().deletion_timestamp.is_some() && workload::carries(ds, p)))
+        });
+        let (deleting, mut plugins): (Vec<_>, Vec<_>) = concerned
+            .into_iter()
+            .partition(|p| p.meta().deletion_timestamp.is_some());
+        plugins.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        (plugins, !deleting.is_empty())
+    }
+
+    /// The status the plugin had before this reconcile: the one this process last wrote, when
+    /// it wrote one for this very object, else the watched copy's.
+    fn previous_status(&self, plugin: &FluentBitPlugin) -> Option<FluentBitPluginStatus> {
+        match lock(&self.written).get(&key(plugin)) {
+            Some((uid, status)) if *uid == plugin.metadata.uid => Some(status.clone()),
+            _ => plugin.status.clone(),
+        }
+    }
+
+    fn wrote(&self, plugin: &FluentBitPlugin, status: &FluentBitPluginStatus) {
+        lock(&self.written).insert(key(plugin), (plugin.metadata.uid.clone(), status.clone()));
+    }
+
+    fn forget(&self, plugin: &FluentBitPlugin) {
+        lock(&self.written).remove(&key(plugin));
+        self.reset(&key(plugin));
+        self.metrics.remove_plugin(&key(plugin));
+    }
+}
+
+/// A poisoned lock still holds usable data (counters and caches): take it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How soon a reconcile whose finalizer patch met a stale cached copy is retried.
@@ -203,74 +282,179 @@ fn key(plugin: &FluentBitPlugin) -> String {
     )
 }
 
-/// Reconciles one plugin: adds the finalizer, then syncs its DaemonSet and status
-/// (Apply), or takes it out of the DaemonSet and lets it go (Cleanup).
+fn daemonset_key(ds: &DaemonSet) -> String {
+    format!(
+        "daemonset/{}/{}",
+        ds.namespace().unwrap_or_default(),
+        ds.name_any()
+    )
+}
+
+/// Reconciles one plugin's own part: adds the finalizer; reports `DaemonSetNotFound` while
+/// its DaemonSet does not exist (everything else about a plugin whose DaemonSet exists is
+/// [`reconcile_daemonset`]'s); on deletion (Cleanup) lets it go once no DaemonSet carries it.
 #[tracing::instrument(skip_all, fields(plugin = %key(&plugin)))]
 pub async fn reconcile(plugin: Arc<FluentBitPlugin>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let timer = ctx.metrics.start();
     let namespace = plugin
         .namespace()
         .ok_or_else(|| Error::NoNamespace(plugin.name_any()))?;
     let api: Api<FluentBitPlugin> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, plugin, |event| async {
+    finalizer::finalizer(&api, FINALIZER, plugin, |event| async {
         match event {
-            Finalizer::Apply(p) => apply(&p, &ctx).await,
-            Finalizer::Cleanup(p) => cleanup(&p, &ctx).await,
+            Finalizer::Apply(p) => without_daemonset(&p, &ctx).await,
+            Finalizer::Cleanup(p) => release(&p, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// A plugin whose DaemonSet exists is left to [`reconcile_daemonset`]; one whose DaemonSet
+/// does not gets the status that says so.
+async fn without_daemonset(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error> {
+    let namespace = plugin.namespace().unwrap_or_default();
+    let name = &plugin.spec.target.daemon_set;
+    let daemonsets: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let ds = daemonsets
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::api(format!("get DaemonSet {namespace}/{name}"), e))?;
+    if ds.is_some() {
+        return Ok(Action::await_change());
+    }
+    let plugins = [plugin];
+    let planned = plan::plan(&plan::Observed {
+        namespace: &namespace,
+        name,
+        daemonset: plan::Target::Absent,
+        base_config: None,
+        configmap: None,
+        plugins: &plugins,
+        images: Some(&ctx.images),
+        release_unusable: false,
+        offline: false,
+    });
+    let previous = ctx.previous_status(plugin);
+    let executed = plan::Executed {
+        daemonset: None,
+        pods: &[],
+        apply: &planned.apply,
+    };
+    let updates = plan::report(
+        &plugins,
+        &[previous.as_ref()],
+        &planned.render,
+        &executed,
+        &now(),
+    );
+    for update in &updates {
+        write_status(plugin, update, ctx).await?;
+    }
+    // The DaemonSet controller takes over once it exists; look again with growing delays.
+    Ok(Action::requeue(ctx.backoff(&key(plugin))))
+}
+
+/// Cleanup: the finalizer goes once no DaemonSet's template carries the plugin. Taking it out
+/// is [`reconcile_daemonset`]'s (the deletion triggers it); until then this is retried.
+async fn release(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error> {
+    let namespace = plugin.namespace().unwrap_or_default();
+    let carrying = sync::carrying(&ctx.client, &namespace, plugin).await?;
+    if !carrying.is_empty() {
+        return Err(Error::StillCarried(carrying));
+    }
+    info!(plugin = %key(plugin), "no DaemonSet carries the plugin any more; removing the finalizer");
+    ctx.forget(plugin);
+    Ok(Action::await_change())
+}
+
+/// Reconciles one DaemonSet: observes it with every plugin targeting it, plans, executes the
+/// plan (at most one ConfigMap write and one DaemonSet apply), then writes the status of each
+/// plugin whose status changed and publishes its Events. A DaemonSet that never opted in and
+/// carries nothing of the operator's costs no API call.
+#[tracing::instrument(skip_all, fields(daemonset = %daemonset_key(&ds)))]
+pub async fn reconcile_daemonset(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let (plugins, releasing) = ctx.plugins_of(&ds);
+    let opted_in = ds.labels().get(gate::OPT_IN_LABEL).map(String::as_str) == Some("true");
+    let carries =
+        !crate::drift::operator_marks(&serde_json::to_value(ds.as_ref()).unwrap_or_default())
+            .is_empty();
+    if plugins.is_empty() && !opted_in && !carries && !releasing {
+        return Ok(Action::await_change());
+    }
+    let timer = ctx.metrics.start();
+    let result = sync_and_report(&ds, &plugins, releasing, &ctx).await;
     timer.finish(result.as_ref().map(|_| ()).map_err(Error::metric_label));
     result
 }
 
-/// Reconciles a DaemonSet that no plugin targets: an opted-in one gets the operator's mount
-/// with an empty pipeline (its config includes the file, and Fluent Bit does not start without
-/// it), one that opted out loses the operator's fields. A DaemonSet with plugins is left to
-/// their reconciles. The plugins are listed fresh, so a plugin created a moment ago is never
-/// taken out again.
-#[tracing::instrument(skip_all, fields(daemonset = %format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any())))]
-pub async fn reconcile_daemonset(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn sync_and_report(
+    ds: &DaemonSet,
+    plugins: &[Arc<FluentBitPlugin>],
+    releasing: bool,
+    ctx: &Context,
+) -> Result<Action, Error> {
     let namespace = ds.namespace().unwrap_or_default();
     let name = ds.name_any();
-    let opted_in = ds
-        .labels()
-        .get(crate::gate::OPT_IN_LABEL)
-        .map(String::as_str)
-        == Some("true");
-    let carries =
-        !crate::drift::operator_marks(&serde_json::to_value(ds.as_ref()).unwrap_or_default())
-            .is_empty();
-    if !opted_in && !carries {
-        return Ok(Action::await_change());
+    let refs: Vec<&FluentBitPlugin> = plugins.iter().map(AsRef::as_ref).collect();
+    let synced = sync::sync_daemonset(
+        &ctx.client,
+        &ctx.images,
+        &namespace,
+        &name,
+        &refs,
+        releasing,
+    )
+    .await?;
+    let previous: Vec<Option<FluentBitPluginStatus>> =
+        refs.iter().map(|p| ctx.previous_status(p)).collect();
+    let previous: Vec<Option<&FluentBitPluginStatus>> =
+        previous.iter().map(Option::as_ref).collect();
+    let executed = plan::Executed {
+        daemonset: synced.daemonset.as_ref(),
+        pods: &synced.pods,
+        apply: &synced.apply,
+    };
+    let updates = plan::report(&refs, &previous, &synced.render, &executed, &now());
+    let mut rolling = false;
+    for (plugin, update) in refs.iter().zip(&updates) {
+        write_status(plugin, update, ctx).await?;
+        ctx.metrics.set_plugin(&key(plugin), &update.status);
+        rolling |= update
+            .status
+            .condition(condition::PROGRESSING)
+            .is_some_and(|c| c.status == "True");
     }
-    if !sync::plugins_of(&ctx.client, &namespace, &name)
-        .await?
-        .is_empty()
-    {
-        return Ok(Action::await_change());
-    }
-    let synced =
-        sync::sync_daemonset(&ctx.client, &ctx.images, &namespace, &name, &[], false).await?;
-    if let ApplyState::ApplyFailed(message) = &synced.apply {
-        warn!(%message, "cannot give the DaemonSet the operator's empty pipeline");
-        return Ok(Action::requeue(
-            ctx.backoff(&format!("daemonset/{namespace}/{name}")),
-        ));
-    }
-    ctx.reset(&format!("daemonset/{namespace}/{name}"));
-    Ok(Action::requeue(RESYNC))
+    let ds_key = daemonset_key(ds);
+    Ok(match &synced.apply {
+        ApplyState::ApplyFailed(message) => {
+            warn!(%message, "the API server refused a write");
+            Action::requeue(ctx.backoff(&ds_key))
+        }
+        // Not a crash loop: the statuses say why; look again with growing delays (and at
+        // once when what is missing changes, through the watches).
+        ApplyState::DaemonSetNotFound
+        | ApplyState::NotOptedIn(_)
+        | ApplyState::ConfigMapNotOwned(_)
+            if !plugins.is_empty() =>
+        {
+            Action::requeue(ctx.backoff(&ds_key))
+        }
+        _ => {
+            ctx.reset(&ds_key);
+            Action::requeue(if rolling { ROLLING_RECHECK } else { RESYNC })
+        }
+    })
+}
+
+fn now() -> Time {
+    Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 /// [`error_policy`] for [`reconcile_daemonset`].
 pub fn daemonset_error_policy(ds: Arc<DaemonSet>, error: &Error, ctx: Arc<Context>) -> Action {
-    let key = format!(
-        "daemonset/{}/{}",
-        ds.namespace().unwrap_or_default(),
-        ds.name_any()
-    );
+    let key = daemonset_key(&ds);
     let delay = ctx.backoff(&key);
-    warn!(daemonset = %key, error = %error, retry_in = ?delay, "DaemonSet reconcile failed");
+    warn!(daemonset = %key, error = %error, kind = error.metric_label(), retry_in = ?delay, "DaemonSet reconcile failed");
     Action::requeue(delay)
 }
 
@@ -286,84 +470,14 @@ pub fn error_policy(plugin: Arc<FluentBitPlugin>, error: &Error, ctx: Arc<Contex
     Action::requeue(delay)
 }
 
-async fn apply(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error> {
-    let namespace = plugin.namespace().unwrap_or_default();
-    let ds_name = &plugin.spec.target.daemon_set;
-    let mut group = sync::plugins_of(&ctx.client, &namespace, ds_name).await?;
-    // The list may predate this object (a cache in between); the object in hand is current.
-    let me = match group
-        .iter()
-        .position(|p| p.metadata.name == plugin.metadata.name)
-    {
-        Some(i) => i,
-        None => {
-            group.push(plugin.clone());
-            group.len() - 1
-        }
-    };
-    let refs: Vec<&FluentBitPlugin> = group.iter().collect();
-    let synced =
-        sync::sync_daemonset(&ctx.client, &ctx.images, &namespace, ds_name, &refs, false).await?;
-    if let Some(cm) = &synced.base_configmap {
-        let mut index = ctx.base_configs.lock().unwrap_or_else(|e| e.into_inner());
-        index
-            .entry((namespace.clone(), cm.clone()))
-            .or_default()
-            .insert(ds_name.clone());
-    }
-    let me_now = &group[me];
-    // A changed spec may have moved the plugin to another DaemonSet: take it out of any other
-    // whose template still carries it, before the status records this generation.
-    let observed = me_now.status.as_ref().and_then(|s| s.observed_generation);
-    if observed.is_none() || observed != me_now.metadata.generation {
-        release_elsewhere(me_now, ctx).await?;
-    }
-    let rollout = synced.daemonset.as_ref().map(|ds| {
-        let check = rollout::template_check(ds, me_now, synced.hash().unwrap_or_default());
-        rollout::assess(ds, &synced.pods, check)
-    });
-    let now =
-        Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH));
-    let status = plugin_status(
-        me_now.status.as_ref(),
-        Facts {
-            generation: me_now.metadata.generation,
-            outcome: &synced.render.outcomes[me],
-            apply: &synced.apply,
-            hash: synced.hash(),
-            rollout: rollout.as_ref(),
-        },
-        &now,
-    );
-    write_status(me_now, &status, ctx).await?;
-    ctx.metrics.set_plugin(&key(plugin), &status);
-
-    Ok(match synced.apply {
-        ApplyState::DaemonSetNotFound
-        | ApplyState::ApplyFailed(_)
-        | ApplyState::NotOptedIn(_)
-        | ApplyState::ConfigMapNotOwned(_) => {
-            // Not a crash loop: the status says why; look again with growing delays (and at
-            // once when the DaemonSet appears, through the DaemonSet watch).
-            Action::requeue(ctx.backoff(&key(plugin)))
-        }
-        _ => {
-            ctx.reset(&key(plugin));
-            let rolling = status
-                .condition(condition::PROGRESSING)
-                .is_some_and(|c| c.status == "True");
-            Action::requeue(if rolling { ROLLING_RECHECK } else { RESYNC })
-        }
-    })
-}
-
-/// Patches the status only when it differs, then publishes the Events of the transition.
+/// Applies the status when it changed, then publishes the Events of the change. A plugin
+/// deleted since it was observed (404) has no status to write.
 async fn write_status(
     plugin: &FluentBitPlugin,
-    status: &FluentBitPluginStatus,
+    update: &plan::StatusUpdate,
     ctx: &Context,
 ) -> Result<(), Error> {
-    if plugin.status.as_ref() == Some(status) {
+    if !update.changed {
         return Ok(());
     }
     let namespace = plugin.namespace().unwrap_or_default();
@@ -372,79 +486,42 @@ async fn write_status(
     let patch = json!({
         "apiVersion": FluentBitPlugin::api_version(&()),
         "kind": FluentBitPlugin::kind(&()),
-        "status": status,
+        "status": update.status,
     });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| {
-        Error::api(
-            format!("patch status of FluentBitPlugin {namespace}/{name}"),
-            e,
+    let result = api
+        .patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
         )
-    })?;
+        .await;
+    match result {
+        Ok(_) => ctx.wrote(plugin, &update.status),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => {
+            return Err(Error::api(
+                format!("patch status of FluentBitPlugin {namespace}/{name}"),
+                e,
+            ));
+        }
+    }
     let reference = plugin.object_ref(&());
-    for note in transitions::transitions(plugin.status.as_ref(), status) {
+    for note in &update.events {
         let event = KubeEvent {
             type_: if note.warning {
                 EventType::Warning
             } else {
                 EventType::Normal
             },
-            reason: note.reason,
-            note: Some(note.note),
-            action: note.action,
+            reason: note.reason.clone(),
+            note: Some(note.note.clone()),
+            action: note.action.clone(),
             secondary: None,
         };
         // Events are advice; failing to publish one must not fail the reconcile.
         if let Err(e) = ctx.recorder.publish(&event, &reference).await {
             warn!(plugin = %key(plugin), error = %e, reason = %event.reason, "cannot publish Event");
         }
-    }
-    Ok(())
-}
-
-async fn cleanup(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Error> {
-    remove_from(plugin, &plugin.spec.target.daemon_set, ctx).await?;
-    release_elsewhere(plugin, ctx).await?;
-    ctx.metrics.remove_plugin(&key(plugin));
-    ctx.reset(&key(plugin));
-    Ok(Action::await_change())
-}
-
-/// Re-syncs `daemonset` without `plugin` (the empty intent when no other plugin is left).
-async fn remove_from(
-    plugin: &FluentBitPlugin,
-    daemonset: &str,
-    ctx: &Context,
-) -> Result<(), Error> {
-    let namespace = plugin.namespace().unwrap_or_default();
-    let group = sync::plugins_of(&ctx.client, &namespace, daemonset).await?;
-    // Deleting plugins are already out of the group; never render this one, even from a list
-    // that predates its deletion or its retargeting.
-    let rest: Vec<&FluentBitPlugin> = group
-        .iter()
-        .filter(|p| p.metadata.name != plugin.metadata.name)
-        .collect();
-    let synced =
-        sync::sync_daemonset(&ctx.client, &ctx.images, &namespace, daemonset, &rest, true).await?;
-    if let ApplyState::ApplyFailed(message) = &synced.apply {
-        // Keep the finalizer (or the old generation): the plugin is still in the DaemonSet.
-        return Err(Error::Refused(message.clone()));
-    }
-    info!(plugin = %key(plugin), %daemonset, remaining = rest.len(), "removed from DaemonSet");
-    Ok(())
-}
-
-/// Takes the plugin out of every DaemonSet of its namespace, other than its target, whose
-/// template still carries its init container (it was retargeted).
-async fn release_elsewhere(plugin: &FluentBitPlugin, ctx: &Context) -> Result<(), Error> {
-    let namespace = plugin.namespace().unwrap_or_default();
-    for daemonset in sync::carrying(&ctx.client, &namespace, plugin).await? {
-        remove_from(plugin, &daemonset, ctx).await?;
     }
     Ok(())
 }

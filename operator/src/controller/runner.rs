@@ -1,23 +1,25 @@
-//! The kube-runtime `Controller`: what it watches and how a change finds its plugins.
+//! The kube-runtime `Controller`s: what each watches and how a change finds its key.
 //!
-//! - `FluentBitPlugin`s (the controller's own reflector; its store answers the mappers).
-//! - DaemonSets, metadata only: a change reconciles every plugin targeting that DaemonSet.
-//! - DaemonSets again, whole, for a second controller ([`reconcile_daemonset`]): a DaemonSet no
-//!   plugin targets gets the operator's empty pipeline when it opts in, and loses the
-//!   operator's fields when it opts out.
+//! **DaemonSets** ([`reconcile_daemonset`], keyed by DaemonSet), triggered by:
+//! - the DaemonSet itself (whole objects: the store answers the mappers below);
+//! - `FluentBitPlugin`s, through a reflector whose store [`Context`] reads: a plugin maps to
+//!   its target and to any other DaemonSet whose template still carries it;
 //! - ConfigMaps, metadata only: the operator's own `<ds>-fbplugin` (label
 //!   `fbplugin.dev/daemonset`), any ConfigMap named `<ds>-fbplugin` (a foreign one blocks the
-//!   DaemonSet's plugins until it goes), and any ConfigMap a reconcile found holding a
-//!   DaemonSet's base config map to the plugins of that DaemonSet; other ConfigMaps map to
-//!   nothing.
+//!   DaemonSet's plugins until it goes), and any ConfigMap a DaemonSet in the store reads its
+//!   own config from ([`plan::base_config_source`]).
 //!
-//! Metadata-only watches keep a cluster-wide operator's memory independent of how big the
-//! cluster's ConfigMaps are; every reconcile reads what it needs fresh.
+//! **Plugins** ([`reconcile`], keyed by plugin): the plugin's own watch (finalizer, deletion,
+//! a target that does not exist) and DaemonSet deletions (metadata only), which map to the
+//! plugins targeting the deleted DaemonSet.
+//!
+//! Every mapping is computed from what a watch holds now; nothing a reconcile learned is kept
+//! for the mappers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use fbplugin_crds::FluentBitPlugin;
 use futures::{StreamExt, TryStreamExt};
@@ -25,14 +27,15 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store, reflector};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::{Context, Error, daemonset_error_policy, error_policy, reconcile, reconcile_daemonset};
-use crate::workload::DAEMONSET_LABEL;
+use crate::plan;
+use crate::workload::{self, DAEMONSET_LABEL};
 
 /// What `/readyz` reports: the watches have synced; with leader election a standby replica
 /// (not leading, so not watching) is ready too, so a rollout of the operator is not blocked
@@ -73,10 +76,7 @@ impl Health {
 /// How often readiness looks at the plugin store again.
 const READY_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// ConfigMaps (namespace, name) holding a DaemonSet's base config → those DaemonSets.
-pub(super) type BaseConfigIndex = Mutex<HashMap<(String, String), BTreeSet<String>>>;
-
-/// Runs the controller in `namespace` (or all namespaces) until `shutdown` resolves, then
+/// Runs both controllers in `namespace` (or all namespaces) until `shutdown` resolves, then
 /// lets running reconciles finish. Fails fast when the CRD is not installed.
 pub async fn run(
     ctx: Arc<Context>,
@@ -96,54 +96,52 @@ pub async fn run(
                 e,
             )
         })?;
-    let controller = Controller::new(plugins, watcher::Config::default().any_semantic());
-    let store = controller.store();
-    let (ds_synced, ds_events) =
-        synced_watch(api::<PartialObjectMeta<DaemonSet>>(&client, namespace));
-    let (cm_synced, cm_events) =
-        synced_watch(api::<PartialObjectMeta<ConfigMap>>(&client, namespace));
+    let writer = ctx.new_plugin_store();
 
-    let by_ds = store.clone();
-    let ds_mapper = move |ds: PartialObjectMeta<DaemonSet>| {
-        targeting(&by_ds, ds.namespace().as_deref(), &[ds.name_any()])
-    };
-    let by_cm = store.clone();
-    let index = ctx.clone();
-    let cm_mapper = move |cm: PartialObjectMeta<ConfigMap>| {
-        let namespace = cm.namespace().unwrap_or_default();
-        let mut daemonsets: Vec<String> = cm
-            .labels()
-            .get(DAEMONSET_LABEL)
-            .cloned()
-            .into_iter()
-            .collect();
-        // A `<ds>-fbplugin` ConfigMap without the operator's labels (someone else's, which
-        // blocks the plugins with ConfigMapNotOwned): its removal must bring them round too.
-        if let Some(ds) = cm.name_any().strip_suffix("-fbplugin") {
-            daemonsets.push(ds.to_string());
-        }
-        let known = index.base_configs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(ds) = known.get(&(namespace.clone(), cm.name_any())) {
-            daemonsets.extend(ds.iter().cloned());
-        }
-        drop(known);
-        targeting(&by_cm, Some(&namespace), &daemonsets)
+    // The DaemonSet controller: every DaemonSet, triggered by its plugins and ConfigMaps too.
+    let daemonsets = Controller::new(
+        api::<DaemonSet>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    );
+    let ds_store = daemonsets.store();
+    let (plugins_synced, plugin_events) = synced(reflector(
+        writer,
+        watcher(plugins.clone(), watcher::Config::default().any_semantic()).default_backoff(),
+    ));
+    let (cm_synced, cm_events) = synced(
+        watcher(
+            api::<PartialObjectMeta<ConfigMap>>(&client, namespace),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff(),
+    );
+    let carriers = ds_store.clone();
+    let by_plugin = move |plugin: FluentBitPlugin| daemonsets_of_plugin(&carriers, &plugin);
+    let readers = ds_store.clone();
+    let by_configmap =
+        move |cm: PartialObjectMeta<ConfigMap>| daemonsets_of_configmap(&readers, &cm);
+
+    // The plugin controller: the finalizer, and plugins whose DaemonSet is gone.
+    let controller = Controller::new(plugins, watcher::Config::default().any_semantic());
+    let plugin_store = controller.store();
+    let (deletions_synced, deletions) =
+        synced_deletions(api::<PartialObjectMeta<DaemonSet>>(&client, namespace));
+    let by_ds = plugin_store.clone();
+    let targeting_deleted = move |ds: PartialObjectMeta<DaemonSet>| {
+        targeting(&by_ds, ds.namespace().as_deref(), &ds.name_any())
     };
 
     let ready_health = health.clone();
-    let ready_store = store.clone();
+    let stores = (plugin_store, ds_store, ctx.plugin_store());
     let readiness = tokio::spawn(async move {
-        let mut ds_synced = ds_synced;
-        let mut cm_synced = cm_synced;
         let watches = async {
-            // `Store::wait_until_ready` wakes only its latest poller, and the controller polls
-            // it too: poll again until it answers.
-            while tokio::time::timeout(READY_POLL, ready_store.wait_until_ready())
-                .await
-                .is_err()
-            {}
-            ds_synced.wait_for(|s| *s).await.ok()?;
-            cm_synced.wait_for(|s| *s).await.ok()
+            wait_ready(&stores.0).await;
+            wait_ready(&stores.1).await;
+            wait_ready(&stores.2).await;
+            for mut synced in [plugins_synced, cm_synced, deletions_synced] {
+                synced.wait_for(|s| *s).await.ok()?;
+            }
+            Some(())
         };
         if watches.await.is_some() {
             info!("watches synced; ready");
@@ -155,26 +153,23 @@ pub async fn run(
         namespace = namespace.unwrap_or("<all>"),
         "controller started"
     );
-    // DaemonSets no plugin targets: the empty pipeline on opt-in, the release on opt-out.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut stop_plugins = stop_rx.clone();
-    let daemonsets = Controller::new(
-        api::<DaemonSet>(&client, namespace),
-        watcher::Config::default().any_semantic(),
-    )
-    .graceful_shutdown_on(async move {
-        stop_plugins.wait_for(|s| *s).await.ok();
-    })
-    .run(reconcile_daemonset, daemonset_error_policy, ctx.clone())
-    .for_each(|result| async move {
-        match result {
-            Ok((object, _)) => debug!(daemonset = %object, "reconciled"),
-            Err(e) => debug!(error = %e, "DaemonSet reconcile not completed"),
-        }
-    });
+    let mut stop_daemonsets = stop_rx.clone();
+    let daemonsets = daemonsets
+        .watches_stream(plugin_events, by_plugin)
+        .watches_stream(cm_events, by_configmap)
+        .graceful_shutdown_on(async move {
+            stop_daemonsets.wait_for(|s| *s).await.ok();
+        })
+        .run(reconcile_daemonset, daemonset_error_policy, ctx.clone())
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(daemonset = %object, "reconciled"),
+                Err(e) => debug!(error = %e, "DaemonSet reconcile not completed"),
+            }
+        });
     let plugins = controller
-        .watches_stream(ds_events, ds_mapper)
-        .watches_stream(cm_events, cm_mapper)
+        .watches_stream(deletions, targeting_deleted)
         .graceful_shutdown_on(async move {
             shutdown.await;
             stop_tx.send_replace(true);
@@ -193,6 +188,70 @@ pub async fn run(
     Ok(())
 }
 
+/// Waits for a store's initial list. `Store::wait_until_ready` wakes only its latest poller,
+/// and a controller polls it too: poll again until it answers.
+async fn wait_ready<K>(store: &Store<K>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    while tokio::time::timeout(READY_POLL, store.wait_until_ready())
+        .await
+        .is_err()
+    {}
+}
+
+/// The DaemonSets a plugin event concerns: its target, and any other DaemonSet of its
+/// namespace whose template still carries it (it was retargeted, or is being deleted).
+fn daemonsets_of_plugin(
+    daemonsets: &Store<DaemonSet>,
+    plugin: &FluentBitPlugin,
+) -> Vec<ObjectRef<DaemonSet>> {
+    let namespace = plugin.namespace();
+    let target = &plugin.spec.target.daemon_set;
+    let mut refs = vec![ObjectRef::new(target).within(namespace.as_deref().unwrap_or_default())];
+    refs.extend(
+        daemonsets
+            .state_filter(|ds| {
+                ds.namespace() == namespace
+                    && ds.metadata.name.as_ref() != Some(target)
+                    && workload::carries(ds, plugin)
+            })
+            .iter()
+            .map(|ds| ObjectRef::from(ds.as_ref())),
+    );
+    refs
+}
+
+/// The DaemonSets a ConfigMap event concerns: the one the operator's own `<ds>-fbplugin`
+/// belongs to (label `fbplugin.dev/daemonset`), the one whose name a `<ds>-fbplugin` without
+/// the operator's labels blocks (its removal must bring the plugins round), and every
+/// DaemonSet of the namespace that reads its own config from it.
+fn daemonsets_of_configmap(
+    daemonsets: &Store<DaemonSet>,
+    cm: &PartialObjectMeta<ConfigMap>,
+) -> Vec<ObjectRef<DaemonSet>> {
+    let namespace = cm.namespace().unwrap_or_default();
+    let name = cm.name_any();
+    let mut names: BTreeSet<String> = cm
+        .labels()
+        .get(DAEMONSET_LABEL)
+        .cloned()
+        .into_iter()
+        .collect();
+    if let Some(ds) = name.strip_suffix("-fbplugin") {
+        names.insert(ds.to_string());
+    }
+    let readers = daemonsets.state_filter(|ds| {
+        ds.namespace().as_deref() == Some(namespace.as_str())
+            && plan::base_config_source(ds).is_some_and(|s| s.configmap == name)
+    });
+    names.extend(readers.iter().map(|ds| ds.name_any()));
+    names
+        .iter()
+        .map(|ds| ObjectRef::new(ds).within(&namespace))
+        .collect()
+}
+
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
@@ -203,27 +262,19 @@ where
     }
 }
 
-/// A watch that reports (through the receiver) once its initial list is in.
+/// A watch's touched objects, and a receiver that turns true once its initial list is in.
 #[allow(clippy::type_complexity)]
-fn synced_watch<K>(
-    api: Api<K>,
+fn synced<K>(
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 ) -> (
     watch::Receiver<bool>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Send + 'static,
 {
     let (tx, rx) = watch::channel(false);
-    // `Api<PartialObjectMeta<_>>` lists and watches metadata only.
-    let stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let stream = events
         .inspect_ok(move |event| {
             if matches!(event, watcher::Event::InitDone) {
                 tx.send_replace(true);
@@ -234,20 +285,45 @@ where
     (rx, stream)
 }
 
-/// The plugins in `namespace` that target one of `daemonsets`.
+/// The DaemonSets deleted (metadata only), and a receiver that turns true once the watch's
+/// initial list is in. A DaemonSet that is there is the DaemonSet controller's; only its
+/// deletion concerns the plugin controller.
+#[allow(clippy::type_complexity)]
+fn synced_deletions(
+    api: Api<PartialObjectMeta<DaemonSet>>,
+) -> (
+    watch::Receiver<bool>,
+    impl futures::Stream<Item = Result<PartialObjectMeta<DaemonSet>, watcher::Error>> + Send + 'static,
+) {
+    let (tx, rx) = watch::channel(false);
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                tx.send_replace(true);
+            }
+        })
+        .inspect_err(|e| warn!(error = %e, "watch failed; retrying with backoff"))
+        .try_filter_map(|event| async move {
+            Ok(match event {
+                watcher::Event::Delete(ds) => Some(ds),
+                _ => None,
+            })
+        });
+    (rx, stream)
+}
+
+/// The plugins in `namespace` that target `daemonset`.
 fn targeting(
     store: &Store<FluentBitPlugin>,
     namespace: Option<&str>,
-    daemonsets: &[String],
+    daemonset: &str,
 ) -> Vec<ObjectRef<FluentBitPlugin>> {
-    if daemonsets.is_empty() {
-        return Vec::new();
-    }
     store
-        .state()
+        .state_filter(|p| {
+            p.namespace().as_deref() == namespace && p.spec.target.daemon_set == daemonset
+        })
         .iter()
-        .filter(|p| p.namespace().as_deref() == namespace)
-        .filter(|p| daemonsets.contains(&p.spec.target.daemon_set))
         .map(|p| ObjectRef::from(p.as_ref()))
         .collect()
 }

@@ -4,9 +4,9 @@
 use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::core::Selector;
-use kube::{Client, Resource};
 
 use super::Error;
 use crate::gate::ImagePolicy;
@@ -25,40 +25,11 @@ pub struct Synced {
     pub apply: ApplyState,
     /// The DaemonSet's pods (by its selector), for the rollout assessment.
     pub pods: Vec<Pod>,
-    /// The ConfigMap holding the DaemonSet's own config, when found (for the watch mapper).
-    pub base_configmap: Option<String>,
 }
 
-impl Synced {
-    /// The rendered hash, when something was rendered.
-    pub fn hash(&self) -> Option<&str> {
-        self.render.rendered.as_ref().map(|r| r.hash.as_str())
-    }
-}
-
-/// Plugins in `namespace` that target `daemonset` and are not being deleted, fresh from the
-/// API (not from a cache) so two plugins created together both see each other.
-pub async fn plugins_of(
-    client: &Client,
-    namespace: &str,
-    daemonset: &str,
-) -> Result<Vec<FluentBitPlugin>, Error> {
-    let api: Api<FluentBitPlugin> = Api::namespaced(client.clone(), namespace);
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::api(format!("list FluentBitPlugins in {namespace}"), e))?;
-    let mut plugins: Vec<FluentBitPlugin> = list
-        .items
-        .into_iter()
-        .filter(|p| p.spec.target.daemon_set == daemonset && p.meta().deletion_timestamp.is_none())
-        .collect();
-    plugins.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    Ok(plugins)
-}
-
-/// DaemonSets in `namespace`, other than the plugin's target, whose pod template carries the
-/// plugin's init container.
+/// The DaemonSets in `namespace` whose pod template still carries the plugin's init container
+/// (its target, or one it was retargeted away from), fresh from the API: a deleted plugin's
+/// finalizer stays until this is empty.
 pub async fn carrying(
     client: &Client,
     namespace: &str,
@@ -69,17 +40,10 @@ pub async fn carrying(
         .list(&ListParams::default())
         .await
         .map_err(|e| Error::api(format!("list DaemonSets in {namespace}"), e))?;
-    let init = workload::init_container_name(plugin);
-    let target = plugin.spec.target.daemon_set.as_str();
     Ok(list
         .items
         .into_iter()
-        .filter(|ds| ds.metadata.name.as_deref() != Some(target))
-        .filter(|ds| {
-            let pod = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-            let inits = pod.and_then(|p| p.init_containers.as_ref());
-            inits.is_some_and(|c| c.iter().any(|c| c.name == init))
-        })
+        .filter(|ds| workload::carries(ds, plugin))
         .filter_map(|ds| ds.metadata.name)
         .collect())
 }
@@ -107,7 +71,6 @@ pub async fn sync_daemonset(
         .await
         .map_err(|e| Error::api(what("get", "DaemonSet", name), e))?;
     let source = ds.as_ref().and_then(plan::base_config_source);
-    let base_configmap = source.as_ref().map(|s| s.configmap.clone());
     let mut base_text = None;
     if let Some(source) = source.as_ref() {
         let cm = configmaps
@@ -179,7 +142,6 @@ pub async fn sync_daemonset(
         render,
         apply,
         pods,
-        base_configmap,
     })
 }
 
