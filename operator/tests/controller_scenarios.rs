@@ -198,13 +198,15 @@ fn context(client: kube::Client, cluster: &Cluster, metrics: Arc<Metrics>) -> Ar
     let ctx = Context::new(client, metrics, None)
         .with_images(ImagePolicy::new(["registry.example/", "ghcr.io/fbplugin/"]));
     let mut writer = ctx.new_plugin_store();
+    writer.apply_watcher_event(&watcher::Event::Init);
     for (path, object) in &cluster.objects {
         if path.starts_with(&format!("{PLUGINS}/")) {
             let plugin: FluentBitPlugin =
                 serde_json::from_value(object.clone()).expect("plugin decodes");
-            writer.apply_watcher_event(&watcher::Event::Apply(plugin));
+            writer.apply_watcher_event(&watcher::Event::InitApply(plugin));
         }
     }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
     Arc::new(ctx)
 }
 
@@ -1087,6 +1089,40 @@ async fn a_quick_second_reconcile_repeats_no_status_and_no_event() {
         .expect("steady");
     let (server, seen) = script.await.expect("second script");
     assert!(seen.iter().all(|s| s.method == Method::GET), "reads only");
+    drop(ctx);
+    server.assert_done().await;
+}
+
+/// A restarted operator reconciles DaemonSets as soon as their watch delivers them; the plugin
+/// watch may not have listed yet. The DaemonSet reconcile waits for it: applying before would
+/// take every plugin out for a moment and roll every Fluent Bit pod twice.
+#[tokio::test]
+async fn a_daemonset_is_not_planned_before_the_plugins_are_listed() {
+    let mut c = cluster();
+    plugin("out-a").finalized().into(&mut c);
+    let (client, server) = mock(c.clone());
+    let ctx = Arc::new(
+        Context::new(client, Arc::new(Metrics::default()), None)
+            .with_images(ImagePolicy::new(["registry.example/"])),
+    );
+    let mut writer = ctx.new_plugin_store();
+    let script = tokio::spawn(server.run(first_apply_steps()));
+    let reconcile = tokio::spawn(controller::reconcile_daemonset(
+        Arc::new(daemonset(&c)),
+        ctx.clone(),
+    ));
+    // Long enough for a reconcile that did not wait to have planned without the plugin.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!reconcile.is_finished(), "waits for the plugin watch");
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitApply(object(&c, "out-a")));
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let result = tokio::time::timeout(Duration::from_secs(10), reconcile)
+        .await
+        .expect("reconcile finishes")
+        .expect("reconcile task");
+    assert_eq!(result.expect("applied"), Action::requeue(ROLLING_RECHECK));
+    let (server, _) = script.await.expect("the plugin was applied, not dropped");
     drop(ctx);
     server.assert_done().await;
 }

@@ -210,6 +210,13 @@ impl Context {
         lock(&self.plugins).clone()
     }
 
+    /// Waits until the plugin store holds the watch's initial list. A DaemonSet reconciled
+    /// before that would look as if it had no plugin and lose them all for a moment (a
+    /// restarted operator would roll every Fluent Bit pod twice).
+    async fn plugins_listed(&self) {
+        wait_until_ready(&self.plugin_store()).await;
+    }
+
     /// Counts one more failure of `key` and returns how long to wait: 1 s doubling to 5 min.
     fn backoff(&self, key: &str) -> Duration {
         let mut failures = lock(&self.failures);
@@ -258,6 +265,19 @@ impl Context {
         self.reset(&key(plugin));
         self.metrics.remove_plugin(&key(plugin));
     }
+}
+
+/// Waits for a store's initial list. `Store::wait_until_ready` wakes only its latest
+/// poller (and a controller polls its own store too): poll again until it answers.
+pub(crate) async fn wait_until_ready<K>(store: &Store<K>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    const POLL: Duration = Duration::from_millis(200);
+    while tokio::time::timeout(POLL, store.wait_until_ready())
+        .await
+        .is_err()
+    {}
 }
 
 /// A poisoned lock still holds usable data (counters and caches): take it.
@@ -373,6 +393,7 @@ async fn release(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Action, Erro
 /// carries nothing of the operator's costs no API call.
 #[tracing::instrument(skip_all, fields(daemonset = %daemonset_key(&ds)))]
 pub async fn reconcile_daemonset(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.plugins_listed().await;
     let (plugins, releasing) = ctx.plugins_of(&ds);
     let opted_in = ds.labels().get(gate::OPT_IN_LABEL).map(String::as_str) == Some("true");
     let carries =

@@ -33,7 +33,10 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::{Context, Error, daemonset_error_policy, error_policy, reconcile, reconcile_daemonset};
+use super::{
+    Context, Error, daemonset_error_policy, error_policy, reconcile, reconcile_daemonset,
+    wait_until_ready,
+};
 use crate::plan;
 use crate::workload::{self, DAEMONSET_LABEL};
 
@@ -72,9 +75,6 @@ impl Health {
         self.leading.store(leading, Ordering::Relaxed);
     }
 }
-
-/// How often readiness looks at the plugin store again.
-const READY_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Runs both controllers in `namespace` (or all namespaces) until `shutdown` resolves, then
 /// lets running reconciles finish. Fails fast when the CRD is not installed.
@@ -135,9 +135,9 @@ pub async fn run(
     let stores = (plugin_store, ds_store, ctx.plugin_store());
     let readiness = tokio::spawn(async move {
         let watches = async {
-            wait_ready(&stores.0).await;
-            wait_ready(&stores.1).await;
-            wait_ready(&stores.2).await;
+            wait_until_ready(&stores.0).await;
+            wait_until_ready(&stores.1).await;
+            wait_until_ready(&stores.2).await;
             for mut synced in [plugins_synced, cm_synced, deletions_synced] {
                 synced.wait_for(|s| *s).await.ok()?;
             }
@@ -186,18 +186,6 @@ pub async fn run(
     health.set_synced(false);
     info!("controller stopped");
     Ok(())
-}
-
-/// Waits for a store's initial list. `Store::wait_until_ready` wakes only its latest poller,
-/// and a controller polls it too: poll again until it answers.
-async fn wait_ready<K>(store: &Store<K>)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    while tokio::time::timeout(READY_POLL, store.wait_until_ready())
-        .await
-        .is_err()
-    {}
 }
 
 /// The DaemonSets a plugin event concerns: its target, and any other DaemonSet of its
