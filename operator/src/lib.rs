@@ -179,6 +179,7 @@ pub mod metrics;
 pub mod offline;
 pub mod plan;
 pub mod render;
+pub mod rollback;
 pub mod rollout;
 pub mod status;
 pub mod telemetry;
