@@ -109,8 +109,8 @@ mod wasm;
 
 pub use spec::{
     Artifact, DEFAULT_CONFIG_PATH, DEFAULT_CONTAINER, FluentBitPlugin, FluentBitPluginSpec,
-    Instance, LogLevel, PluginType, Property, PullPolicy, RetryLimit, SecretReference, StorageType,
-    Target,
+    Instance, LogLevel, PluginType, Property, PullPolicy, RetryLimit, RollbackPolicy,
+    SecretReference, StorageType, Target,
 };
 pub use status::{Condition, ConditionUpdate, FluentBitPluginStatus, RolloutCounts, StatusProblem};
 pub use wasm::{EventFormat, WasmFilter};

@@ -72,6 +72,25 @@ pub struct FluentBitPluginSpec {
 
     /// The Fluent Bit DaemonSet (in this namespace) that loads the plugin.
     pub target: Target,
+
+    /// What the operator does when a change of this plugin makes the DaemonSet's new pods
+    /// fail in a way that will not heal (CrashLoopBackOff, a failed init container, an image
+    /// that cannot be pulled): `Automatic` (the default) goes back to the last state that was
+    /// Ready on every node and holds this generation back until the spec changes; `Never`
+    /// only reports it (Degraded). The DaemonSet's owner can turn it off for every plugin with
+    /// the annotation `fbplugin.dev/rollback: Never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackPolicy>,
+}
+
+/// Whether a rollout this plugin broke is rolled back.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RollbackPolicy {
+    /// Roll back to the last known good state and hold this generation back.
+    #[default]
+    Automatic,
+    /// Report only.
+    Never,
 }
 
 /// The kind of plugin. New kinds (such as a WASM `filter`) are added as new values with their

@@ -24,6 +24,8 @@
 //! | `Degraded` | True | `ImagePullFailed` | the plugin image (or another) cannot be pulled |
 //! | `Degraded` | True | `InitContainerFailed` | the plugin's init container failed, e.g. sha256 mismatch |
 //! | `Degraded` | False | `AsExpected` | no failing pod seen |
+//! | `RolledBack` | True | `RolloutStuck` | this generation's change made the new pods fail in a way that will not heal; the operator went back to the last known good state and holds this generation back until the spec changes (the message names the pod, node, container, reason and the plugins rolled back together) |
+//! | `Applied`, `Progressing`, `Ready` | False | `RolledBack` | while held back: the DaemonSet runs the plugin's last known good spec (or leaves it out when it had none) |
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
@@ -41,6 +43,8 @@ pub mod condition {
     pub const READY: &str = "Ready";
     /// Pods fail in a way that needs a human.
     pub const DEGRADED: &str = "Degraded";
+    /// The operator rolled this plugin's change back (only present after a rollback).
+    pub const ROLLED_BACK: &str = "RolledBack";
 }
 
 /// Condition reasons (CamelCase, stable: tools may match on them).
@@ -90,6 +94,10 @@ pub mod reason {
     pub const INIT_CONTAINER_FAILED: &str = "InitContainerFailed";
     /// Degraded=False.
     pub const AS_EXPECTED: &str = "AsExpected";
+    /// RolledBack=True: the rollout of this generation was stuck and was rolled back.
+    pub const ROLLOUT_STUCK: &str = "RolloutStuck";
+    /// Applied, Progressing, Ready=False: this generation is held back after a rollback.
+    pub const ROLLED_BACK: &str = "RolledBack";
 }
 
 /// The observed state of a `FluentBitPlugin`.

@@ -33,7 +33,8 @@ use serde_json::Value;
 
 use crate::drift;
 use crate::gate::{self, ImagePolicy};
-use crate::render::{self, DaemonSetRender, Rendered, render_daemonset_admitted};
+use crate::render::{self, DaemonSetRender, PluginOutcome, Rendered, render_daemonset_admitted};
+use crate::rollback::{self, LAST_KNOWN_GOOD_KEY, LastKnownGood};
 use crate::rollout;
 use crate::status::{ApplyState, Facts, plugin_status};
 use crate::transitions::{Note, transitions};
@@ -139,7 +140,8 @@ impl Plan<'_> {
     }
 }
 
-/// What executing a [`Plan`] left behind: the input of [`report`].
+/// What executing a [`Plan`] left behind, and what the controller decided about the rollout:
+/// the input of [`report`].
 #[derive(Debug, Clone, Copy)]
 pub struct Executed<'a> {
     /// The DaemonSet as the apply returned it (or as read, when nothing was written); `None`
@@ -150,6 +152,11 @@ pub struct Executed<'a> {
     /// [`Plan::apply`], or [`ApplyState::ApplyFailed`] with the server's answer when a write
     /// was refused.
     pub apply: &'a ApplyState,
+    /// Index-aligned with the plugins: this generation is held back after a rollback (the
+    /// plan rendered its last known good spec, or left it out).
+    pub held: &'a [bool],
+    /// The rollback decided in this reconcile, if any ([`rollback::decide`]).
+    pub rollback: Option<&'a rollback::Rollback>,
 }
 
 /// One plugin's status after a reconcile of its DaemonSet, and the Events its change publishes.
@@ -163,23 +170,24 @@ pub struct StatusUpdate {
     pub events: Vec<Note>,
 }
 
-/// Every plugin's status and Events once `plan` was executed, index-aligned with
-/// [`Observed::plugins`]; `previous` is each plugin's status before (also aligned). Pure: the
+/// Every plugin's status and Events once the plan was executed, index-aligned with `plugins`
+/// (the plugins as they are, not as held back); `previous` is each plugin's status before and
+/// `outcomes` its render outcome (both aligned too), `hash` the rendered hash. Pure: the
 /// controller writes the statuses that [`StatusUpdate::changed`] and publishes the Events.
 ///
 /// This is the second half of the plan: what the statuses say depends on whether the writes
-/// succeeded and on the DaemonSet the apply returned, so it is computed after them.
+/// succeeded, on the DaemonSet the apply returned and on its pods, so it is computed after them.
 pub fn report(
     plugins: &[&FluentBitPlugin],
     previous: &[Option<&FluentBitPluginStatus>],
-    render: &DaemonSetRender,
+    outcomes: &[PluginOutcome],
+    hash: Option<&str>,
     executed: &Executed<'_>,
     now: &Time,
 ) -> Vec<StatusUpdate> {
-    let hash = render.rendered.as_ref().map(|r| r.hash.as_str());
     plugins
         .iter()
-        .zip(&render.outcomes)
+        .zip(outcomes)
         .enumerate()
         .map(|(i, (plugin, outcome))| {
             let before = previous.get(i).copied().flatten();
@@ -187,7 +195,7 @@ pub fn report(
                 let check = rollout::template_check(ds, plugin, hash.unwrap_or_default());
                 rollout::assess(ds, executed.pods, check)
             });
-            let status = plugin_status(
+            let mut status = plugin_status(
                 before,
                 Facts {
                     generation: plugin.metadata.generation,
@@ -196,6 +204,17 @@ pub fn report(
                     hash,
                     rollout: rollout.as_ref(),
                 },
+                now,
+            );
+            let name = plugin.metadata.name.as_deref().unwrap_or_default();
+            let culprit = executed
+                .rollback
+                .filter(|r| r.culprits.iter().any(|c| c == name));
+            rolled_back(
+                &mut status,
+                plugin.metadata.generation,
+                executed.held.get(i).copied().unwrap_or(false) || culprit.is_some(),
+                culprit.map(|r| r.message(name)),
                 now,
             );
             let changed = before != Some(&status);
@@ -211,6 +230,57 @@ pub fn report(
             }
         })
         .collect()
+}
+
+/// The rollback's part of a status: a new rollback sets `RolledBack`; a held-back generation
+/// is not applied, progressing or ready; a `RolledBack` of an older generation goes (the spec
+/// changed, so the operator applies it again).
+fn rolled_back(
+    status: &mut FluentBitPluginStatus,
+    generation: Option<i64>,
+    held: bool,
+    message: Option<String>,
+    now: &Time,
+) {
+    use fbplugin_crds::ConditionUpdate;
+    use fbplugin_crds::status::{condition, reason};
+    if let Some(message) = message {
+        status.set_condition(
+            ConditionUpdate {
+                type_: condition::ROLLED_BACK,
+                status: true,
+                reason: reason::ROLLOUT_STUCK,
+                message,
+            },
+            generation,
+            now,
+        );
+    }
+    if held {
+        let why = status
+            .condition(condition::ROLLED_BACK)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        for type_ in [condition::APPLIED, condition::PROGRESSING, condition::READY] {
+            status.set_condition(
+                ConditionUpdate {
+                    type_,
+                    status: false,
+                    reason: reason::ROLLED_BACK,
+                    message: format!("held back: {why}"),
+                },
+                generation,
+                now,
+            );
+        }
+        status.rendered_hash = None;
+        status.rollout = None;
+        status.progress = None;
+    } else {
+        status
+            .conditions
+            .retain(|c| c.type_ != condition::ROLLED_BACK || c.observed_generation == generation);
+    }
 }
 
 /// The ConfigMap key holding the DaemonSet's own config (at the container and config path its
@@ -278,7 +348,7 @@ pub fn plan<'a>(observed: &Observed<'a>) -> Plan<'a> {
             return nothing(render, ApplyState::ConfigMapNotOwned(not_owned(observed)));
         }
         (Some(rendered), None) => (
-            configmap_step(observed, ds, rendered),
+            configmap_step(observed, ds, rendered, &included),
             workload::daemonset_intent(
                 observed.name,
                 observed.namespace,
@@ -377,6 +447,7 @@ fn configmap_step(
     observed: &Observed<'_>,
     ds: Option<&DaemonSet>,
     rendered: &Rendered,
+    included: &[Validated<'_>],
 ) -> ConfigMapStep {
     // Offline DaemonSets may have no uid: then the ConfigMap has no owner reference.
     let owner = ds.and_then(|ds| {
@@ -387,12 +458,24 @@ fn configmap_step(
     });
     // The files the live pod template's pods read stay until a new template replaces them.
     let live = observed.configmap.and_then(|cm| cm.data.as_ref());
-    let retained: std::collections::BTreeMap<String, String> = ds
+    let mut retained: std::collections::BTreeMap<String, String> = ds
         .map(workload::template_keys)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|key| Some((key.clone(), live?.get(&key)?.clone())))
         .collect();
+    // The last known good state: this render once every pod runs it and is ready, else the
+    // one stored before.
+    let good = ds
+        .filter(|ds| rollback::rolled_out(ds, &rendered.hash))
+        .map(|_| {
+            let plugins: Vec<&FluentBitPlugin> = included.iter().map(Validated::plugin).collect();
+            LastKnownGood::of(&rendered.hash, &plugins).to_text()
+        })
+        .or_else(|| live?.get(LAST_KNOWN_GOOD_KEY).cloned());
+    if let Some(good) = good {
+        retained.insert(LAST_KNOWN_GOOD_KEY.to_string(), good);
+    }
     let intent = workload::configmap_intent(
         observed.name,
         observed.namespace,

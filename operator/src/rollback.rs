@@ -21,8 +21,12 @@
 
 use std::collections::BTreeMap;
 
+use fbplugin_crds::status::condition;
+use fbplugin_crds::{FluentBitPlugin, FluentBitPluginStatus, RollbackPolicy};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
 use crate::workload::HASH_ANNOTATION;
@@ -221,17 +225,14 @@ fn container_failure(c: &ContainerStatus, init: bool) -> Option<(String, String)
     None
 }
 
-/// The last rendered state of one DaemonSet that reached Ready on every scheduled pod: enough
-/// to apply it again without reading the plugins, and to tell which plugins changed since.
+/// The last rendered state of one DaemonSet that reached Ready on every scheduled pod: the
+/// config hash and every plugin's spec then, so the operator can render it again without the
+/// plugins' current specs, and tell which plugins changed since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastKnownGood {
     /// The config hash of the template that was Ready.
     pub template_hash: String,
-    /// The operator's ConfigMap data at that time.
-    pub config: BTreeMap<String, String>,
-    /// The DaemonSet apply intent at that time (the operator's fields only).
-    pub daemon_set: serde_json::Value,
     /// Every plugin rendered into it, by name.
     pub plugins: BTreeMap<String, GoodPlugin>,
 }
@@ -246,25 +247,48 @@ pub struct GoodPlugin {
     pub spec: serde_json::Value,
 }
 
-/// The ConfigMap key [`LastKnownGood`] is stored under.
+/// The key of the operator's ConfigMap that stores [`LastKnownGood`] (not a file Fluent Bit
+/// reads: the volume's `items` project only the pipeline files).
 pub const LAST_KNOWN_GOOD_KEY: &str = "last-known-good.json";
 
 impl LastKnownGood {
-    /// The ConfigMap data that stores it.
-    pub fn to_config_map_data(&self) -> BTreeMap<String, String> {
-        // Serialising plain maps, strings and JSON values cannot fail.
-        let text = serde_json::to_string(self).unwrap_or_default();
-        BTreeMap::from([(LAST_KNOWN_GOOD_KEY.to_string(), text)])
+    /// The state of a rendered `hash` with these plugins (the ones included in it).
+    pub fn of(hash: &str, plugins: &[&FluentBitPlugin]) -> Self {
+        LastKnownGood {
+            template_hash: hash.to_string(),
+            plugins: plugins
+                .iter()
+                .map(|p| {
+                    let spec = serde_json::to_value(&p.spec).unwrap_or_default();
+                    let generation = p.metadata.generation.unwrap_or_default();
+                    (p.name_any(), GoodPlugin { generation, spec })
+                })
+                .collect(),
+        }
     }
 
-    /// Reads it back from ConfigMap data; `None` when there is none yet, an error when the
-    /// stored text is not one (someone edited the ConfigMap).
-    pub fn from_config_map_data(
-        data: &BTreeMap<String, String>,
-    ) -> Result<Option<Self>, serde_json::Error> {
-        data.get(LAST_KNOWN_GOOD_KEY)
-            .map(|text| serde_json::from_str(text))
-            .transpose()
+    /// The text stored under [`LAST_KNOWN_GOOD_KEY`].
+    pub fn to_text(&self) -> String {
+        // Plain maps, strings and JSON values always serialise.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads it back from the ConfigMap's data; `None` when there is none yet or the stored
+    /// text is not one (someone edited the ConfigMap: then there is nothing to go back to).
+    pub fn from_data(data: Option<&BTreeMap<String, String>>) -> Option<Self> {
+        serde_json::from_str(data?.get(LAST_KNOWN_GOOD_KEY)?).ok()
+    }
+
+    /// The plugin as it was in this state: today's object with the good spec. `None` when it
+    /// was not in it.
+    pub fn spec_of(&self, plugin: &FluentBitPlugin) -> Option<FluentBitPlugin> {
+        let good = self.plugins.get(&plugin.name_any())?;
+        let spec = serde_json::from_value(good.spec.clone()).ok()?;
+        Some(FluentBitPlugin {
+            metadata: plugin.metadata.clone(),
+            spec,
+            status: None,
+        })
     }
 }
 
@@ -291,6 +315,159 @@ pub fn culprits<'a>(good: &LastKnownGood, now: &[CurrentPlugin<'a>]) -> Vec<&'a 
         .collect();
     names.sort_unstable();
     names
+}
+
+/// Whether the DaemonSet has rolled `hash` out: its controller saw the current generation, the
+/// template carries `hash`, and every scheduled pod (at least one) is updated and ready.
+pub fn rolled_out(ds: &DaemonSet, hash: &str) -> bool {
+    let template_hash = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(HASH_ANNOTATION));
+    let Some(status) = ds.status.as_ref() else {
+        return false;
+    };
+    let desired = status.desired_number_scheduled;
+    template_hash.is_some_and(|h| h == hash)
+        && status.observed_generation.unwrap_or(0) >= ds.metadata.generation.unwrap_or(0)
+        && desired > 0
+        && status.updated_number_scheduled.unwrap_or(0) == desired
+        && status.number_ready >= desired
+}
+
+/// Whether this generation of the plugin is held back: its status says it was rolled back,
+/// for the generation it has now.
+pub fn held_back(plugin: &FluentBitPlugin, status: Option<&FluentBitPluginStatus>) -> bool {
+    status
+        .and_then(|s| s.condition(condition::ROLLED_BACK))
+        .is_some_and(|c| c.status == "True" && c.observed_generation == plugin.metadata.generation)
+}
+
+/// Whether a stuck rollout may be rolled back for this plugin: its own policy, and the
+/// DaemonSet owner's annotation [`ROLLBACK_ANNOTATION`].
+pub fn allowed(ds: &DaemonSet, plugin: &FluentBitPlugin) -> bool {
+    let owner = ds
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ROLLBACK_ANNOTATION))
+        .map(String::as_str);
+    owner != Some("Never") && plugin.spec.rollback.unwrap_or_default() == RollbackPolicy::Automatic
+}
+
+/// The DaemonSet annotation by which its owner turns automatic rollback off for every plugin
+/// (`Never`).
+pub const ROLLBACK_ANNOTATION: &str = "fbplugin.dev/rollback";
+
+/// A rollback: the failure that made the rollout stuck, the state it goes back to, and the
+/// plugins whose change is held back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollback {
+    /// What failed.
+    pub failure: PodFailure,
+    /// The config hash of the failing template.
+    pub from_hash: String,
+    /// The config hash of the last known good state.
+    pub to_hash: String,
+    /// The plugins rolled back together, by name.
+    pub culprits: Vec<String>,
+}
+
+impl Rollback {
+    /// The `RolledBack` condition message for one of the culprits.
+    pub fn message(&self, plugin: &str) -> String {
+        let others: Vec<&str> = self
+            .culprits
+            .iter()
+            .map(String::as_str)
+            .filter(|c| *c != plugin)
+            .collect();
+        let together = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" Rolled back together with: {}.", others.join(", "))
+        };
+        format!(
+            "the rollout of config {} was stuck ({}); went back to the last known good config {}.{together} \
+             This generation is held back: change the spec to try again",
+            short(&self.from_hash),
+            self.failure.describe(),
+            short(&self.to_hash),
+        )
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Decides whether a stuck rollout is rolled back: the pods of the current template
+/// `hash` fail past `patience`, a last known good state with another hash exists, and some
+/// plugin whose change it was may be rolled back. `Wait` says when to look again.
+pub fn decide(
+    ds: &DaemonSet,
+    pods: &[Pod],
+    hash: &str,
+    good: Option<&LastKnownGood>,
+    plugins: &[&FluentBitPlugin],
+    now: Timestamp,
+    patience: Patience,
+) -> Decision {
+    let Some(good) = good.filter(|g| g.template_hash != hash) else {
+        return Decision::None;
+    };
+    let failure = match assess(pods, hash, now, patience) {
+        Verdict::Healthy => return Decision::None,
+        Verdict::Wait { at, .. } => return Decision::LookAgainAt(at),
+        Verdict::Stuck(failure) => failure,
+    };
+    let specs: Vec<(String, serde_json::Value)> = plugins
+        .iter()
+        .filter(|p| allowed(ds, p))
+        .map(|p| {
+            (
+                p.name_any(),
+                serde_json::to_value(&p.spec).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let current: Vec<CurrentPlugin<'_>> = specs
+        .iter()
+        .zip(plugins.iter().filter(|p| allowed(ds, p)))
+        .map(|((name, spec), p)| CurrentPlugin {
+            name,
+            generation: p.metadata.generation.unwrap_or_default(),
+            spec,
+        })
+        .collect();
+    let culprits: Vec<String> = culprits(good, &current)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if culprits.is_empty() {
+        // Nothing the operator may take back changed (the DaemonSet's own config, an operator
+        // upgrade, or plugins whose policy is Never): report only.
+        return Decision::None;
+    }
+    Decision::RollBack(Rollback {
+        failure,
+        from_hash: hash.to_string(),
+        to_hash: good.template_hash.clone(),
+        culprits,
+    })
+}
+
+/// What [`decide`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to do.
+    None,
+    /// A failure within its patience: look again then.
+    LookAgainAt(Timestamp),
+    /// Roll back.
+    RollBack(Rollback),
 }
 
 #[cfg(test)]
@@ -538,8 +715,6 @@ mod tests {
     fn culprits_are_the_plugins_new_or_changed_since_the_good_state() {
         let good = LastKnownGood {
             template_hash: "good".into(),
-            config: BTreeMap::new(),
-            daemon_set: json!({}),
             plugins: BTreeMap::from([
                 (
                     "a".to_string(),
@@ -589,23 +764,22 @@ mod tests {
     }
 
     #[test]
-    fn the_good_state_round_trips_through_config_map_data_and_edits_are_errors() {
+    fn the_good_state_round_trips_through_config_map_data_and_an_edit_is_no_state() {
         let good = LastKnownGood {
             template_hash: "abc".into(),
-            config: BTreeMap::from([("plugins.conf".into(), "[PLUGINS]\n".into())]),
-            daemon_set: json!({"spec": {"template": {}}}),
-            plugins: BTreeMap::new(),
+            plugins: BTreeMap::from([(
+                "a".to_string(),
+                GoodPlugin {
+                    generation: 2,
+                    spec: json!({"x": 1}),
+                },
+            )]),
         };
-        let data = good.to_config_map_data();
-        assert_eq!(
-            LastKnownGood::from_config_map_data(&data).expect("reads back"),
-            Some(good)
-        );
-        assert_eq!(
-            LastKnownGood::from_config_map_data(&BTreeMap::new()).expect("empty"),
-            None
-        );
+        let data = BTreeMap::from([(LAST_KNOWN_GOOD_KEY.to_string(), good.to_text())]);
+        assert_eq!(LastKnownGood::from_data(Some(&data)), Some(good));
+        assert_eq!(LastKnownGood::from_data(Some(&BTreeMap::new())), None);
+        assert_eq!(LastKnownGood::from_data(None), None);
         let edited = BTreeMap::from([(LAST_KNOWN_GOOD_KEY.to_string(), "{".to_string())]);
-        assert!(LastKnownGood::from_config_map_data(&edited).is_err());
+        assert_eq!(LastKnownGood::from_data(Some(&edited)), None);
     }
 }

@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use k8s_openapi::jiff::SignedDuration;
 use kube::Client;
 use operator::controller::{self, Context, Health};
 use operator::gate::ImagePolicy;
 use operator::http;
 use operator::leader::{Elector, Timing};
 use operator::metrics::Metrics;
+use operator::rollback::Patience;
 use operator::telemetry::{self, LogFormat};
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
@@ -43,6 +45,11 @@ pub struct RunArgs {
     /// refused (reason ImageNotAllowed) until the admin lists the trusted ones.
     #[arg(long = "allowed-image-repository", value_name = "REPOSITORY")]
     allowed_image_repositories: Vec<String>,
+    /// How long a failure that will not heal (CrashLoopBackOff, a failed init container, an
+    /// image that cannot be pulled) must show on a pod of a new rollout before the operator
+    /// rolls the DaemonSet back to its last known good state.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    rollback_after: u32,
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -106,8 +113,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
     } else {
         info!(repositories = ?images.entries(), "image allow-list");
     }
-    let ctx =
-        Arc::new(Context::new(client.clone(), metrics, Some(identity.clone())).with_images(images));
+    let patience = Patience(SignedDuration::from_secs(i64::from(args.rollback_after)));
+    let ctx = Arc::new(
+        Context::new(client.clone(), metrics, Some(identity.clone()))
+            .with_images(images)
+            .with_patience(patience),
+    );
     let namespace = args.namespace.as_deref();
 
     let result = if args.leader_elect {

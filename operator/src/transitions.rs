@@ -9,6 +9,7 @@
 //! | Normal | `Applied` | a new rendered hash is in the DaemonSet template |
 //! | Normal | `Ready` | Ready turns True |
 //! | Warning | `CrashLoopBackOff`, `ImagePullFailed`, `InitContainerFailed` | Degraded turns True or changes reason |
+//! | Warning | `RolledBack` | RolledBack turns True: the operator went back to the last known good state (the note names the pod, node, container, reason and the plugins rolled back together) |
 //!
 //! kube's event recorder folds an Event into the series of an earlier one with the same reason
 //! and action, keeping the earlier note. So the action names what the note is about (`Apply
@@ -70,6 +71,8 @@ pub fn transitions(
         let before = cond(previous, condition::APPLIED);
         if status == "False"
             && why != reason::NOT_ACCEPTED
+            // Held back after a rollback: the RolledBack condition's own Event says why.
+            && why != reason::ROLLED_BACK
             && before.is_none_or(|(s, r, _)| s != "False" || r != why)
         {
             notes.push(warning(&why, message));
@@ -99,6 +102,19 @@ pub fn transitions(
             reason: "Ready".into(),
             note: message,
             action: RECONCILE.into(),
+        });
+    }
+
+    if let Some((status, _, message)) = cond(Some(new), condition::ROLLED_BACK)
+        && status == "True"
+        && cond(previous, condition::ROLLED_BACK)
+            .is_none_or(|(s, _, m)| s != "True" || m != message)
+    {
+        notes.push(Note {
+            warning: true,
+            reason: "RolledBack".into(),
+            action: "Roll back".into(),
+            ..warning("RolledBack", message)
         });
     }
 

@@ -331,6 +331,20 @@ async fn applied_and_ready() -> Cluster {
     finish_rollout(&mut c);
     let mut steps = reads(true);
     steps.extend([
+        // Every pod runs it and is ready: the last known good state is recorded.
+        Step::apply(configmap(RENDERED)).body(|cm| {
+            let good: Value = serde_json::from_str(
+                cm["data"]["last-known-good.json"]
+                    .as_str()
+                    .expect("recorded"),
+            )
+            .expect("JSON");
+            assert_eq!(good["plugins"]["out-a"]["generation"], 1, "{good}");
+            assert_eq!(
+                good["templateHash"],
+                cm["metadata"]["annotations"]["fbplugin.dev/config-hash"]
+            );
+        }),
         list_pods(),
         status_of("out-a").body(|p| {
             assert_eq!(
@@ -577,7 +591,12 @@ async fn deleting_the_last_plugin_leaves_the_empty_pipeline_mounted() {
                 "",
                 "no plugins.conf without a plugin"
             );
-            let keys: Vec<&String> = cm["data"].as_object().expect("data").keys().collect();
+            let keys: Vec<&String> = cm["data"]
+                .as_object()
+                .expect("data")
+                .keys()
+                .filter(|k| *k != "last-known-good.json")
+                .collect();
             assert_eq!(
                 keys.len(),
                 3,
@@ -1125,4 +1144,172 @@ async fn a_daemonset_is_not_planned_before_the_plugins_are_listed() {
     let (server, _) = script.await.expect("the plugin was applied, not dropped");
     drop(ctx);
     server.assert_done().await;
+}
+
+/// A pod of the DaemonSet running the template with config `hash`, created `age_secs` ago,
+/// whose plugin init container cannot pull its image.
+fn pulling_pod(hash: &str, age_secs: i64) -> Value {
+    let created = k8s_openapi::jiff::Timestamp::now()
+        - k8s_openapi::jiff::SignedDuration::from_secs(age_secs);
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "fluent-bit-x1", "namespace": "logging",
+            "creationTimestamp": created.to_string(),
+            "annotations": {"fbplugin.dev/config-hash": hash}},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "fluent-bit"}]},
+        "status": {"initContainerStatuses": [{"name": "fbplugin-out-a", "ready": false,
+            "restartCount": 0, "image": "x", "imageID": "",
+            "state": {"waiting": {"reason": "ImagePullBackOff",
+                "message": "Back-off pulling image"}}}]}})
+}
+
+fn hash_in(ds_intent: &Value) -> String {
+    ds_intent["spec"]["template"]["metadata"]["annotations"]["fbplugin.dev/config-hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A change whose new pods cannot pull the plugin image: once the failure has shown for the
+/// patience (60 s), the operator marks the plugin RolledBack (naming pod, node, container and
+/// reason), applies the last known good template again, and holds that generation back until
+/// the spec changes.
+#[tokio::test]
+async fn a_stuck_rollout_goes_back_to_the_last_known_good_state() {
+    let mut c = applied_and_ready().await;
+    let good_hash = c.objects[&plugin_path("out-a")]["status"]["renderedHash"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
+    p["spec"]["artifact"]["image"] =
+        json!(format!("registry.example/out-a@sha256:{}", "ee".repeat(32)));
+    p["metadata"]["generation"] = json!(2);
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED))
+            .body(|cm| assert!(cm["data"]["last-known-good.json"].is_string(), "kept")),
+        Step::apply(DAEMONSET),
+        list_pods(),
+        status_of("out-a"),
+        event("Applied"),
+    ]);
+    let mut out = reconcile_ds(c, steps).await;
+    take_applied_init_containers(&mut out);
+    let bad_hash = hash_in(out.body(Method::PATCH, DAEMONSET));
+    assert_ne!(bad_hash, good_hash);
+
+    // Within the patience: reported, not rolled back; looked at again soon.
+    let mut c = out.cluster;
+    c.pods = vec![pulling_pod(&bad_hash, 5)];
+    let mut steps = reads(true);
+    steps.extend([
+        list_pods(),
+        status_of("out-a").body(|p| {
+            assert_eq!(
+                condition(&p["status"], "Degraded"),
+                ("True", "ImagePullFailed")
+            )
+        }),
+        event("ImagePullFailed"),
+    ]);
+    let out = reconcile_ds(c, steps).await;
+    let wait = match out.result.expect("a wait") {
+        a if a == Action::requeue(ROLLING_RECHECK) => ROLLING_RECHECK,
+        other => panic!("expected a recheck within the patience, got {other:?}"),
+    };
+    assert!(wait <= ROLLING_RECHECK);
+
+    // Past the patience: rolled back.
+    let mut c = out.cluster;
+    c.pods = vec![pulling_pod(&bad_hash, 120)];
+    let mut steps = reads(true);
+    steps.extend([
+        list_pods(),
+        status_of("out-a").body(|p| {
+            let s = &p["status"];
+            assert_eq!(condition(s, "RolledBack"), ("True", "RolloutStuck"));
+            assert_eq!(condition(s, "Applied"), ("False", "RolledBack"));
+            assert_eq!(condition(s, "Ready"), ("False", "RolledBack"));
+            let message = s["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "RolledBack")
+                .and_then(|c| c["message"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            for part in [
+                "fluent-bit-x1",
+                "node-a",
+                "fbplugin-out-a",
+                "ImagePullBackOff",
+            ] {
+                assert!(message.contains(part), "{part} in {message}");
+            }
+        }),
+        Step::new(Method::POST, EVENTS).body(|e| {
+            assert_eq!(
+                (e["type"].as_str(), e["reason"].as_str()),
+                (Some("Warning"), Some("RolledBack"))
+            )
+        }),
+    ]);
+    let out = reconcile_ds(c, steps).await;
+    assert_eq!(
+        out.result.expect("rolled back"),
+        Action::requeue(Duration::from_secs(1))
+    );
+
+    // The next plan renders the last known good spec: the old template comes back.
+    let good = good_hash.clone();
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)),
+        Step::apply(DAEMONSET).body(move |ds| {
+            assert_eq!(hash_in(ds), good, "the last known good template");
+            let init = &ds["spec"]["template"]["spec"]["initContainers"][0];
+            assert!(
+                !init["image"].as_str().unwrap().contains(&"ee".repeat(32)),
+                "{init}"
+            );
+        }),
+        list_pods(),
+    ]);
+    let mut out = reconcile_ds(out.cluster, steps).await;
+    out.result.as_ref().expect("applied the good state");
+    take_applied_init_containers(&mut out);
+
+    // The user changes the spec: the hold ends and the new generation is applied.
+    let mut c = out.cluster;
+    c.pods.clear();
+    let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
+    p["spec"]["artifact"]["image"] =
+        json!(format!("registry.example/out-a@sha256:{}", "ff".repeat(32)));
+    p["metadata"]["generation"] = json!(3);
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)),
+        Step::apply(DAEMONSET).body(|ds| {
+            let init = &ds["spec"]["template"]["spec"]["initContainers"][0];
+            assert!(
+                init["image"].as_str().unwrap().contains(&"ff".repeat(32)),
+                "{init}"
+            );
+        }),
+        list_pods(),
+        status_of("out-a").body(|p| {
+            let s = &p["status"];
+            assert_eq!(condition(s, "Applied"), ("True", "Applied"));
+            assert!(
+                s["conditions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|c| c["type"] != "RolledBack"),
+                "{s}"
+            );
+        }),
+        event("Applied"),
+    ]);
+    reconcile_ds(c, steps).await.result.expect("applied again");
 }

@@ -38,6 +38,8 @@ pub use runner::{Health, run};
 use crate::gate::{self, ImagePolicy};
 use crate::metrics::Metrics;
 use crate::plan;
+use crate::render;
+use crate::rollback::{self, LastKnownGood, Patience};
 use crate::status::ApplyState;
 use crate::workload::{self, FIELD_MANAGER};
 
@@ -158,6 +160,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// The image repositories plugins may come from (`--allowed-image-repository`).
     pub images: ImagePolicy,
+    /// How long a failure must show on a new pod before its rollout counts as stuck.
+    pub patience: Patience,
     /// Every `FluentBitPlugin`, kept by the watch that triggers [`reconcile_daemonset`]: the
     /// store is updated before the trigger arrives, so a reconcile sees the change that
     /// caused it. Each [`run`] starts a new one.
@@ -183,6 +187,7 @@ impl Context {
             metrics,
             failures: Mutex::new(HashMap::new()),
             images: ImagePolicy::default(),
+            patience: Patience::default(),
             plugins: Mutex::new(plugins),
             written: Mutex::new(HashMap::new()),
         }
@@ -191,6 +196,12 @@ impl Context {
     /// The same context allowing images from `images` only.
     pub fn with_images(mut self, images: ImagePolicy) -> Self {
         self.images = images;
+        self
+    }
+
+    /// The same context rolling back a stuck rollout after `patience` (default 60 s).
+    pub fn with_patience(mut self, patience: Patience) -> Self {
+        self.patience = patience;
         self
     }
 
@@ -359,13 +370,16 @@ async fn without_daemonset(plugin: &FluentBitPlugin, ctx: &Context) -> Result<Ac
         daemonset: None,
         pods: &[],
         apply: &planned.apply,
+        held: &[],
+        rollback: None,
     };
     let updates = plan::report(
         &plugins,
         &[previous.as_ref()],
-        &planned.render,
+        &planned.render.outcomes,
+        None,
         &executed,
-        &now(),
+        &stamp(Timestamp::now()),
     );
     for update in &updates {
         write_status(plugin, update, ctx).await?;
@@ -417,25 +431,105 @@ async fn sync_and_report(
     let namespace = ds.namespace().unwrap_or_default();
     let name = ds.name_any();
     let refs: Vec<&FluentBitPlugin> = plugins.iter().map(AsRef::as_ref).collect();
-    let synced = sync::sync_daemonset(
-        &ctx.client,
-        &ctx.images,
-        &namespace,
-        &name,
-        &refs,
-        releasing,
-    )
-    .await?;
     let previous: Vec<Option<FluentBitPluginStatus>> =
         refs.iter().map(|p| ctx.previous_status(p)).collect();
     let previous: Vec<Option<&FluentBitPluginStatus>> =
         previous.iter().map(Option::as_ref).collect();
-    let executed = plan::Executed {
-        daemonset: synced.daemonset.as_ref(),
-        pods: &synced.pods,
-        apply: &synced.apply,
+
+    // Observe.
+    let observation = sync::observe(&ctx.client, &namespace, &name).await?;
+    let good = LastKnownGood::from_data(
+        observation
+            .configmap
+            .as_ref()
+            .and_then(|cm| cm.data.as_ref()),
+    );
+    // A generation held back after a rollback is planned with its last known good spec (or
+    // left out when it had none).
+    let held: Vec<bool> = refs
+        .iter()
+        .zip(&previous)
+        .map(|(p, s)| rollback::held_back(p, *s))
+        .collect();
+    let substitutes: Vec<Option<FluentBitPlugin>> = refs
+        .iter()
+        .zip(&held)
+        .map(|(p, held)| held.then(|| good.as_ref()?.spec_of(p)).flatten())
+        .collect();
+    let planned_index: Vec<usize> = (0..refs.len())
+        .filter(|&i| !held[i] || substitutes[i].is_some())
+        .collect();
+    let planned_plugins: Vec<&FluentBitPlugin> = planned_index
+        .iter()
+        .map(|&i| substitutes[i].as_ref().unwrap_or(refs[i]))
+        .collect();
+
+    // Plan.
+    let planned = plan::plan(&plan::Observed {
+        namespace: &namespace,
+        name: &name,
+        daemonset: observation
+            .daemonset
+            .as_ref()
+            .map_or(plan::Target::Absent, plan::Target::Present),
+        base_config: observation.base_config.as_deref(),
+        configmap: observation.configmap.as_ref(),
+        plugins: &planned_plugins,
+        images: Some(&ctx.images),
+        release_unusable: releasing,
+        offline: false,
+    });
+
+    // Execute.
+    let (live, apply) = sync::execute(
+        &ctx.client,
+        &namespace,
+        &name,
+        &planned,
+        observation.daemonset.clone(),
+    )
+    .await?;
+    let pods = match &live {
+        Some(ds) => sync::pods_of(&ctx.client, &namespace, ds).await?,
+        None => Vec::new(),
     };
-    let updates = plan::report(&refs, &previous, &synced.render, &executed, &now());
+
+    // Is the rollout stuck on what the plan just applied?
+    let hash = planned.hash();
+    let now = Timestamp::now();
+    let decision = match (&live, hash) {
+        (Some(live), Some(hash)) => rollback::decide(
+            live,
+            &pods,
+            hash,
+            good.as_ref(),
+            &planned_plugins,
+            now,
+            ctx.patience,
+        ),
+        _ => rollback::Decision::None,
+    };
+    let rollback = match &decision {
+        rollback::Decision::RollBack(r) => {
+            warn!(failure = %r.failure.describe(), culprits = ?r.culprits, to = %r.to_hash, "rollout stuck: rolling back");
+            Some(r)
+        }
+        _ => None,
+    };
+
+    // Report.
+    let mut outcomes = vec![render::PluginOutcome::default(); refs.len()];
+    for (outcome, &i) in planned.render.outcomes.iter().zip(&planned_index) {
+        outcomes[i] = outcome.clone();
+    }
+    let executed = plan::Executed {
+        daemonset: live.as_ref(),
+        pods: &pods,
+        apply: &apply,
+        held: &held,
+        rollback,
+    };
+    let updates = plan::report(&refs, &previous, &outcomes, hash, &executed, &stamp(now));
     let mut rolling = false;
     for (plugin, update) in refs.iter().zip(&updates) {
         write_status(plugin, update, ctx).await?;
@@ -446,7 +540,7 @@ async fn sync_and_report(
             .is_some_and(|c| c.status == "True");
     }
     let ds_key = daemonset_key(ds);
-    Ok(match &synced.apply {
+    Ok(match &apply {
         ApplyState::ApplyFailed(message) => {
             warn!(%message, "the API server refused a write");
             Action::requeue(ctx.backoff(&ds_key))
@@ -462,13 +556,23 @@ async fn sync_and_report(
         }
         _ => {
             ctx.reset(&ds_key);
-            Action::requeue(if rolling { ROLLING_RECHECK } else { RESYNC })
+            match decision {
+                // The held-back statuses are written: plan again at once.
+                rollback::Decision::RollBack(_) => Action::requeue(Duration::from_secs(1)),
+                rollback::Decision::LookAgainAt(at) => {
+                    let wait = at.duration_since(now).unsigned_abs();
+                    Action::requeue(wait.clamp(Duration::from_secs(1), ROLLING_RECHECK))
+                }
+                rollback::Decision::None if rolling => Action::requeue(ROLLING_RECHECK),
+                rollback::Decision::None => Action::requeue(RESYNC),
+            }
         }
     })
 }
 
-fn now() -> Time {
-    Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH))
+/// A condition's time: whole seconds, as the API server stores it.
+fn stamp(at: Timestamp) -> Time {
+    Time(Timestamp::from_second(at.as_second()).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 /// [`error_policy`] for [`reconcile_daemonset`].

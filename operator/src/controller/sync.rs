@@ -1,5 +1,4 @@
-//! One DaemonSet's plugins → the writes that make the DaemonSet carry them, and what the
-//! DaemonSet and its pods say afterwards.
+//! The API calls of one DaemonSet reconcile: observe, execute a plan's writes, list the pods.
 
 use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -9,22 +8,18 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions
 use kube::core::Selector;
 
 use super::Error;
-use crate::gate::ImagePolicy;
-use crate::plan::{self, ConfigMapStep, Observed, Plan, Target};
-use crate::render::DaemonSetRender;
+use crate::plan::{self, ConfigMapStep, Plan};
 use crate::status::ApplyState;
 use crate::workload::{self, FIELD_MANAGER};
 
-/// What syncing a DaemonSet found and did.
-pub struct Synced {
-    /// The DaemonSet as it is after the apply (`None` when it does not exist).
+/// What was read about one DaemonSet before planning.
+pub struct Observation {
+    /// The DaemonSet (`None` when it does not exist).
     pub daemonset: Option<DaemonSet>,
-    /// Outcomes (index-aligned with the plugins given) and the rendered files.
-    pub render: DaemonSetRender,
-    /// What the apply did.
-    pub apply: ApplyState,
-    /// The DaemonSet's pods (by its selector), for the rollout assessment.
-    pub pods: Vec<Pod>,
+    /// The text of its own config, when its ConfigMap key exists.
+    pub base_config: Option<String>,
+    /// The `<ds>-fbplugin` ConfigMap as it is now.
+    pub configmap: Option<ConfigMap>,
 }
 
 /// The DaemonSets in `namespace` whose pod template still carries the plugin's init container
@@ -48,101 +43,79 @@ pub async fn carrying(
         .collect())
 }
 
-/// Observes one DaemonSet (the DaemonSet, its base config, the `<ds>-fbplugin` ConfigMap),
-/// asks [`plan::plan`] what to write, and executes it: at most one ConfigMap write and one
-/// DaemonSet apply. Transient API errors (conflicts, 5xx, transport) are returned for a retry;
-/// a refused apply becomes [`ApplyState::ApplyFailed`]. What is written when, including the
-/// gate ([`gate`]), is [`plan`]'s business.
-pub async fn sync_daemonset(
-    client: &Client,
-    images: &ImagePolicy,
-    namespace: &str,
-    name: &str,
-    plugins: &[&FluentBitPlugin],
-    release_unusable: bool,
-) -> Result<Synced, Error> {
+/// Reads one DaemonSet, the ConfigMap key it reads its own config from, and the operator's
+/// `<ds>-fbplugin` ConfigMap: everything [`plan::plan`] needs besides the plugins.
+pub async fn observe(client: &Client, namespace: &str, name: &str) -> Result<Observation, Error> {
     let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let what = |verb: &str, kind: &str, n: &str| format!("{verb} {kind} {namespace}/{n}");
-
-    // Observe.
+    let what = |kind: &str, n: &str| format!("get {kind} {namespace}/{n}");
     let ds = daemonsets
         .get_opt(name)
         .await
-        .map_err(|e| Error::api(what("get", "DaemonSet", name), e))?;
-    let source = ds.as_ref().and_then(plan::base_config_source);
-    let mut base_text = None;
-    if let Some(source) = source.as_ref() {
+        .map_err(|e| Error::api(what("DaemonSet", name), e))?;
+    let mut base_config = None;
+    if let Some(source) = ds.as_ref().and_then(plan::base_config_source) {
         let cm = configmaps
             .get_opt(&source.configmap)
             .await
-            .map_err(|e| Error::api(what("get", "ConfigMap", &source.configmap), e))?;
-        base_text = cm.and_then(|cm| cm.data?.remove(&source.key));
+            .map_err(|e| Error::api(what("ConfigMap", &source.configmap), e))?;
+        base_config = cm.and_then(|cm| cm.data?.remove(&source.key));
     }
     let cm_name = workload::configmap_name(name);
-    let live_cm = match &ds {
+    let configmap = match &ds {
         Some(_) => configmaps
             .get_opt(&cm_name)
             .await
-            .map_err(|e| Error::api(what("get", "ConfigMap", &cm_name), e))?,
+            .map_err(|e| Error::api(what("ConfigMap", &cm_name), e))?,
         None => None,
     };
-
-    // Plan.
-    let observed = Observed {
-        namespace,
-        name,
-        daemonset: ds.as_ref().map_or(Target::Absent, Target::Present),
-        base_config: base_text.as_deref(),
-        configmap: live_cm.as_ref(),
-        plugins,
-        images: Some(images),
-        release_unusable,
-        offline: false,
-    };
-    let planned = plan::plan(&observed);
-    let daemonset = planned.daemonset_write().cloned();
-    let Plan {
-        render,
+    Ok(Observation {
+        daemonset: ds,
+        base_config,
         configmap,
-        mut apply,
-        ..
-    } = planned;
+    })
+}
 
-    // Execute: ConfigMap apply, DaemonSet apply, then (only once the DaemonSet stopped
-    // mounting it) the ConfigMap delete.
+/// Executes a plan's writes: ConfigMap apply, DaemonSet apply, then (only once the DaemonSet
+/// stopped mounting it) the ConfigMap delete. Returns the DaemonSet as the apply left it
+/// (`ds` when nothing was applied) and the apply state: [`Plan::apply`], or
+/// [`ApplyState::ApplyFailed`] with the server's answer to a refused write. Transient API
+/// errors (conflicts, 5xx, transport) are returned for a retry.
+pub async fn execute(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    planned: &Plan<'_>,
+    ds: Option<DaemonSet>,
+) -> Result<(Option<DaemonSet>, ApplyState), Error> {
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let what = |verb: &str, kind: &str, n: &str| format!("{verb} {kind} {namespace}/{n}");
+    let cm_name = workload::configmap_name(name);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut ds = ds;
     let mut failed = None;
-    if let ConfigMapStep::Apply(intent) = &configmap {
+    if let ConfigMapStep::Apply(intent) = &planned.configmap {
         let result = configmaps
             .patch(&cm_name, &params, &Patch::Apply(intent))
             .await;
         failed = refused(result, what("apply", "ConfigMap", &cm_name))?.err();
     }
-    if let (None, Some(intent)) = (&failed, &daemonset) {
+    if let (None, Some(intent)) = (&failed, planned.daemonset_write()) {
         let result = daemonsets.patch(name, &params, &Patch::Apply(intent)).await;
         match refused(result, what("apply", "DaemonSet", name))? {
             Ok(updated) => ds = Some(updated),
             Err(e) => failed = Some(e),
         }
     }
-    if let (None, ConfigMapStep::Delete { uid }) = (&failed, &configmap) {
+    if let (None, ConfigMapStep::Delete { uid }) = (&failed, &planned.configmap) {
         delete_configmap(&configmaps, namespace, &cm_name, uid.clone()).await?;
     }
-    if let Some(e) = failed {
-        apply = ApplyState::ApplyFailed(e);
-    }
-    let pods = match &ds {
-        Some(ds) => pods_of(client, namespace, ds).await?,
-        None => Vec::new(),
+    let apply = match failed {
+        Some(e) => ApplyState::ApplyFailed(e),
+        None => planned.apply.clone(),
     };
-    Ok(Synced {
-        daemonset: ds,
-        render,
-        apply,
-        pods,
-    })
+    Ok((ds, apply))
 }
 
 /// Deletes the operator's ConfigMap, with the observed uid as precondition.
@@ -170,7 +143,7 @@ async fn delete_configmap(
     }
 }
 
-async fn pods_of(client: &Client, namespace: &str, ds: &DaemonSet) -> Result<Vec<Pod>, Error> {
+pub async fn pods_of(client: &Client, namespace: &str, ds: &DaemonSet) -> Result<Vec<Pod>, Error> {
     let Some(selector) = ds.spec.as_ref().map(|s| s.selector.clone()) else {
         return Ok(Vec::new());
     };

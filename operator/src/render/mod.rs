@@ -103,7 +103,7 @@ pub fn revision_key(file: &str, hash: &str) -> String {
 }
 
 /// What happened to one plugin of the DaemonSet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PluginOutcome {
     /// Everything found wrong (own rules, conflicts, base config); report on its status.
     pub problems: Vec<Problem>,
