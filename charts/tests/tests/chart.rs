@@ -332,7 +332,8 @@ fn default_install_is_namespace_scoped_with_exact_rules_and_a_prepared_daemonset
             "run",
             "--listen=0.0.0.0:8080",
             "--log-format=text",
-            "--namespace=logging"
+            "--namespace=logging",
+            "--rollback-after=60"
         ],
         "the release namespace only, and no image repository allowed until the admin lists one"
     );
@@ -706,6 +707,7 @@ fn refuses_unsafe_or_misspelled_values_with_a_message() {
             &["allowedImageRepositories={Not A Repo}"],
             "'/allowedImageRepositories/0'",
         ),
+        (&["rollbackAfterSeconds=1"], "'/rollbackAfterSeconds'"),
     ];
     for (sets, message) in cases {
         let err =
@@ -941,6 +943,25 @@ fn the_admin_lists_the_trusted_image_repositories() {
         args.contains(&"--allowed-image-repository=ghcr.io/acme/".to_string())
             && args.contains(&"--allowed-image-repository=registry.example/team/out".to_string()),
         "{args:?}"
+    );
+}
+
+#[test]
+fn the_rollback_patience_reaches_the_operator() {
+    let arg_of = |objects: &[Object]| {
+        let c = &pod(deployment(objects)
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref()))
+        .containers[0];
+        args(c)
+            .into_iter()
+            .find(|a| a.starts_with("--rollback-after="))
+    };
+    assert_eq!(arg_of(&render(&[])).as_deref(), Some("--rollback-after=60"));
+    assert_eq!(
+        arg_of(&render(&["rollbackAfterSeconds=300"])).as_deref(),
+        Some("--rollback-after=300")
     );
 }
 
