@@ -1175,31 +1175,15 @@ fn hash_in(ds_intent: &Value) -> String {
 /// the spec changes.
 #[tokio::test]
 async fn a_stuck_rollout_goes_back_to_the_last_known_good_state() {
-    let mut c = applied_and_ready().await;
-    let good_hash = c.objects[&plugin_path("out-a")]["status"]["renderedHash"]
-        .as_str()
-        .expect("hash")
-        .to_string();
-    let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
-    p["spec"]["artifact"]["image"] =
-        json!(format!("registry.example/out-a@sha256:{}", "ee".repeat(32)));
-    p["metadata"]["generation"] = json!(2);
-    let mut steps = reads(true);
-    steps.extend([
-        Step::apply(configmap(RENDERED))
-            .body(|cm| assert!(cm["data"]["last-known-good.json"].is_string(), "kept")),
-        Step::apply(DAEMONSET),
-        list_pods(),
-        status_of("out-a"),
-        event("Applied"),
-    ]);
-    let mut out = reconcile_ds(c, steps).await;
-    take_applied_init_containers(&mut out);
-    let bad_hash = hash_in(out.body(Method::PATCH, DAEMONSET));
+    let good_hash =
+        applied_and_ready().await.objects[&plugin_path("out-a")]["status"]["renderedHash"]
+            .as_str()
+            .expect("hash")
+            .to_string();
+    let (mut c, bad_hash) = changed_and_applied(|_| {}).await;
     assert_ne!(bad_hash, good_hash);
 
     // Within the patience: reported, not rolled back; looked at again soon.
-    let mut c = out.cluster;
     c.pods = vec![pulling_pod(&bad_hash, 5)];
     let mut steps = reads(true);
     steps.extend([
@@ -1312,4 +1296,63 @@ async fn a_stuck_rollout_goes_back_to_the_last_known_good_state() {
         event("Applied"),
     ]);
     reconcile_ds(c, steps).await.result.expect("applied again");
+}
+
+/// The plugin applied with a new image (generation 2) and its DaemonSet's pods are the ones the
+/// test gives; `set` edits the plugin before. Returns the cluster and the new template's hash.
+async fn changed_and_applied(set: impl Fn(&mut Value)) -> (Cluster, String) {
+    let mut c = applied_and_ready().await;
+    let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
+    p["spec"]["artifact"]["image"] =
+        json!(format!("registry.example/out-a@sha256:{}", "ee".repeat(32)));
+    p["metadata"]["generation"] = json!(2);
+    set(p);
+    let mut steps = reads(true);
+    steps.extend([
+        Step::apply(configmap(RENDERED)),
+        Step::apply(DAEMONSET),
+        list_pods(),
+        status_of("out-a"),
+        event("Applied"),
+    ]);
+    let mut out = reconcile_ds(c, steps).await;
+    take_applied_init_containers(&mut out);
+    let hash = hash_in(out.body(Method::PATCH, DAEMONSET));
+    (out.cluster, hash)
+}
+
+/// `spec.rollback: Never`, or the DaemonSet owner's `fbplugin.dev/rollback: Never`: a stuck
+/// rollout is reported (Degraded with the pod's reason) and left as it is.
+#[tokio::test]
+async fn with_rollback_never_a_stuck_rollout_is_only_reported() {
+    let by_plugin = |p: &mut Value| p["spec"]["rollback"] = json!("Never");
+    let (plugin_never, hash_a) = changed_and_applied(by_plugin).await;
+    let (mut owner_never, hash_b) = changed_and_applied(|_| {}).await;
+    owner_never.objects.get_mut(DAEMONSET).expect("ds")["metadata"]["annotations"]["fbplugin.dev/rollback"] =
+        json!("Never");
+    for (mut c, hash) in [(plugin_never, hash_a), (owner_never, hash_b)] {
+        c.pods = vec![pulling_pod(&hash, 120)];
+        let mut steps = reads(true);
+        steps.extend([
+            list_pods(),
+            status_of("out-a").body(|p| {
+                let s = &p["status"];
+                assert_eq!(condition(s, "Degraded"), ("True", "ImagePullFailed"));
+                assert!(
+                    s["conditions"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|c| c["type"] != "RolledBack"),
+                    "{s}"
+                );
+            }),
+            event("ImagePullFailed"),
+        ]);
+        let out = reconcile_ds(c, steps).await;
+        assert_eq!(
+            out.result.expect("reported"),
+            Action::requeue(ROLLING_RECHECK)
+        );
+    }
 }
