@@ -103,7 +103,13 @@ pub struct Installed<'c> {
     operator: Option<Process>,
     listen: SocketAddr,
     starts: u32,
+    rollback_after: u32,
 }
+
+/// The `--rollback-after` the suites' operator runs with unless a suite sets its own
+/// ([`Installed::restart_with_rollback_after`]): longer than any suite waits, so a suite that
+/// checks how a failure is reported sees it as it is, not rolled back.
+pub const SUITE_ROLLBACK_AFTER_SECS: u32 = 3600;
 
 impl<'c> Installed<'c> {
     /// Creates a namespace (`prefix-<random>`), installs the CRD and the chart's RBAC, and
@@ -152,6 +158,7 @@ impl<'c> Installed<'c> {
             operator: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             starts: 0,
+            rollback_after: SUITE_ROLLBACK_AFTER_SECS,
         };
         installed.start_operator().await?;
         Ok(installed)
@@ -194,6 +201,7 @@ impl<'c> Installed<'c> {
             for repository in ALLOWED_IMAGE_REPOSITORIES {
                 command.arg(format!("--allowed-image-repository={repository}"));
             }
+            command.arg(format!("--rollback-after={}", self.rollback_after));
             // The real node's registry, where the suites push the examples' images.
             if let Some(registry) = self.cluster.registry() {
                 command.arg(format!("--allowed-image-repository={registry}/"));
@@ -213,6 +221,13 @@ impl<'c> Installed<'c> {
             }
         }
         Err(last.unwrap_or_else(|| Error::Invalid("the operator did not start".into())))
+    }
+
+    /// Restarts the operator with `--rollback-after=<secs>` (the rollback suites).
+    pub async fn restart_with_rollback_after(&mut self, secs: u32) -> Result<()> {
+        self.stop_operator();
+        self.rollback_after = secs;
+        self.start_operator().await
     }
 
     /// Kills the operator (SIGKILL to its process group), as a crash or an evicted pod would.
