@@ -436,7 +436,7 @@ async fn sync_and_report(
     let previous: Vec<Option<&FluentBitPluginStatus>> =
         previous.iter().map(Option::as_ref).collect();
 
-    // Observe.
+    // Observe; a generation held back after a rollback is planned as it was when good.
     let observation = sync::observe(&ctx.client, &namespace, &name).await?;
     let good = LastKnownGood::from_data(
         observation
@@ -444,27 +444,10 @@ async fn sync_and_report(
             .as_ref()
             .and_then(|cm| cm.data.as_ref()),
     );
-    // A generation held back after a rollback is planned with its last known good spec (or
-    // left out when it had none).
-    let held: Vec<bool> = refs
-        .iter()
-        .zip(&previous)
-        .map(|(p, s)| rollback::held_back(p, *s))
-        .collect();
-    let substitutes: Vec<Option<FluentBitPlugin>> = refs
-        .iter()
-        .zip(&held)
-        .map(|(p, held)| held.then(|| good.as_ref()?.spec_of(p)).flatten())
-        .collect();
-    let planned_index: Vec<usize> = (0..refs.len())
-        .filter(|&i| !held[i] || substitutes[i].is_some())
-        .collect();
-    let planned_plugins: Vec<&FluentBitPlugin> = planned_index
-        .iter()
-        .map(|&i| substitutes[i].as_ref().unwrap_or(refs[i]))
-        .collect();
+    let inputs = HeldBack::new(&refs, &previous, good.as_ref());
+    let planning = inputs.planned();
 
-    // Plan.
+    // Plan and execute.
     let planned = plan::plan(&plan::Observed {
         namespace: &namespace,
         name: &name,
@@ -474,13 +457,11 @@ async fn sync_and_report(
             .map_or(plan::Target::Absent, plan::Target::Present),
         base_config: observation.base_config.as_deref(),
         configmap: observation.configmap.as_ref(),
-        plugins: &planned_plugins,
+        plugins: &planning,
         images: Some(&ctx.images),
         release_unusable: releasing,
         offline: false,
     });
-
-    // Execute.
     let (live, apply) = sync::execute(
         &ctx.client,
         &namespace,
@@ -494,16 +475,15 @@ async fn sync_and_report(
         None => Vec::new(),
     };
 
-    // Is the rollout stuck on what the plan just applied?
-    let hash = planned.hash();
+    // Is the rollout of what was just applied stuck?
     let now = Timestamp::now();
-    let decision = match (&live, hash) {
+    let decision = match (&live, planned.hash()) {
         (Some(live), Some(hash)) => rollback::decide(
             live,
             &pods,
             hash,
             good.as_ref(),
-            &planned_plugins,
+            &planning,
             now,
             ctx.patience,
         ),
@@ -518,18 +498,22 @@ async fn sync_and_report(
     };
 
     // Report.
-    let mut outcomes = vec![render::PluginOutcome::default(); refs.len()];
-    for (outcome, &i) in planned.render.outcomes.iter().zip(&planned_index) {
-        outcomes[i] = outcome.clone();
-    }
     let executed = plan::Executed {
         daemonset: live.as_ref(),
         pods: &pods,
         apply: &apply,
-        held: &held,
+        held: &inputs.held,
         rollback,
     };
-    let updates = plan::report(&refs, &previous, &outcomes, hash, &executed, &stamp(now));
+    let outcomes = inputs.outcomes(&planned.render.outcomes);
+    let updates = plan::report(
+        &refs,
+        &previous,
+        &outcomes,
+        planned.hash(),
+        &executed,
+        &stamp(now),
+    );
     let mut rolling = false;
     for (plugin, update) in refs.iter().zip(&updates) {
         write_status(plugin, update, ctx).await?;
@@ -539,35 +523,113 @@ async fn sync_and_report(
             .condition(condition::PROGRESSING)
             .is_some_and(|c| c.status == "True");
     }
+    Ok(next_action(
+        ctx,
+        ds,
+        &apply,
+        !plugins.is_empty(),
+        &decision,
+        rolling,
+        now,
+    ))
+}
+
+/// The plugins as they are planned: a generation held back after a rollback
+/// ([`rollback::held_back`]) with its last known good spec, or left out when it had none.
+struct HeldBack<'a> {
+    plugins: &'a [&'a FluentBitPlugin],
+    /// Index-aligned with `plugins`.
+    held: Vec<bool>,
+    /// The good spec of each held plugin that has one.
+    substitutes: Vec<Option<FluentBitPlugin>>,
+}
+
+impl<'a> HeldBack<'a> {
+    fn new(
+        plugins: &'a [&'a FluentBitPlugin],
+        previous: &[Option<&FluentBitPluginStatus>],
+        good: Option<&LastKnownGood>,
+    ) -> Self {
+        let held: Vec<bool> = plugins
+            .iter()
+            .zip(previous)
+            .map(|(p, s)| rollback::held_back(p, *s))
+            .collect();
+        let substitutes = plugins
+            .iter()
+            .zip(&held)
+            .map(|(p, held)| held.then(|| good?.spec_of(p)).flatten())
+            .collect();
+        HeldBack {
+            plugins,
+            held,
+            substitutes,
+        }
+    }
+
+    /// Whether plugin `i` is planned at all.
+    fn is_planned(&self, i: usize) -> bool {
+        !self.held[i] || self.substitutes[i].is_some()
+    }
+
+    /// What [`plan::plan`] gets.
+    fn planned(&self) -> Vec<&FluentBitPlugin> {
+        (0..self.plugins.len())
+            .filter(|&i| self.is_planned(i))
+            .map(|i| self.substitutes[i].as_ref().unwrap_or(self.plugins[i]))
+            .collect()
+    }
+
+    /// The plan's outcomes (aligned with [`HeldBack::planned`]) aligned with all plugins; one
+    /// left out has no problem and is not included.
+    fn outcomes(&self, planned: &[render::PluginOutcome]) -> Vec<render::PluginOutcome> {
+        let mut planned = planned.iter();
+        (0..self.plugins.len())
+            .map(|i| match self.is_planned(i) {
+                true => planned.next().cloned().unwrap_or_default(),
+                false => render::PluginOutcome::default(),
+            })
+            .collect()
+    }
+}
+
+/// When to look at the DaemonSet again.
+fn next_action(
+    ctx: &Context,
+    ds: &DaemonSet,
+    apply: &ApplyState,
+    has_plugins: bool,
+    decision: &rollback::Decision,
+    rolling: bool,
+    now: Timestamp,
+) -> Action {
     let ds_key = daemonset_key(ds);
-    Ok(match &apply {
+    match apply {
         ApplyState::ApplyFailed(message) => {
             warn!(%message, "the API server refused a write");
-            Action::requeue(ctx.backoff(&ds_key))
+            return Action::requeue(ctx.backoff(&ds_key));
         }
         // Not a crash loop: the statuses say why; look again with growing delays (and at
         // once when what is missing changes, through the watches).
         ApplyState::DaemonSetNotFound
         | ApplyState::NotOptedIn(_)
         | ApplyState::ConfigMapNotOwned(_)
-            if !plugins.is_empty() =>
+            if has_plugins =>
         {
-            Action::requeue(ctx.backoff(&ds_key))
+            return Action::requeue(ctx.backoff(&ds_key));
         }
-        _ => {
-            ctx.reset(&ds_key);
-            match decision {
-                // The held-back statuses are written: plan again at once.
-                rollback::Decision::RollBack(_) => Action::requeue(Duration::from_secs(1)),
-                rollback::Decision::LookAgainAt(at) => {
-                    let wait = at.duration_since(now).unsigned_abs();
-                    Action::requeue(wait.clamp(Duration::from_secs(1), ROLLING_RECHECK))
-                }
-                rollback::Decision::None if rolling => Action::requeue(ROLLING_RECHECK),
-                rollback::Decision::None => Action::requeue(RESYNC),
-            }
+        _ => ctx.reset(&ds_key),
+    }
+    match decision {
+        // The held-back statuses are written: plan again at once.
+        rollback::Decision::RollBack(_) => Action::requeue(Duration::from_secs(1)),
+        rollback::Decision::LookAgainAt(at) => {
+            let wait = at.duration_since(now).unsigned_abs();
+            Action::requeue(wait.clamp(Duration::from_secs(1), ROLLING_RECHECK))
         }
-    })
+        rollback::Decision::None if rolling => Action::requeue(ROLLING_RECHECK),
+        rollback::Decision::None => Action::requeue(RESYNC),
+    }
 }
 
 /// A condition's time: whole seconds, as the API server stores it.
