@@ -152,7 +152,10 @@ pub use process::{Process, tail_file};
 pub use provision::{
     Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries, ensure_kubelet,
 };
-pub use standin::{STANDIN_BINARY, STANDIN_IMAGE, StandIn, shared_libraries};
+pub use standin::{
+    FLUENT_BIT_BINARY, FLUENT_BIT_IMAGE_ENV, FluentBit, FluentBitContainer, STANDIN_BINARY,
+    STANDIN_IMAGE, StandIn, shared_libraries, wasm_test_host,
+};
 pub use wait::{describe_events, events_for, observed_yaml, wait_for, wait_for_object};
 
 /// Starts a [`Cluster`], or returns `None` after printing why the test is skipped when the
