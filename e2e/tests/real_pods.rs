@@ -6,7 +6,11 @@
 //! The Fluent Bit container here is the node's pause image (the operator's part ends at the
 //! files it delivers; whether they are there is read from the pod's volume on the node),
 //! except in the stand-in test: there it is the STAND-IN Fluent Bit image ([`e2e::StandIn`],
-//! this project's test host, not Fluent Bit), which runs the rendered config in the pod.
+//! this project's test host, not Fluent Bit), or the image of `E2E_FLUENT_BIT_IMAGE`
+//! ([`e2e::FluentBit`]), which runs the rendered config in the pod.
+//!
+//! Each test prints `e2e timing:` lines (node up, each phase) to stderr; `--no-capture` shows
+//! them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -198,6 +202,35 @@ async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
         .collect())
 }
 
+/// Prints how long each phase of a test took (`e2e timing:` lines on stderr).
+struct Clock {
+    test: &'static str,
+    started: std::time::Instant,
+    lap: std::time::Instant,
+}
+
+impl Clock {
+    fn start(test: &'static str) -> Clock {
+        let now = std::time::Instant::now();
+        Clock {
+            test,
+            started: now,
+            lap: now,
+        }
+    }
+
+    fn lap(&mut self, what: &str) {
+        let now = std::time::Instant::now();
+        eprintln!(
+            "e2e timing: {} {what}: {:.1} s (total {:.1} s)",
+            self.test,
+            (now - self.lap).as_secs_f64(),
+            (now - self.started).as_secs_f64()
+        );
+        self.lap = now;
+    }
+}
+
 /// Quick start on a real node: the image is pulled by digest, the real init containers copy
 /// and verify the file, the pod runs, the plugin turns Ready from the kubelet's status.
 ///
@@ -208,8 +241,11 @@ async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
 /// fixed names the chart's `@INCLUDE` reads.
 #[tokio::test]
 async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
+    let mut clock = Clock::start("quick-start");
     let cluster = Cluster::start_with_node().await?;
+    clock.lap("control plane and node up");
     let installed = setup(&cluster, "real-quick").await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
     let plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
     apply_values(&installed.client(), &[&plugin], USER, &installed.namespace).await?;
     let ready = wait_for_plugin(
@@ -222,6 +258,7 @@ async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
     )
     .await
     .map_err(|e| installed.explain(e))?;
+    clock.lap("applied to Ready");
     assert_eq!(
         condition(&ready, "Degraded").map(|c| c.status.as_str()),
         Some("False")
@@ -282,8 +319,11 @@ async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
 #[tokio::test]
 async fn a_tampered_or_missing_plugin_never_reaches_fluent_bit_and_the_plugin_is_degraded()
 -> Result<()> {
+    let mut clock = Clock::start("failures");
     let cluster = Cluster::start_with_node().await?;
+    clock.lap("control plane and node up");
     let installed = setup(&cluster, "real-tamper").await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
     let mut plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
     let pushed_sha256 = plugin["spec"]["artifact"]["sha256"].clone();
     // The image holds the built file; the spec expects other bytes: what a swapped file in a
@@ -301,6 +341,7 @@ async fn a_tampered_or_missing_plugin_never_reaches_fluent_bit_and_the_plugin_is
     )
     .await
     .map_err(|e| installed.explain(e))?;
+    clock.lap("tampered file to Degraded (InitContainerFailed)");
     let message = condition(&degraded, "Degraded")
         .map(|c| c.message.clone())
         .unwrap_or_default();
@@ -383,6 +424,7 @@ async fn a_tampered_or_missing_plugin_never_reaches_fluent_bit_and_the_plugin_is
     )
     .await
     .map_err(|e| installed.explain(e))?;
+    clock.lap("missing digest to Degraded (ImagePullFailed)");
     let message = condition(&unpullable, "Degraded")
         .map(|c| c.message.clone())
         .unwrap_or_default();
@@ -421,8 +463,11 @@ async fn a_tampered_or_missing_plugin_never_reaches_fluent_bit_and_the_plugin_is
 /// restores it. On the way: the init containers' securityContext is what runc really enforced.
 #[tokio::test]
 async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> Result<()> {
+    let mut clock = Clock::start("lifecycle");
     let cluster = Cluster::start_with_node().await?;
+    clock.lap("control plane and node up");
     let installed = setup(&cluster, "real-life").await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
     let plugins = installed.plugins();
     let daemonsets: Api<DaemonSet> = Api::namespaced(installed.client(), &installed.namespace);
     let get_ds = || async {
@@ -455,6 +500,8 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> 
     let first = rolled_to(&installed, &first_hash, true).await?;
     assert_delivered(&cluster, &first, &built)?;
     assert_confined(&cluster, &first)?;
+
+    clock.lap("valid plugin to Ready, pod checked");
 
     // 2. An invalid plugin beside it: refused with its reason; nothing else moves.
     let generation = get_ds().await?.metadata.generation;
@@ -505,6 +552,8 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> 
     assert_delivered(&cluster, &first, &built)?;
     delete_and_wait_gone(&installed, "bad-generator").await?;
 
+    clock.lap("invalid plugin refused");
+
     // 3. An update: the pods roll to the new config, which the kubelet projects.
     set_property(&mut valid, "max_size", "20M");
     apply_values(&installed.client(), &[&valid], USER, &installed.namespace).await?;
@@ -525,6 +574,8 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> 
     );
     assert_delivered(&cluster, &second, &built)?;
 
+    clock.lap("update rolled to Ready");
+
     // 4. Delete: the template loses the init containers; the pods roll without them.
     delete_and_wait_gone(&installed, "out-jsonl").await?;
     e2e::wait_for_object(
@@ -544,6 +595,8 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> 
         "no plugin file in the new pod: {leftover:?}"
     );
 
+    clock.lap("delete rolled back");
+
     // 5. Re-applied: restored, to the same config as before the delete.
     let mut again = valid.clone();
     if let Some(metadata) = again["metadata"].as_object_mut() {
@@ -557,6 +610,7 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> 
         "the same spec renders the same config"
     );
     let back = rolled_to(&installed, &second_hash, true).await?;
+    clock.lap("re-applied to Ready");
     assert_delivered(&cluster, &back, &built)?;
     Ok(())
 }
