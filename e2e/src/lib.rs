@@ -138,10 +138,10 @@ pub use crd_server::{
     crd_server_cache_dir, ensure_crd_server,
 };
 pub use error::{Error, Result};
-pub use images::{PushedPlugin, built_plugin, push_image, push_plugin};
+pub use images::{PushedPlugin, built_plugin, example_on_registry, push_image, push_plugin};
 pub use install::{
-    HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, http_get, install_crd, of_kind,
-    yaml_documents,
+    HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, fluent_bit_on_real_node,
+    http_get, install_crd, of_kind, yaml_documents,
 };
 pub use kubelet::{KubeletPlayer, rolled_out};
 pub use node::{NODE_SCRIPT, PAUSE_IMAGE, REGISTRY_SCRIPT};

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use e2e::{
     Cluster, Error, HELM_MANAGER, Installed, Result, apply_values, condition, example_plugin,
-    push_plugin, wait_for_plugin,
+    wait_for_plugin,
 };
 use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -32,40 +32,10 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(180);
 const USER: &str = "kubectl-client-side-apply";
 
-/// The chart's prepared Fluent Bit objects for a real node: its container runs the node's
-/// pause image (no probes: nothing serves HTTP), and its hostPath volumes point into the
-/// cluster's directory, so the pod writes nothing on the host.
+/// The chart's prepared Fluent Bit objects for a real node ([`e2e::fluent_bit_on_real_node`]:
+/// the pause image as Fluent Bit, hostPath volumes under the cluster's directory).
 fn prepared_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
-    let mut objects: Vec<Value> = installed
-        .chart
-        .iter()
-        .filter(|o| o["metadata"]["name"] == "fluent-bit")
-        .cloned()
-        .collect();
-    for object in &mut objects {
-        if object["kind"] != "DaemonSet" {
-            continue;
-        }
-        let spec = &mut object["spec"]["template"]["spec"];
-        spec["terminationGracePeriodSeconds"] = json!(1);
-        let container = &mut spec["containers"][0];
-        container["image"] = json!(e2e::PAUSE_IMAGE);
-        container["imagePullPolicy"] = json!("Never");
-        container["command"] = json!(["/pause"]);
-        container["args"] = json!([]);
-        if let Some(c) = container.as_object_mut() {
-            c.remove("livenessProbe");
-            c.remove("readinessProbe");
-        }
-        for volume in spec["volumes"].as_array_mut().into_iter().flatten() {
-            if let Some(path) = volume["hostPath"]["path"].as_str() {
-                let private = host_dir.join(path.trim_start_matches('/'));
-                let _ = std::fs::create_dir_all(&private);
-                volume["hostPath"]["path"] = json!(private.display().to_string());
-            }
-        }
-    }
-    objects
+    e2e::fluent_bit_on_real_node(&installed.chart, host_dir)
 }
 
 /// The example `example`'s image (its built `file`) made by the tool and pushed to the node's
@@ -85,12 +55,7 @@ fn example_file_on_node(
     let registry = cluster
         .registry()
         .ok_or_else(|| Error::Invalid("no real node".into()))?;
-    let pushed = push_plugin(registry, &format!("fbplugin/{example}"), built)?;
-    let mut plugin = example_plugin(example, namespace)?;
-    plugin["spec"]["artifact"]["image"] = json!(pushed.image);
-    plugin["spec"]["artifact"]["path"] = json!(pushed.path);
-    plugin["spec"]["artifact"]["sha256"] = json!(pushed.sha256);
-    Ok(plugin)
+    e2e::example_on_registry(registry, namespace, example, built)
 }
 
 /// [`example_on_node`] for out-jsonl.
@@ -919,13 +884,16 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
             standin.files
         );
     }
+    let mut clock = Clock::start("standin");
     let cluster = Cluster::start_with_node().await?;
+    clock.lap("images built, control plane and node up");
     let container = fluent_bit.container(&cluster, CHART_CONFIG)?;
     eprintln!("e2e: the Fluent Bit container runs {container:?}");
     let installed = setup_with(&cluster, "real-standin", |installed, host_dir| {
         fluent_bit_objects(&container, installed, host_dir)
     })
     .await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
     let mut generator = example_on_node(
         &cluster,
         &installed.namespace,
@@ -978,6 +946,7 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
             "{name}"
         );
     }
+    clock.lap("three plugins applied to Ready");
     let out_file = cluster
         .dir()
         .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
@@ -1009,6 +978,7 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    clock.lap("records in the output file");
     for line in text.lines() {
         let record: Value = serde_json::from_str(line)
             .map_err(|e| Error::Invalid(format!("not a JSON line ({e}): {line}")))?;
