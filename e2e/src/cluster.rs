@@ -219,6 +219,23 @@ impl Cluster {
         self.node.as_ref().map(|n| n.name.as_str())
     }
 
+    /// The OCI runtime spec containerd gave runc for the container of a pod's container status
+    /// `container_id` (`containerd://<id>`, as the kubelet reports it): what was really
+    /// enforced (`process.user`, `root.readonly`, `process.capabilities`,
+    /// `process.noNewPrivileges`). Exited containers keep their record until the kubelet
+    /// removes them. Only on a real node of this harness.
+    pub fn runtime_spec(&self, container_id: &str) -> Result<serde_json::Value> {
+        let node = self
+            .node
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("the runtime spec needs a real node".into()))?;
+        let id = container_id
+            .strip_prefix("containerd://")
+            .ok_or_else(|| Error::Invalid(format!("not a containerd container: {container_id}")))?;
+        let mut info = node.ctr_container_info(id)?;
+        Ok(info["Spec"].take())
+    }
+
     /// Waits until the real node's Node is Ready and has no taint left (the node lifecycle
     /// controller lifts `not-ready` once the kubelet reports Ready).
     async fn wait_node_ready(&mut self) -> Result<()> {

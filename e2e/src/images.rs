@@ -70,3 +70,20 @@ pub fn push_plugin(
         sha256: image.plugin_sha256.clone(),
     })
 }
+
+/// The example `example`'s CR (`examples/<example>/deploy`, moved into `namespace`) with
+/// `spec.artifact` filled from the image of `built` (its `.so` or `.wasm`) that the image tool
+/// built and pushed to `registry`: what `fbplugin-image build --push --cr` does.
+pub fn example_on_registry(
+    registry: &str,
+    namespace: &str,
+    example: &str,
+    built: &std::path::Path,
+) -> Result<serde_json::Value> {
+    let pushed = push_plugin(registry, &format!("fbplugin/{example}"), built)?;
+    let mut plugin = crate::plugins::example_plugin(example, namespace)?;
+    plugin["spec"]["artifact"]["image"] = serde_json::json!(pushed.image);
+    plugin["spec"]["artifact"]["path"] = serde_json::json!(pushed.path);
+    plugin["spec"]["artifact"]["sha256"] = serde_json::json!(pushed.sha256);
+    Ok(plugin)
+}

@@ -343,3 +343,39 @@ async fn wait_ready(process: &mut Process, listen: SocketAddr, timeout: Duration
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The chart's prepared Fluent Bit objects (`fluent-bit`, from [`Installed::chart`]) made to run
+/// on a real node of this harness: the container runs the node's pause image (no probes:
+/// nothing serves HTTP; the operator's part ends at the files it delivers), and the hostPath
+/// volumes point under `host_dir`, so the pod writes nothing on the host.
+pub fn fluent_bit_on_real_node(chart: &[Value], host_dir: &std::path::Path) -> Vec<Value> {
+    let mut objects: Vec<Value> = chart
+        .iter()
+        .filter(|o| o["metadata"]["name"] == "fluent-bit")
+        .cloned()
+        .collect();
+    for object in &mut objects {
+        if object["kind"] != "DaemonSet" {
+            continue;
+        }
+        let spec = &mut object["spec"]["template"]["spec"];
+        spec["terminationGracePeriodSeconds"] = serde_json::json!(1);
+        let container = &mut spec["containers"][0];
+        container["image"] = serde_json::json!(crate::PAUSE_IMAGE);
+        container["imagePullPolicy"] = serde_json::json!("Never");
+        container["command"] = serde_json::json!(["/pause"]);
+        container["args"] = serde_json::json!([]);
+        if let Some(c) = container.as_object_mut() {
+            c.remove("livenessProbe");
+            c.remove("readinessProbe");
+        }
+        for volume in spec["volumes"].as_array_mut().into_iter().flatten() {
+            if let Some(path) = volume["hostPath"]["path"].as_str() {
+                let private = host_dir.join(path.trim_start_matches('/'));
+                let _ = std::fs::create_dir_all(&private);
+                volume["hostPath"]["path"] = serde_json::json!(private.display().to_string());
+            }
+        }
+    }
+    objects
+}

@@ -138,10 +138,10 @@ pub use crd_server::{
     crd_server_cache_dir, ensure_crd_server,
 };
 pub use error::{Error, Result};
-pub use images::{PushedPlugin, built_plugin, push_image, push_plugin};
+pub use images::{PushedPlugin, built_plugin, example_on_registry, push_image, push_plugin};
 pub use install::{
-    HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, http_get, install_crd, of_kind,
-    yaml_documents,
+    HELM_MANAGER, Installed, RELEASE, apply_values, chart_objects, fluent_bit_on_real_node,
+    http_get, install_crd, of_kind, yaml_documents,
 };
 pub use kubelet::{KubeletPlayer, rolled_out};
 pub use node::{NODE_SCRIPT, PAUSE_IMAGE, REGISTRY_SCRIPT};
@@ -152,7 +152,10 @@ pub use process::{Process, tail_file};
 pub use provision::{
     Binaries, KUBE_VERSION, PROVISION_SCRIPT, cache_dir, ensure_binaries, ensure_kubelet,
 };
-pub use standin::{STANDIN_BINARY, STANDIN_IMAGE, StandIn, shared_libraries};
+pub use standin::{
+    FLUENT_BIT_BINARY, FLUENT_BIT_IMAGE_ENV, FluentBit, FluentBitContainer, STANDIN_BINARY,
+    STANDIN_IMAGE, StandIn, shared_libraries, wasm_test_host,
+};
 pub use wait::{describe_events, events_for, observed_yaml, wait_for, wait_for_object};
 
 /// Starts a [`Cluster`], or returns `None` after printing why the test is skipped when the

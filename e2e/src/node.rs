@@ -416,6 +416,41 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         .map(|_| ())
     }
 
+    /// `ctr -n k8s.io images import <archive>` (an OCI or `docker save` archive) and the image
+    /// names it unpacked (`unpacking <name> (sha256:…)...done` lines).
+    pub(crate) fn ctr_import_names(&self, archive: &Path) -> Result<Vec<String>> {
+        let out = run(
+            &format!("ctr images import {}", archive.display()),
+            Command::new(&self.ctr)
+                .arg("--address")
+                .arg(&self.socket)
+                .args(["-n", "k8s.io", "images", "import"])
+                .arg(archive),
+        )?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("unpacking "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// `ctr -n k8s.io containers info <id>`: the container's record in the node's containerd,
+    /// its `Spec` being the OCI runtime spec runc was given (user, read-only root,
+    /// capabilities, no_new_privileges).
+    pub(crate) fn ctr_container_info(&self, id: &str) -> Result<serde_json::Value> {
+        let text = run(
+            &format!("ctr containers info {id}"),
+            Command::new(&self.ctr)
+                .arg("--address")
+                .arg(&self.socket)
+                .args(["-n", "k8s.io", "containers", "info", id]),
+        )?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Invalid(format!("ctr containers info {id}: not JSON ({e}): {text}"))
+        })
+    }
+
     fn start_kubelet(
         &mut self,
         kube: &Binaries,

@@ -41,11 +41,12 @@ pub struct StandIn {
 }
 
 impl StandIn {
-    /// Builds the stand-in: the `fb-test-host` binary ([`crate::test_host_binary`]) plus the
-    /// shared libraries of it and of each of `plugins` (dlopen'ed plugins need their libc and
-    /// libgcc_s in the image too).
+    /// Builds the stand-in: the `fb-test-host` binary built with its `wasm` feature
+    /// ([`wasm_test_host`]: `[FILTER] Name wasm` sections run in it) plus the shared libraries
+    /// of it and of each of `plugins` (dlopen'ed plugins need their libc and libgcc_s in the
+    /// image too).
     pub fn build(plugins: &[&Path]) -> Result<StandIn> {
-        let binary = crate::test_host_binary()?;
+        let binary = wasm_test_host()?;
         let mut objects: Vec<&Path> = vec![&binary];
         objects.extend_from_slice(plugins);
         let mut files: Vec<(String, u32, Vec<u8>)> = vec![(
@@ -100,6 +101,176 @@ impl StandIn {
         let imported = node.ctr_import(&file);
         let _ = std::fs::remove_file(&file);
         imported
+    }
+}
+
+/// The test host's program built with the crate's `wasm` feature, copied to
+/// `target/<profile>/fb-test-host-wasm` (the plain `fb-test-host` of
+/// [`crate::test_host_binary`] has no WASM interpreter). cargo decides what to rebuild; a fresh
+/// build is a no-op of about a second.
+pub fn wasm_test_host() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(Error::io("finding the running executable"))?;
+    let mut profile_dir = exe
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent", exe.display())))?
+        .to_owned();
+    if profile_dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
+        profile_dir.pop();
+    }
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent", profile_dir.display())))?;
+    let profile = profile_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "debug".into());
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(crate::workspace_root())
+        .args([
+            "build",
+            "-p",
+            "fluent-bit-plugin-test-host",
+            "--features",
+            "wasm",
+            "--bin",
+            "fb-test-host",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    let out = command.output().map_err(Error::io(
+        "running cargo build -p fluent-bit-plugin-test-host",
+    ))?;
+    let built = profile_dir.join("fb-test-host");
+    if !out.status.success() || !built.is_file() {
+        return Err(Error::Invalid(format!(
+            "cargo build -p fluent-bit-plugin-test-host --features wasm --bin fb-test-host \
+             ({profile}) failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    // Copied at once: another test's `test_host_binary` may build the plain one there.
+    let copy = profile_dir.join("fb-test-host-wasm");
+    std::fs::copy(&built, &copy).map_err(Error::io(format!(
+        "copying {} to {}",
+        built.display(),
+        copy.display()
+    )))?;
+    Ok(copy)
+}
+
+/// Runs a real Fluent Bit image in the stand-in suites instead of the stand-in: an image
+/// reference the node's containerd can pull (the node's registry `127.0.0.1:<port>` over plain
+/// HTTP, other registries over HTTPS when the machine has network), or the path of an image
+/// archive (OCI layout or `docker save`) that is imported into the node's containerd. The
+/// image must run `/fluent-bit/bin/fluent-bit -c <path>` (the official image's layout,
+/// [`FLUENT_BIT_BINARY`]).
+pub const FLUENT_BIT_IMAGE_ENV: &str = "E2E_FLUENT_BIT_IMAGE";
+
+/// Where a Fluent Bit image holds its binary: the official image's layout.
+pub const FLUENT_BIT_BINARY: &str = "/fluent-bit/bin/fluent-bit";
+
+/// What the Fluent Bit container runs in the suites that run the rendered config: the
+/// STAND-IN ([`StandIn`]) or, with [`FLUENT_BIT_IMAGE_ENV`], a given Fluent Bit image. Both
+/// get the same pod, the same config path and the same checks; only the image, the command
+/// and the pull policy differ.
+#[derive(Debug, Clone)]
+pub enum FluentBit {
+    /// The stand-in image, imported into the node's containerd.
+    StandIn(Box<StandIn>),
+    /// [`FLUENT_BIT_IMAGE_ENV`]'s value: an image reference or an archive's path.
+    Given(String),
+}
+
+/// The Fluent Bit container's image, pull policy and command, for [`FluentBit::container`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluentBitContainer {
+    /// The image reference the pod uses.
+    pub image: String,
+    /// `Never` for imported images, `IfNotPresent` for a reference to pull.
+    pub pull_policy: &'static str,
+    /// The container's `command` (its argv; no `args`).
+    pub command: Vec<String>,
+    /// True for the stand-in (it is not Fluent Bit: it skips the built-in plugins).
+    pub is_standin: bool,
+}
+
+impl FluentBit {
+    /// [`FLUENT_BIT_IMAGE_ENV`] when set (not empty), else the stand-in built for `plugins`
+    /// ([`StandIn::build`]).
+    pub fn from_env(plugins: &[&Path]) -> Result<FluentBit> {
+        match std::env::var(FLUENT_BIT_IMAGE_ENV) {
+            Ok(given) if !given.trim().is_empty() => Ok(FluentBit::Given(given.trim().to_owned())),
+            _ => Ok(FluentBit::StandIn(Box::new(StandIn::build(plugins)?))),
+        }
+    }
+
+    /// Makes the image available to the real node of `cluster` (imports the stand-in or a
+    /// given archive) and returns the container that runs the config at `config`.
+    pub fn container(&self, cluster: &Cluster, config: &str) -> Result<FluentBitContainer> {
+        match self {
+            FluentBit::StandIn(standin) => {
+                standin.import(cluster)?;
+                Ok(FluentBitContainer {
+                    image: standin.reference.clone(),
+                    pull_policy: "Never",
+                    command: [
+                        STANDIN_BINARY,
+                        "run",
+                        "-c",
+                        config,
+                        "--duration",
+                        "24h",
+                        "--skip-builtin",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec(),
+                    is_standin: true,
+                })
+            }
+            FluentBit::Given(given) => {
+                let archive = Path::new(given);
+                let (image, pull_policy) = if archive.is_file() {
+                    let node = cluster.node.as_ref().ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "{FLUENT_BIT_IMAGE_ENV}: no real node to import into"
+                        ))
+                    })?;
+                    let names = node.ctr_import_names(archive)?;
+                    let name = names.first().cloned().ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "{FLUENT_BIT_IMAGE_ENV}={given}: the archive names no image"
+                        ))
+                    })?;
+                    (name, "Never")
+                } else {
+                    (given.clone(), "IfNotPresent")
+                };
+                Ok(FluentBitContainer {
+                    image,
+                    pull_policy,
+                    command: vec![
+                        FLUENT_BIT_BINARY.to_owned(),
+                        "-c".to_owned(),
+                        config.to_owned(),
+                    ],
+                    is_standin: false,
+                })
+            }
+        }
     }
 }
 

@@ -6,74 +6,56 @@
 //! The Fluent Bit container here is the node's pause image (the operator's part ends at the
 //! files it delivers; whether they are there is read from the pod's volume on the node),
 //! except in the stand-in test: there it is the STAND-IN Fluent Bit image ([`e2e::StandIn`],
-//! this project's test host, not Fluent Bit), which runs the rendered config in the pod.
+//! this project's test host, not Fluent Bit), or the image of `E2E_FLUENT_BIT_IMAGE`
+//! ([`e2e::FluentBit`]), which runs the rendered config in the pod.
+//!
+//! Each test prints `e2e timing:` lines (node up, each phase) to stderr; `--no-capture` shows
+//! them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use e2e::{
     Cluster, Error, HELM_MANAGER, Installed, Result, apply_values, condition, example_plugin,
-    push_plugin, wait_for_plugin,
+    wait_for_plugin,
 };
-use k8s_openapi::api::core::v1::Pod;
+use fbplugin_crds::FluentBitPlugin;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::Api;
 use kube::ResourceExt;
-use operator::workload::PLUGINS_VOLUME;
+use kube::api::DeleteParams;
+use operator::workload::{HASH_ANNOTATION, PLUGINS_VOLUME};
 use serde_json::{Value, json};
 
 /// Real pods take longer than played ones: pulls, init containers, a rolling update.
 const WAIT: Duration = Duration::from_secs(180);
 const USER: &str = "kubectl-client-side-apply";
 
-/// The chart's prepared Fluent Bit objects for a real node: its container runs the node's
-/// pause image (no probes: nothing serves HTTP), and its hostPath volumes point into the
-/// cluster's directory, so the pod writes nothing on the host.
+/// The chart's prepared Fluent Bit objects for a real node ([`e2e::fluent_bit_on_real_node`]:
+/// the pause image as Fluent Bit, hostPath volumes under the cluster's directory).
 fn prepared_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
-    let mut objects: Vec<Value> = installed
-        .chart
-        .iter()
-        .filter(|o| o["metadata"]["name"] == "fluent-bit")
-        .cloned()
-        .collect();
-    for object in &mut objects {
-        if object["kind"] != "DaemonSet" {
-            continue;
-        }
-        let spec = &mut object["spec"]["template"]["spec"];
-        spec["terminationGracePeriodSeconds"] = json!(1);
-        let container = &mut spec["containers"][0];
-        container["image"] = json!(e2e::PAUSE_IMAGE);
-        container["imagePullPolicy"] = json!("Never");
-        container["command"] = json!(["/pause"]);
-        container["args"] = json!([]);
-        if let Some(c) = container.as_object_mut() {
-            c.remove("livenessProbe");
-            c.remove("readinessProbe");
-        }
-        for volume in spec["volumes"].as_array_mut().into_iter().flatten() {
-            if let Some(path) = volume["hostPath"]["path"].as_str() {
-                let private = host_dir.join(path.trim_start_matches('/'));
-                let _ = std::fs::create_dir_all(&private);
-                volume["hostPath"]["path"] = json!(private.display().to_string());
-            }
-        }
-    }
-    objects
+    e2e::fluent_bit_on_real_node(&installed.chart, host_dir)
 }
 
 /// The example `example`'s image (its built `file`) made by the tool and pushed to the node's
 /// registry; the example CR with `spec.artifact` filled from it (what `fbplugin-image --cr`
 /// does).
 fn example_on_node(cluster: &Cluster, namespace: &str, example: &str, file: &str) -> Result<Value> {
+    example_file_on_node(cluster, namespace, example, &e2e::built_plugin(file)?)
+}
+
+/// [`example_on_node`] for a built file at `built` (a `.so` or a `.wasm`).
+fn example_file_on_node(
+    cluster: &Cluster,
+    namespace: &str,
+    example: &str,
+    built: &Path,
+) -> Result<Value> {
     let registry = cluster
         .registry()
         .ok_or_else(|| Error::Invalid("no real node".into()))?;
-    let so = e2e::built_plugin(file)?;
-    let pushed = push_plugin(registry, &format!("fbplugin/{example}"), &so)?;
-    let mut plugin = example_plugin(example, namespace)?;
-    plugin["spec"]["artifact"]["image"] = json!(pushed.image);
-    plugin["spec"]["artifact"]["path"] = json!(pushed.path);
-    plugin["spec"]["artifact"]["sha256"] = json!(pushed.sha256);
-    Ok(plugin)
+    e2e::example_on_registry(registry, namespace, example, built)
 }
 
 /// [`example_on_node`] for out-jsonl.
@@ -81,29 +63,27 @@ fn out_jsonl_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
     example_on_node(cluster, namespace, "out-jsonl", "libout_jsonl.so")
 }
 
-/// [`prepared_objects`] with the STAND-IN Fluent Bit ([`e2e::StandIn`], imported into the
-/// node's containerd) as the main container: the test host runs the chart's config at the
-/// chart's path, so the `@INCLUDE` of the operator's pipeline file and the plugins it names
-/// are read from the pod's real mounts (no `--root`). The chart's built-in sections (`tail`,
-/// `null`) are skipped. The test host needs a writable `/tmp` (an emptyDir).
-fn standin_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
+/// [`prepared_objects`] with `fluent_bit` as the main container: the STAND-IN Fluent Bit
+/// ([`e2e::StandIn`], imported into the node's containerd), or the image of
+/// `E2E_FLUENT_BIT_IMAGE` ([`e2e::FluentBit`]). It runs the chart's config at the chart's
+/// path, so the `@INCLUDE` of the operator's pipeline file and the plugins it names are read
+/// from the pod's real mounts (no `--root`); the stand-in skips the chart's built-in sections
+/// (`tail`, `null`). The test host needs a writable `/tmp` (an emptyDir).
+fn fluent_bit_objects(
+    fluent_bit: &e2e::FluentBitContainer,
+    installed: &Installed<'_>,
+    host_dir: &Path,
+) -> Vec<Value> {
     let mut objects = prepared_objects(installed, host_dir);
     for object in &mut objects {
         if object["kind"] != "DaemonSet" {
             continue;
         }
         let container = &mut object["spec"]["template"]["spec"]["containers"][0];
-        container["image"] = json!(e2e::STANDIN_IMAGE);
-        container["imagePullPolicy"] = json!("Never");
-        container["command"] = json!([e2e::STANDIN_BINARY]);
-        container["args"] = json!([
-            "run",
-            "-c",
-            "/fluent-bit/etc/conf/fluent-bit.conf",
-            "--duration",
-            "24h",
-            "--skip-builtin"
-        ]);
+        container["image"] = json!(fluent_bit.image);
+        container["imagePullPolicy"] = json!(fluent_bit.pull_policy);
+        container["command"] = json!(fluent_bit.command);
+        container["args"] = json!([]);
         // The test host writes a small core shim (a shared object it dlopens per plugin) to
         // the temporary directory; the root filesystem is read-only.
         container["volumeMounts"]
@@ -118,6 +98,9 @@ fn standin_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
     objects
 }
 
+/// Where the chart's DaemonSet mounts its config (`fluent-bit.conf` of ConfigMap `fluent-bit`).
+const CHART_CONFIG: &str = "/fluent-bit/etc/conf/fluent-bit.conf";
+
 async fn setup<'c>(cluster: &'c Cluster, prefix: &str) -> Result<Installed<'c>> {
     setup_with(cluster, prefix, prepared_objects).await
 }
@@ -125,7 +108,7 @@ async fn setup<'c>(cluster: &'c Cluster, prefix: &str) -> Result<Installed<'c>> 
 async fn setup_with<'c>(
     cluster: &'c Cluster,
     prefix: &str,
-    objects_of: fn(&Installed<'_>, &Path) -> Vec<Value>,
+    objects_of: impl Fn(&Installed<'_>, &Path) -> Vec<Value>,
 ) -> Result<Installed<'c>> {
     let installed = Installed::new(cluster, prefix).await?;
     let host_dir = cluster
@@ -184,6 +167,35 @@ async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
         .collect())
 }
 
+/// Prints how long each phase of a test took (`e2e timing:` lines on stderr).
+struct Clock {
+    test: &'static str,
+    started: std::time::Instant,
+    lap: std::time::Instant,
+}
+
+impl Clock {
+    fn start(test: &'static str) -> Clock {
+        let now = std::time::Instant::now();
+        Clock {
+            test,
+            started: now,
+            lap: now,
+        }
+    }
+
+    fn lap(&mut self, what: &str) {
+        let now = std::time::Instant::now();
+        eprintln!(
+            "e2e timing: {} {what}: {:.1} s (total {:.1} s)",
+            self.test,
+            (now - self.lap).as_secs_f64(),
+            (now - self.started).as_secs_f64()
+        );
+        self.lap = now;
+    }
+}
+
 /// Quick start on a real node: the image is pulled by digest, the real init containers copy
 /// and verify the file, the pod runs, the plugin turns Ready from the kubelet's status.
 ///
@@ -194,8 +206,11 @@ async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
 /// fixed names the chart's `@INCLUDE` reads.
 #[tokio::test]
 async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
+    let mut clock = Clock::start("quick-start");
     let cluster = Cluster::start_with_node().await?;
+    clock.lap("control plane and node up");
     let installed = setup(&cluster, "real-quick").await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
     let plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
     apply_values(&installed.client(), &[&plugin], USER, &installed.namespace).await?;
     let ready = wait_for_plugin(
@@ -208,6 +223,7 @@ async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
     )
     .await
     .map_err(|e| installed.explain(e))?;
+    clock.lap("applied to Ready");
     assert_eq!(
         condition(&ready, "Degraded").map(|c| c.status.as_str()),
         Some("False")
@@ -256,14 +272,25 @@ async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
     Ok(())
 }
 
+/// Failure states from reality, one phase after the other on one DaemonSet.
+///
 /// A tampered plugin file (its sha256 is not the spec's): the real copy step fails
 /// (Init:Error, then CrashLoopBackOff), the plugin goes Degraded with the copy program's own
 /// message, and the file never reaches Fluent Bit's plugin directory.
+///
+/// Then the image is pinned to a digest the registry does not have: containerd's pull fails,
+/// the kubelet reports ErrImagePull / ImagePullBackOff on the copy step, and the plugin goes
+/// Degraded (`ImagePullFailed`) naming the pod, the init container and the image.
 #[tokio::test]
-async fn a_tampered_plugin_never_reaches_fluent_bit_and_the_plugin_is_degraded() -> Result<()> {
+async fn a_tampered_or_missing_plugin_never_reaches_fluent_bit_and_the_plugin_is_degraded()
+-> Result<()> {
+    let mut clock = Clock::start("failures");
     let cluster = Cluster::start_with_node().await?;
+    clock.lap("control plane and node up");
     let installed = setup(&cluster, "real-tamper").await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
     let mut plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
+    let pushed_sha256 = plugin["spec"]["artifact"]["sha256"].clone();
     // The image holds the built file; the spec expects other bytes: what a swapped file in a
     // registry looks like to the copy step.
     let expected = "0".repeat(64);
@@ -279,6 +306,7 @@ async fn a_tampered_plugin_never_reaches_fluent_bit_and_the_plugin_is_degraded()
     )
     .await
     .map_err(|e| installed.explain(e))?;
+    clock.lap("tampered file to Degraded (InitContainerFailed)");
     let message = condition(&degraded, "Degraded")
         .map(|c| c.message.clone())
         .unwrap_or_default();
@@ -337,45 +365,565 @@ async fn a_tampered_plugin_never_reaches_fluent_bit_and_the_plugin_is_degraded()
         "Fluent Bit never started: {}",
         new_pod.name_any()
     );
+
+    // Phase 2: the right sha256, but a digest that was never pushed.
+    let pushed = plugin["spec"]["artifact"]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let repository = pushed
+        .split_once("@sha256:")
+        .map(|(repository, _)| repository.to_owned())
+        .ok_or_else(|| Error::Invalid(format!("not an image by digest: {pushed}")))?;
+    let missing = format!("{repository}@sha256:{}", "1".repeat(64));
+    plugin["spec"]["artifact"]["image"] = json!(missing);
+    plugin["spec"]["artifact"]["sha256"] = pushed_sha256;
+    apply_values(&installed.client(), &[&plugin], USER, &installed.namespace).await?;
+    let unpullable = wait_for_plugin(
+        &installed.plugins(),
+        "out-jsonl",
+        "Degraded",
+        "True",
+        Some("ImagePullFailed"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    clock.lap("missing digest to Degraded (ImagePullFailed)");
+    let message = condition(&unpullable, "Degraded")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("init container fbplugin-out-jsonl")
+            && message.contains(&format!("cannot pull image {missing}")),
+        "the pod, the step and the image are named: {message}"
+    );
+    assert_eq!(
+        condition(&unpullable, "Ready").map(|c| c.status.as_str()),
+        Some("False")
+    );
+    // The kubelet's record on the pod of the new template: the copy step waits on the pull.
+    let pods = wait_for_pods(&installed, "a pod whose copy step cannot pull", |pods| {
+        pods.iter().any(|p| {
+            init_statuses(p).first().is_some_and(|c| {
+                c.image == missing
+                    && waiting_reason(c)
+                        .is_some_and(|r| r == "ErrImagePull" || r == "ImagePullBackOff")
+            })
+        })
+    })
+    .await?;
+    assert!(
+        pods.iter().all(|p| walk(&plugins_dir_of(&cluster, p))
+            .iter()
+            .all(|f| !f.ends_with(".so"))),
+        "no plugin file delivered"
+    );
     Ok(())
+}
+
+/// The lifecycle of a plugin on one DaemonSet with real pods: applied → Ready; an invalid
+/// plugin beside it is refused and changes nothing; an update rolls the pods to the new config;
+/// delete rolls them back to the template without the operator's init containers; re-applying
+/// restores it. On the way: the init containers' securityContext is what runc really enforced.
+#[tokio::test]
+async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> Result<()> {
+    let mut clock = Clock::start("lifecycle");
+    let cluster = Cluster::start_with_node().await?;
+    clock.lap("control plane and node up");
+    let installed = setup(&cluster, "real-life").await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
+    let plugins = installed.plugins();
+    let daemonsets: Api<DaemonSet> = Api::namespaced(installed.client(), &installed.namespace);
+    let get_ds = || async {
+        daemonsets
+            .get("fluent-bit")
+            .await
+            .map_err(|e| Error::Invalid(format!("reading DaemonSet fluent-bit: {e}")))
+    };
+    let built = std::fs::read(e2e::built_plugin("libout_jsonl.so")?)
+        .map_err(|e| Error::Invalid(format!("reading the built plugin: {e}")))?;
+    let before = get_ds()
+        .await?
+        .spec
+        .map(|s| s.template)
+        .ok_or_else(|| Error::Invalid("the DaemonSet has no spec".into()))?;
+    // The opted-in DaemonSet already includes the operator's empty pipeline: its hash.
+    let empty_hash = before
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(HASH_ANNOTATION))
+        .cloned()
+        .ok_or_else(|| Error::Invalid(format!("no {HASH_ANNOTATION} on the prepared template")))?;
+
+    // 1. A valid plugin: Ready, its file delivered by init containers runc confined.
+    let mut valid = out_jsonl_on_node(&cluster, &installed.namespace)?;
+    apply_values(&installed.client(), &[&valid], USER, &installed.namespace).await?;
+    let ready = wait_ready(&installed, "out-jsonl").await?;
+    let first_hash = rendered_hash(&ready)?;
+    let first = rolled_to(&installed, &first_hash, true).await?;
+    assert_delivered(&cluster, &first, &built)?;
+    assert_confined(&cluster, &first)?;
+
+    clock.lap("valid plugin to Ready, pod checked");
+
+    // 2. An invalid plugin beside it: refused with its reason; nothing else moves.
+    let generation = get_ds().await?.metadata.generation;
+    let mut bad = example_plugin("in-generator", &installed.namespace)?;
+    bad["metadata"]["name"] = json!("bad-generator");
+    bad["spec"]["instances"][0]["properties"] = json!([{ "name": "Mem_Buf_Limit", "value": "4M" }]);
+    apply_values(&installed.client(), &[&bad], USER, &installed.namespace).await?;
+    let rejected = wait_for_plugin(
+        &plugins,
+        "bad-generator",
+        "Accepted",
+        "False",
+        Some("Invalid"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let why = condition(&rejected, "Accepted")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        why.contains("spec.instances[0].properties[0].name"),
+        "the refusal names the field: {why}"
+    );
+    let still = plugins
+        .get("out-jsonl")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading out-jsonl: {e}")))?;
+    assert_eq!(
+        condition(&still, "Ready").map(|c| c.status.as_str()),
+        Some("True"),
+        "the valid plugin stays Ready"
+    );
+    assert_eq!(
+        get_ds().await?.metadata.generation,
+        generation,
+        "the invalid plugin did not change the DaemonSet"
+    );
+    let pods = current_pods(&installed).await?;
+    assert_eq!(
+        pods.iter()
+            .map(|p| p.metadata.uid.clone())
+            .collect::<Vec<_>>(),
+        vec![first.metadata.uid.clone()],
+        "the pod was not restarted:\n{}",
+        describe_pods(&pods)
+    );
+    assert_delivered(&cluster, &first, &built)?;
+    delete_and_wait_gone(&installed, "bad-generator").await?;
+
+    clock.lap("invalid plugin refused");
+
+    // 3. An update: the pods roll to the new config, which the kubelet projects.
+    set_property(&mut valid, "max_size", "20M");
+    apply_values(&installed.client(), &[&valid], USER, &installed.namespace).await?;
+    let updated = wait_ready(&installed, "out-jsonl").await?;
+    let second_hash = rendered_hash(&updated)?;
+    assert_ne!(second_hash, first_hash, "a new config, a new hash");
+    let second = rolled_to(&installed, &second_hash, true).await?;
+    assert_ne!(second.metadata.uid, first.metadata.uid, "a new pod");
+    let pipeline = projected(&cluster, &second, "pipeline.conf")?;
+    assert!(pipeline.contains("20M"), "the new config: {pipeline}");
+    let key = operator::render::revision_key("pipeline.conf", &second_hash);
+    let items = config_items(&second);
+    assert!(
+        items
+            .iter()
+            .any(|(k, path)| *k == key && path == "pipeline.conf"),
+        "the pod reads this revision's key {key} as pipeline.conf: {items:?}"
+    );
+    assert_delivered(&cluster, &second, &built)?;
+
+    clock.lap("update rolled to Ready");
+
+    // 4. Delete: the template loses the init containers; the pods roll without them.
+    delete_and_wait_gone(&installed, "out-jsonl").await?;
+    e2e::wait_for_object(
+        &daemonsets,
+        "fluent-bit",
+        "the pod template as it was before the first plugin",
+        WAIT,
+        |ds| ds.spec.as_ref().map(|s| &s.template) == Some(&before),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    let without = rolled_to(&installed, &empty_hash, false).await?;
+    assert_ne!(without.metadata.uid, second.metadata.uid, "a new pod");
+    let leftover = walk(&plugins_dir_of(&cluster, &without));
+    assert!(
+        leftover.iter().all(|f| !f.ends_with(".so")),
+        "no plugin file in the new pod: {leftover:?}"
+    );
+
+    clock.lap("delete rolled back");
+
+    // 5. Re-applied: restored, to the same config as before the delete.
+    let mut again = valid.clone();
+    if let Some(metadata) = again["metadata"].as_object_mut() {
+        metadata.remove("resourceVersion");
+    }
+    apply_values(&installed.client(), &[&again], USER, &installed.namespace).await?;
+    let restored = wait_ready(&installed, "out-jsonl").await?;
+    assert_eq!(
+        rendered_hash(&restored)?,
+        second_hash,
+        "the same spec renders the same config"
+    );
+    let back = rolled_to(&installed, &second_hash, true).await?;
+    clock.lap("re-applied to Ready");
+    assert_delivered(&cluster, &back, &built)?;
+    Ok(())
+}
+
+/// Deletes plugin `name` and waits until the operator's finalizer let it go.
+async fn delete_and_wait_gone(installed: &Installed<'_>, name: &str) -> Result<()> {
+    let plugins = installed.plugins();
+    plugins
+        .delete(name, &DeleteParams::default())
+        .await
+        .map_err(|e| Error::Invalid(format!("deleting {name}: {e}")))?;
+    e2e::wait_for(
+        &format!("plugin {name} to be deleted"),
+        WAIT,
+        Duration::from_millis(200),
+        || async {
+            let current = plugins
+                .get_opt(name)
+                .await
+                .map_err(|e| Error::Invalid(format!("reading {name}: {e}")))?;
+            Ok(match current {
+                None => Ok(()),
+                Some(p) => Err(e2e::observed_yaml(&Some(p))),
+            })
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))
+}
+
+/// Waits until plugin `name` is Ready after a completed rollout of its current generation.
+async fn wait_ready(installed: &Installed<'_>, name: &str) -> Result<FluentBitPlugin> {
+    let ready = wait_for_plugin(
+        &installed.plugins(),
+        name,
+        "Ready",
+        "True",
+        Some("RolloutComplete"),
+        WAIT,
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert_eq!(
+        condition(&ready, "Degraded").map(|c| c.status.as_str()),
+        Some("False"),
+        "{name}"
+    );
+    Ok(ready)
+}
+
+fn rendered_hash(plugin: &FluentBitPlugin) -> Result<String> {
+    plugin
+        .status
+        .as_ref()
+        .and_then(|s| s.rendered_hash.clone())
+        .ok_or_else(|| Error::Invalid(format!("no rendered hash in {:?}", plugin.status)))
+}
+
+/// Waits until the DaemonSet runs exactly one pod, Ready, created from the template with config
+/// hash `hash`, with the operator's init containers or (`with_plugins` false) without any, and
+/// returns it.
+async fn rolled_to(installed: &Installed<'_>, hash: &str, with_plugins: bool) -> Result<Pod> {
+    let expected = format!(
+        "one Ready pod of the template with config hash {hash}, {} init containers",
+        if with_plugins { "with" } else { "without" }
+    );
+    let pods = wait_for_pods(installed, &expected, |pods| {
+        pods.len() == 1
+            && is_ready(&pods[0])
+            && config_hash(&pods[0]) == Some(hash)
+            && (with_plugins
+                == pods[0]
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.init_containers.as_ref())
+                    .is_some_and(|c| !c.is_empty()))
+    })
+    .await?;
+    pods.into_iter()
+        .next()
+        .ok_or_else(|| Error::Invalid("no pod".into()))
+}
+
+/// The out-jsonl file in `pod`'s plugins volume is `built`, byte for byte.
+fn assert_delivered(cluster: &Cluster, pod: &Pod, built: &[u8]) -> Result<()> {
+    let delivered = plugins_dir_of(cluster, pod).join("out-jsonl/libout_jsonl.so");
+    let copied = std::fs::read(&delivered).map_err(|e| {
+        Error::Invalid(format!(
+            "reading the delivered {}: {e}",
+            delivered.display()
+        ))
+    })?;
+    assert!(
+        copied == built,
+        "{} is the built file byte for byte",
+        delivered.display()
+    );
+    Ok(())
+}
+
+/// The init containers of `pod` ran as the operator's securityContext says, as runc was told
+/// (the OCI runtime spec containerd gave it): uid/gid 65532 (runAsNonRoot holds), a read-only
+/// root filesystem, no new privileges, no capabilities; and the copy still succeeded (exit 0,
+/// its file owned by uid 65532 on the node).
+fn assert_confined(cluster: &Cluster, pod: &Pod) -> Result<()> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    for init in spec.init_containers.iter().flatten() {
+        let context = init.security_context.clone().unwrap_or_default();
+        assert_eq!(context.run_as_non_root, Some(true), "{}", init.name);
+        assert_eq!(
+            context.read_only_root_filesystem,
+            Some(true),
+            "{}",
+            init.name
+        );
+    }
+    let statuses = init_statuses(pod);
+    assert_eq!(statuses.len(), 2, "copy and verify steps: {statuses:?}");
+    for status in &statuses {
+        let exit = status
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| t.exit_code);
+        assert_eq!(exit, Some(0), "{} succeeded: {status:?}", status.name);
+        let id = status
+            .container_id
+            .as_deref()
+            .ok_or_else(|| Error::Invalid(format!("{} has no container id", status.name)))?;
+        let runtime = cluster.runtime_spec(id)?;
+        let process = &runtime["process"];
+        assert_eq!(process["user"]["uid"], 65532, "{}: {process}", status.name);
+        assert_eq!(process["user"]["gid"], 65532, "{}: {process}", status.name);
+        assert_eq!(
+            runtime["root"]["readonly"], true,
+            "{}: the root filesystem is mounted read-only: {}",
+            status.name, runtime["root"]
+        );
+        assert_eq!(process["noNewPrivileges"], true, "{}", status.name);
+        for set in ["bounding", "effective", "permitted"] {
+            let caps = process["capabilities"][set]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                caps.is_empty(),
+                "{}: {set} capabilities {caps:?}",
+                status.name
+            );
+        }
+    }
+    let file = plugins_dir_of(cluster, pod).join("out-jsonl/libout_jsonl.so");
+    let owner = std::fs::metadata(&file)
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .map_err(|e| Error::Invalid(format!("stat {}: {e}", file.display())))?;
+    assert_eq!(
+        owner,
+        65532,
+        "the copy step wrote {} as uid 65532",
+        file.display()
+    );
+    Ok(())
+}
+
+/// File `name` of the operator's config volume of `pod`, as the kubelet projected it.
+fn projected(cluster: &Cluster, pod: &Pod, name: &str) -> Result<String> {
+    let path = config_dir_of(cluster, pod).join(name);
+    std::fs::read_to_string(&path)
+        .map_err(|e| Error::Invalid(format!("the kubelet projected {}: {e}", path.display())))
+}
+
+/// The (key, path) items of `pod`'s operator config volume.
+fn config_items(pod: &Pod) -> Vec<(String, String)> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter(|v| v.name == operator::workload::CONFIG_VOLUME)
+        .flat_map(|v| v.config_map.iter().flat_map(|c| c.items.iter().flatten()))
+        .map(|i| (i.key.clone(), i.path.clone()))
+        .collect()
+}
+
+/// Sets property `name` of the first instance of `plugin` to `value`.
+fn set_property(plugin: &mut Value, name: &str, value: &str) {
+    for property in plugin["spec"]["instances"][0]["properties"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if property["name"] == name {
+            property["value"] = json!(value);
+        }
+    }
+}
+
+/// The init container statuses the kubelet wrote for `pod`.
+fn init_statuses(pod: &Pod) -> Vec<ContainerStatus> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.clone())
+        .unwrap_or_default()
+}
+
+fn waiting_reason(status: &ContainerStatus) -> Option<&str> {
+    status
+        .state
+        .as_ref()
+        .and_then(|s| s.waiting.as_ref())
+        .and_then(|w| w.reason.as_deref())
+}
+
+/// One line per pod: its name, phase, Ready condition, config hash and container states.
+fn describe_pods(pods: &[Pod]) -> String {
+    pods.iter()
+        .map(|p| {
+            let status = p.status.clone().unwrap_or_default();
+            let states: Vec<String> = init_statuses(p)
+                .iter()
+                .chain(status.container_statuses.iter().flatten())
+                .map(|c| {
+                    let state = c.state.clone().unwrap_or_default();
+                    let what = if let Some(w) = state.waiting {
+                        format!("waiting {}", w.reason.unwrap_or_default())
+                    } else if let Some(t) = state.terminated {
+                        format!("exited {}", t.exit_code)
+                    } else if state.running.is_some() {
+                        "running".to_owned()
+                    } else {
+                        "?".to_owned()
+                    };
+                    format!("{}: {what}", c.name)
+                })
+                .collect();
+            format!(
+                "{} {} ready={} hash={} [{}]",
+                p.name_any(),
+                status.phase.unwrap_or_default(),
+                is_ready(p),
+                config_hash(p).unwrap_or("-"),
+                states.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The operator's config-hash annotation the pod was created with (its template's).
+fn config_hash(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(HASH_ANNOTATION))
+        .map(String::as_str)
+}
+
+/// Waits until the DaemonSet's current (not terminating) pods satisfy `check`; on timeout the
+/// error shows them.
+async fn wait_for_pods(
+    installed: &Installed<'_>,
+    expected: &str,
+    check: impl Fn(&[Pod]) -> bool,
+) -> Result<Vec<Pod>> {
+    e2e::wait_for(expected, WAIT, Duration::from_millis(500), || async {
+        let pods = current_pods(installed).await?;
+        Ok(if check(&pods) {
+            Ok(pods)
+        } else {
+            Err(format!("pods:\n{}", describe_pods(&pods)))
+        })
+    })
+    .await
+    .map_err(|e| installed.explain(e))
 }
 
 /// The stand-in Fluent Bit (the test host in an image) runs the chart's config in the real
 /// pod: the chart's `@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf` reads the operator's
-/// directory mount, its `plugins.conf` loads both delivered plugins from
-/// `/fluent-bit/plugins/<name>/`, and the generator's records reach the out-jsonl file on the
-/// host (the chart's `/var/log/fbplugin` hostPath) intact.
+/// directory mount, its `plugins.conf` loads both delivered `.so` plugins from
+/// `/fluent-bit/plugins/<name>/`, the `[FILTER] Name wasm` section runs the delivered
+/// filter-redact `.wasm`, and the generator's records reach the out-jsonl file on the host
+/// (the chart's `/var/log/fbplugin` hostPath) intact but for the redacted field.
+///
+/// The generator's `fields` get a `password` for the filter to redact (the example has none).
+/// With `E2E_FLUENT_BIT_IMAGE` set, that image runs instead of the stand-in, with the same
+/// checks ([`e2e::FluentBit`]).
 #[tokio::test]
 async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> Result<()> {
     let started = std::time::Instant::now();
     let generator_so = e2e::built_plugin("libin_generator.so")?;
     let jsonl_so = e2e::built_plugin("libout_jsonl.so")?;
-    let standin = e2e::StandIn::build(&[&generator_so, &jsonl_so])?;
-    eprintln!(
-        "e2e: stand-in image {}: {} bytes ({:.1} MiB), files {:?}",
-        standin.reference,
-        standin.size,
-        standin.size as f64 / (1024.0 * 1024.0),
-        standin.files
-    );
+    let redact_wasm = fluent_bit_wasm_filter_test_host::build_wasm("filter-redact")
+        .map_err(|e| Error::Invalid(format!("building the filter-redact .wasm: {e}")))?;
+    let fluent_bit = e2e::FluentBit::from_env(&[&generator_so, &jsonl_so])?;
+    if let e2e::FluentBit::StandIn(standin) = &fluent_bit {
+        eprintln!(
+            "e2e: stand-in image {}: {} bytes ({:.1} MiB), files {:?}",
+            standin.reference,
+            standin.size,
+            standin.size as f64 / (1024.0 * 1024.0),
+            standin.files
+        );
+    }
+    let mut clock = Clock::start("standin");
     let cluster = Cluster::start_with_node().await?;
-    standin.import(&cluster)?;
-    let installed = setup_with(&cluster, "real-standin", standin_objects).await?;
-    let generator = example_on_node(
+    clock.lap("images built, control plane and node up");
+    let container = fluent_bit.container(&cluster, CHART_CONFIG)?;
+    eprintln!("e2e: the Fluent Bit container runs {container:?}");
+    let installed = setup_with(&cluster, "real-standin", |installed, host_dir| {
+        fluent_bit_objects(&container, installed, host_dir)
+    })
+    .await?;
+    clock.lap("operator installed, chart DaemonSet rolled out");
+    let mut generator = example_on_node(
         &cluster,
         &installed.namespace,
         "in-generator",
         "libin_generator.so",
     )?;
+    for property in generator["spec"]["instances"][0]["properties"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if property["name"] == "fields" {
+            property["value"] = json!("source=in-generator, team=logging, password=hunter2");
+        }
+    }
+    let redact = example_file_on_node(
+        &cluster,
+        &installed.namespace,
+        "filter-redact",
+        &redact_wasm,
+    )?;
     let jsonl = out_jsonl_on_node(&cluster, &installed.namespace)?;
     apply_values(
         &installed.client(),
-        &[&generator, &jsonl],
+        &[&generator, &redact, &jsonl],
         USER,
         &installed.namespace,
     )
     .await?;
-    for name in ["in-generator", "out-jsonl"] {
+    for name in ["in-generator", "filter-redact", "out-jsonl"] {
         let ready = wait_for_plugin(
             &installed.plugins(),
             name,
@@ -387,7 +935,7 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
         .await
         .map_err(|e| {
             eprintln!(
-                "e2e: the stand-in's log:\n{}",
+                "e2e: the Fluent Bit container's log:\n{}",
                 container_logs(&installed.namespace)
             );
             installed.explain(e)
@@ -398,6 +946,7 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
             "{name}"
         );
     }
+    clock.lap("three plugins applied to Ready");
     let out_file = cluster
         .dir()
         .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
@@ -413,15 +962,6 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
         }
         if std::time::Instant::now() > deadline {
             let pods = current_pods(&installed).await.unwrap_or_default();
-            let statuses: Vec<_> = pods
-                .iter()
-                .map(|p| {
-                    (
-                        p.name_any(),
-                        p.status.as_ref().and_then(|s| s.phase.clone()),
-                    )
-                })
-                .collect();
             return Err(installed.explain(Error::Timeout {
                 expected: format!(
                     "{RECORDS} records from the generator in {}",
@@ -429,14 +969,16 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
                 ),
                 waited: Duration::from_secs(120),
                 observed: format!(
-                    "{} complete line(s) so far; pods {statuses:?}; the stand-in's log:\n{}",
+                    "{} complete line(s) so far; pods:\n{}\nthe Fluent Bit container's log:\n{}",
                     complete.lines().count(),
+                    describe_pods(&pods),
                     container_logs(&installed.namespace)
                 ),
             }));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    clock.lap("records in the output file");
     for line in text.lines() {
         let record: Value = serde_json::from_str(line)
             .map_err(|e| Error::Invalid(format!("not a JSON line ({e}): {line}")))?;
@@ -444,26 +986,32 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
         assert_eq!(record["source"], "in-generator", "{record}");
         assert_eq!(record["team"], "logging", "{record}");
         assert!(record["seq"].is_u64(), "{record}");
+        assert_eq!(
+            record["password"], "[REDACTED]",
+            "the WASM filter ran on every record: {record}"
+        );
     }
-    // The pod that delivered them ran the stand-in on the chart's config, both plugins
-    // delivered into it.
+    // The pod that delivered them ran the chosen Fluent Bit on the chart's config, the three
+    // plugins delivered into it.
     let pods = current_pods(&installed).await?;
     assert_eq!(pods.len(), 1, "one node, one pod");
     let spec = pods[0].spec.clone().unwrap_or_default();
     assert_eq!(
         spec.containers[0].image.as_deref(),
-        Some(e2e::STANDIN_IMAGE)
+        Some(container.image.as_str())
     );
     let plugins = plugins_dir_of(&cluster, &pods[0]);
     for file in [
         "in-generator/libin_generator.so",
+        "filter-redact/filter_redact.wasm",
         "out-jsonl/libout_jsonl.so",
     ] {
         assert!(plugins.join(file).is_file(), "{file} delivered");
     }
     eprintln!(
-        "e2e: {} records delivered by the stand-in; the test took {:.1} s",
+        "e2e: {} records delivered by {}; the test took {:.1} s",
         text.lines().count(),
+        container.image,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -11,6 +11,13 @@
 //!
 //! `--once` (or `DEMO_ONCE=1`): exit 0 as soon as every plugin is Ready and the DaemonSet is
 //! rolled out, 1 if that does not happen within `DEMO_TIMEOUT_SECS` (default 120).
+//!
+//! `--real-node` (or `DEMO_REAL_NODE=1`): real pods instead of the played kubelet. The harness's
+//! real node ([`Cluster::start_with_node`]: kubelet, containerd, runc and a local registry;
+//! root needed, provisioned the first time) runs the DaemonSet with the node's pause image as
+//! Fluent Bit; the examples' `.so` files are built (`cargo build -p in-generator -p
+//! out-jsonl`), packed into images by the image tool, pushed to the node's registry and pulled
+//! by digest, and their init containers really copy and verify the files.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -22,12 +29,43 @@ use kube::{Api, ResourceExt};
 use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 
-const EXAMPLES: [&str; 2] = ["in-generator", "out-jsonl"];
+/// The examples the demo applies, with the file each one's crate builds.
+const EXAMPLES: [(&str, &str); 2] = [
+    ("in-generator", "libin_generator.so"),
+    ("out-jsonl", "libout_jsonl.so"),
+];
+
+/// `cargo build -p in-generator -p out-jsonl` in the demo's own profile, so
+/// [`e2e::built_plugin`] finds the `.so` files in `target/<profile>/deps`.
+fn build_examples() -> Result<(), Stop> {
+    let mut command =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    command.current_dir(e2e::workspace_root()).arg("build");
+    for (example, _) in EXAMPLES {
+        command.args(["-p", example]);
+    }
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    eprintln!("demo: building the example plugins ({command:?})");
+    let status = command
+        .status()
+        .map_err(|e| format!("running cargo build for the examples: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Stop::Failed(format!(
+            "building the examples failed ({status})"
+        )))
+    }
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let once = std::env::args().any(|a| a == "--once")
         || std::env::var("DEMO_ONCE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let real_node = std::env::args().any(|a| a == "--real-node")
+        || std::env::var("DEMO_REAL_NODE").is_ok_and(|v| !v.is_empty() && v != "0");
     let timeout = std::env::var("DEMO_TIMEOUT_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -48,7 +86,7 @@ async fn main() -> ExitCode {
         }
     };
     let result = tokio::select! {
-        result = run(once, timeout) => result,
+        result = run(once, real_node, timeout) => result,
         _ = interrupt.recv() => Err(Stop::Signal("interrupted")),
         _ = terminate.recv() => Err(Stop::Signal("terminated")),
     };
@@ -85,14 +123,28 @@ fn say(text: &str) {
     let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
-async fn run(once: bool, timeout: Duration) -> Result<(), Stop> {
+async fn run(once: bool, real_node: bool, timeout: Duration) -> Result<(), Stop> {
     eprintln!(
         "demo: starting the local Kubernetes control plane (the first run builds it: minutes)"
     );
-    let cluster = Cluster::start().await.map_err(|e| e.to_string())?;
-    eprintln!("demo: control plane ready in {:?}", cluster.startup_time());
+    let cluster = if real_node {
+        // Built before the cluster starts: nothing runs while cargo does.
+        build_examples()?;
+        Cluster::start_with_node().await
+    } else {
+        Cluster::start().await
+    }
+    .map_err(|e| e.to_string())?;
+    eprintln!(
+        "demo: control plane ready in {:?}{}",
+        cluster.startup_time(),
+        cluster
+            .node_name()
+            .map(|n| format!(", real node {n} Ready (real pods)"))
+            .unwrap_or_default()
+    );
     // A fresh local cluster has no `logging` yet; an external one may, so it gets a suffix.
-    let installed = if cluster.plays_kubelet() {
+    let installed = if cluster.plays_kubelet() || cluster.registry().is_some() {
         Installed::new_named(&cluster, "logging").await
     } else {
         Installed::new(&cluster, "logging").await
@@ -115,17 +167,34 @@ async fn run(once: bool, timeout: Duration) -> Result<(), Stop> {
                 .map_err(|e| e.to_string())?;
         }
     }
-    let fluent_bit: Vec<&Value> = installed
-        .chart
-        .iter()
-        .filter(|o| o["metadata"]["name"] == "fluent-bit")
-        .collect();
-    apply_values(&installed.client(), &fluent_bit, HELM_MANAGER, &ns)
-        .await
-        .map_err(|e| e.to_string())?;
+    let on_node = cluster.registry().zip(cluster.dir());
+    let fluent_bit: Vec<Value> = match on_node {
+        Some((_, dir)) => e2e::fluent_bit_on_real_node(&installed.chart, &dir.join("host")),
+        None => installed
+            .chart
+            .iter()
+            .filter(|o| o["metadata"]["name"] == "fluent-bit")
+            .cloned()
+            .collect(),
+    };
+    apply_values(
+        &installed.client(),
+        &fluent_bit.iter().collect::<Vec<_>>(),
+        HELM_MANAGER,
+        &ns,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let mut plugins = Vec::new();
-    for example in EXAMPLES {
-        plugins.push(example_plugin(example, &ns).map_err(|e| e.to_string())?);
+    for (example, file) in EXAMPLES {
+        plugins.push(
+            match on_node {
+                Some((registry, _)) => e2e::built_plugin(file)
+                    .and_then(|built| e2e::example_on_registry(registry, &ns, example, &built)),
+                None => example_plugin(example, &ns),
+            }
+            .map_err(|e| e.to_string())?,
+        );
     }
     apply_values(
         &installed.client(),
