@@ -10,7 +10,7 @@ mod instance;
 pub use conflicts::conflicts;
 pub(crate) use conflicts::object_key;
 
-use fbplugin_crds::rules::{self, PathError};
+use fbplugin_crds::rules::{self, Applies, PathError};
 use fbplugin_crds::{
     ConditionUpdate, FluentBitPlugin, FluentBitPluginSpec, PluginType, StatusProblem, status,
 };
@@ -216,7 +216,7 @@ pub fn validate_spec(spec: &FluentBitPluginSpec) -> Vec<Problem> {
     }
     check_artifact(spec, &mut out);
     filter::check(spec, &mut out);
-    if spec.plugin_type == PluginType::Filter {
+    if rules::type_field("pluginName").applies(spec.plugin_type) == Applies::Refused {
         if spec.plugin_name.is_some() {
             out.push(Problem::new(
                 "spec.pluginName",
@@ -458,4 +458,17 @@ pub fn is_gate_reason(reason: Reason) -> bool {
             | Reason::TargetNotAllowed
             | Reason::PullSecretNotAllowed
     )
+}
+
+/// The types that may set a row's fields, for messages: `outputs`, `outputs and filters`.
+fn types_setting(row: &rules::TypeField) -> String {
+    let types: Vec<String> = row
+        .accepting_types()
+        .iter()
+        .map(|t| format!("{}s", t.as_str()))
+        .collect();
+    match types.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => types.concat(),
+    }
 }
