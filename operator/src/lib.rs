@@ -65,6 +65,10 @@
 //! - **Artifact suffix.** A filter's `artifact.path` must end in `.wasm`, and the other kinds'
 //!   must not (`ArtifactTypeMismatch`), so a module is never `dlopen`ed or a `.so` handed to WAMR.
 //!
+//! These per-type rules (and those of inputs, outputs and customs) are rows of one table,
+//! [`fbplugin_crds::rules::FIELDS_BY_TYPE`], which the CRD's CEL rules and [`validate`] both
+//! read.
+//!
 //! # The controller ([`controller`])
 //!
 //! The only module that talks to the API server. `operator run` starts it ([`controller::run`]).

@@ -444,7 +444,7 @@ const LONG_OPTIONS: &[(&str, bool)] = &[
     ("disable-thread-safety-on-hot-reload", false),
 ];
 
-/// The argument among `args` (argv without argv[0]) that turns hot reload on, as glibc's
+/// The argument among `args` (argv without `argv[0]`) that turns hot reload on, as glibc's
 /// `getopt_long` reads Fluent Bit's options: bundled short options (`-qY`), option arguments
 /// (the `-Y` in `-c -Y` is a file name), unambiguous abbreviations (`--enable-hot`), operands
 /// anywhere (glibc permutes) and `--` ending the options.
