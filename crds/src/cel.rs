@@ -6,12 +6,13 @@
 
 use kube::core::Rule;
 
+use crate::PluginType;
 use crate::layout::{CONFIG_DIR, COPY_MOUNT, PLUGIN_DIR};
 use crate::rules::{
-    BUILTIN_CUSTOMS, BUILTIN_INPUTS, BUILTIN_OUTPUTS, IMAGE_PATTERN, MAX_OBJECT_NAME_LEN,
-    MAX_WASM_RECORD_SIZE, MAX_WASM_STACK_SIZE, MAX_WASM_TAG_SIZE, MIN_WASM_STACK_SIZE,
-    RESERVED_FOR_ALL, RESERVED_FOR_INPUTS, RESERVED_FOR_OUTPUTS, RESERVED_NAME_PREFIX,
-    ReservedKeys,
+    Applies, BUILTIN_CUSTOMS, BUILTIN_INPUTS, BUILTIN_OUTPUTS, FieldScope, IMAGE_PATTERN,
+    MAX_OBJECT_NAME_LEN, MAX_WASM_RECORD_SIZE, MAX_WASM_STACK_SIZE, MAX_WASM_TAG_SIZE,
+    MIN_WASM_STACK_SIZE, PLUGIN_TYPES, RESERVED_FOR_ALL, RESERVED_FOR_INPUTS, RESERVED_FOR_OUTPUTS,
+    RESERVED_NAME_PREFIX, ReservedKeys, TypeField, WASM_SUFFIX, type_field,
 };
 
 fn cel_list(items: &[&str]) -> String {
@@ -20,6 +21,106 @@ fn cel_list(items: &[&str]) -> String {
 }
 
 /// A CEL string literal holding an RE2 pattern (backslashes doubled).
+/// `self.type` is one of `types`.
+fn type_in(types: &[PluginType]) -> String {
+    match types {
+        [one] => format!("self.type == '{}'", one.as_str()),
+        _ => format!("self.type in {}", cel_list(&names(types))),
+    }
+}
+
+/// `self.type` is none of `types`.
+fn type_not_in(types: &[PluginType]) -> String {
+    match types {
+        [one] => format!("self.type != '{}'", one.as_str()),
+        _ => format!("!(self.type in {})", cel_list(&names(types))),
+    }
+}
+
+fn names(types: &[PluginType]) -> Vec<&'static str> {
+    types.iter().map(|t| t.as_str()).collect()
+}
+
+/// The CEL of "field `f` of `row` is set" (`v` the object holding it); a list set but empty
+/// counts as not set.
+fn is_set(row: &TypeField, v: &str, f: &str) -> String {
+    match row.scope {
+        FieldScope::WasmArtifact => format!("self.{f}.endsWith('{WASM_SUFFIX}')"),
+        _ if f == "properties" => format!("has({v}.{f}) && size({v}.{f}) > 0"),
+        _ => format!("has({v}.{f})"),
+    }
+}
+
+fn not_set(row: &TypeField, v: &str, f: &str) -> String {
+    match row.scope {
+        FieldScope::WasmArtifact => format!("!{}", is_set(row, v, f)),
+        _ if f == "properties" => format!("!has({v}.{f}) || size({v}.{f}) == 0"),
+        _ => format!("!has({v}.{f})"),
+    }
+}
+
+/// `check` of every field of the row joined with `join`, over every instance for
+/// [`FieldScope::Instance`].
+fn over_row(row: &TypeField, join: &str, check: fn(&TypeField, &str, &str) -> String) -> String {
+    let v = if row.scope == FieldScope::Instance {
+        "i"
+    } else {
+        "self"
+    };
+    let all: Vec<String> = row.fields.iter().map(|f| check(row, v, f)).collect();
+    let all = all.join(join);
+    if row.scope == FieldScope::Instance {
+        format!("self.instances.all(i, {all})")
+    } else {
+        all
+    }
+}
+
+/// The row's fields are not set by the types that refuse them (the guard names the shorter
+/// side: the types that accept them, or on a tie those).
+fn refused_by_type(row: &TypeField) -> String {
+    let refused = row.types(Applies::Refused);
+    let accepting = row.accepting_types();
+    let guard = if refused.len() < accepting.len() {
+        type_not_in(&refused)
+    } else {
+        type_in(&accepting)
+    };
+    format!("{guard} || {}", over_row(row, " && ", not_set))
+}
+
+/// The types that require the row's fields set one of them.
+fn required_by_type(row: &TypeField) -> String {
+    let required = row.types(Applies::Required);
+    format!(
+        "{} || {}",
+        type_not_in(&required),
+        over_row(row, " || ", is_set)
+    )
+}
+
+/// For a row that every type either requires or refuses: `type in <shorter side> ? ... : ...`.
+fn exactly_by_type(row: &TypeField) -> String {
+    let required = row.types(Applies::Required);
+    let refused = row.types(Applies::Refused);
+    debug_assert_eq!(required.len() + refused.len(), PLUGIN_TYPES.len());
+    if refused.len() < required.len() {
+        format!(
+            "{} ? {} : {}",
+            type_in(&refused),
+            over_row(row, " && ", not_set),
+            over_row(row, " || ", is_set)
+        )
+    } else {
+        format!(
+            "{} ? {} : {}",
+            type_in(&required),
+            over_row(row, " || ", is_set),
+            over_row(row, " && ", not_set)
+        )
+    }
+}
+
 fn cel_regex(pattern: &str) -> String {
     format!("'{}'", pattern.replace('\\', "\\\\").replace('\'', "\\'"))
 }
@@ -143,43 +244,32 @@ pub fn instance_one_match() -> Rule {
 
 /// Outputs and filters route by `match`/`matchRegex` on every instance.
 pub fn spec_output_needs_match() -> Rule {
-    Rule::new(
-        "!(self.type in ['output', 'filter']) || \
-         self.instances.all(i, has(i.match) || has(i.matchRegex))",
-    )
-    .message("every instance of an output or filter needs match or matchRegex")
+    Rule::new(required_by_type(type_field("match")))
+        .message("every instance of an output or filter needs match or matchRegex")
 }
 
 /// Only inputs carry `tag`.
 pub fn spec_tag_only_on_inputs() -> Rule {
-    Rule::new("self.type == 'input' || self.instances.all(i, !has(i.tag))")
+    Rule::new(refused_by_type(type_field("tag")))
         .message("tag is only for inputs: outputs route with match or matchRegex")
 }
 
 /// Only outputs and filters carry `match`/`matchRegex`.
 pub fn spec_match_only_on_outputs() -> Rule {
-    Rule::new(
-        "self.type in ['output', 'filter'] || \
-         self.instances.all(i, !has(i.match) && !has(i.matchRegex))",
-    )
-    .message("match and matchRegex are only for outputs and filters: inputs set tag")
+    Rule::new(refused_by_type(type_field("match")))
+        .message("match and matchRegex are only for outputs and filters: inputs set tag")
 }
 
 /// Output-only engine settings.
 pub fn spec_output_only_fields() -> Rule {
-    Rule::new(
-        "self.type == 'output' || self.instances.all(i, !has(i.workers) && \
-         !has(i.retryLimit) && !has(i.storageTotalLimitSize))",
-    )
-    .message("workers, retryLimit and storageTotalLimitSize apply to outputs only")
+    Rule::new(refused_by_type(type_field("workers")))
+        .message("workers, retryLimit and storageTotalLimitSize apply to outputs only")
 }
 
 /// Input-only engine settings.
 pub fn spec_input_only_fields() -> Rule {
-    Rule::new(
-        "self.type == 'input' || self.instances.all(i, !has(i.memBufLimit) && !has(i.storageType))",
-    )
-    .message("memBufLimit and storageType apply to inputs only")
+    Rule::new(refused_by_type(type_field("memBufLimit")))
+        .message("memBufLimit and storageType apply to inputs only")
 }
 
 /// `retryLimit` is a count of at least 1 or one of the keywords.
@@ -264,7 +354,7 @@ pub fn object_name() -> Rule {
 
 /// `pluginName` is set for `.so` kinds and not for filters (always `Name wasm`).
 pub fn spec_plugin_name_by_type() -> Rule {
-    Rule::new("self.type == 'filter' ? !has(self.pluginName) : has(self.pluginName)").message(
+    Rule::new(exactly_by_type(type_field("pluginName"))).message(
         "pluginName is required for input, output and custom, and not set for a filter (its \
          sections are always `Name wasm`; the module's export is wasm.functionName)",
     )
@@ -272,23 +362,19 @@ pub fn spec_plugin_name_by_type() -> Rule {
 
 /// A filter has its `wasm` section.
 pub fn spec_filter_needs_wasm() -> Rule {
-    Rule::new("self.type != 'filter' || has(self.wasm)")
+    Rule::new(required_by_type(type_field("wasm")))
         .message("a filter needs spec.wasm with functionName and maxRecordSize")
 }
 
 /// Only filters have a `wasm` section.
 pub fn spec_wasm_only_on_filters() -> Rule {
-    Rule::new("self.type == 'filter' || !has(self.wasm)")
+    Rule::new(refused_by_type(type_field("wasm")))
         .message("spec.wasm applies to type filter only: remove it")
 }
 
 /// Filters load a `.wasm` module; the other kinds a shared object, never a `.wasm`.
 pub fn spec_artifact_suffix_by_type() -> Rule {
-    Rule::new(
-        "self.type == 'filter' ? self.artifact.path.endsWith('.wasm') : \
-         !self.artifact.path.endsWith('.wasm')",
-    )
-    .message(
+    Rule::new(exactly_by_type(type_field("artifact.path"))).message(
         "a filter's artifact.path must name its .wasm module, and a .wasm module runs only as \
          type filter (input, output and custom load a .so)",
     )
@@ -296,11 +382,7 @@ pub fn spec_artifact_suffix_by_type() -> Rule {
 
 /// Filters take no free-form properties.
 pub fn spec_filter_no_properties() -> Rule {
-    Rule::new(
-        "self.type != 'filter' || \
-         self.instances.all(i, !has(i.properties) || size(i.properties) == 0)",
-    )
-    .message(
+    Rule::new(refused_by_type(type_field("properties"))).message(
         "a WASM filter gets no settings from Fluent Bit (its function receives only tag, time \
          and record): remove properties and build the settings into the module",
     )

@@ -34,9 +34,23 @@
 //!     configPath: /fluent-bit/etc/conf/fluent-bit.conf   # default
 //! ```
 //!
-//! Inputs set `tag` instead of `match`, and may set `memBufLimit` and `storageType`; outputs
-//! may set `workers`, `retryLimit` and `storageTotalLimitSize`; customs only `alias` and
-//! `logLevel`. Values may contain `${VAR}` only with `allowEnvExpansion: true` on the instance.
+//! Which fields apply to which type ([`rules::FIELDS_BY_TYPE`], the table the CEL rules and the
+//! operator's validation are built from; fields not listed apply to every type, `no`: refused):
+//!
+//! | field | input | output | custom | filter |
+//! |---|---|---|---|---|
+//! | `pluginName` | required | required | required | no |
+//! | `wasm` | no | no | no | required |
+//! | `artifact.path` ends in `.wasm` | no | no | no | required |
+//! | `instances[].tag` | allowed | no | no | no |
+//! | `instances[].match` / `instances[].matchRegex` (required: one of them) | no | required | no | required |
+//! | `instances[].workers` / `instances[].retryLimit` / `instances[].storageTotalLimitSize` | no | allowed | no | no |
+//! | `instances[].memBufLimit` / `instances[].storageType` | allowed | no | no | no |
+//! | `instances[].properties` | allowed | allowed | allowed | no |
+//!
+//! So inputs set `tag` instead of `match`; customs set neither, only `alias` and `logLevel`
+//! besides their properties. Values may contain `${VAR}` only with `allowEnvExpansion: true` on
+//! the instance.
 //!
 //! A WASM filter (`type: filter`) has no `pluginName` (every section is `Name wasm`), a
 //! `.wasm` artifact, instances routed like outputs, and a `wasm` section ([`WasmFilter`]):

@@ -136,6 +136,183 @@ pub const MAX_FUNCTION_NAME_LEN: usize = 128;
 /// File name suffix of a WASM filter module.
 pub const WASM_SUFFIX: &str = ".wasm";
 
+/// How a type-specific field stands for one plugin type ([`FIELDS_BY_TYPE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// Must be set (of a group of fields, at least one).
+    Required,
+    /// May be set.
+    Allowed,
+    /// Must not be set.
+    Refused,
+}
+
+/// Where the fields of a [`TypeField`] row sit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldScope {
+    /// Fields of `spec`.
+    Spec,
+    /// Fields of every `spec.instances[]` entry.
+    Instance,
+    /// Not a field but a property of `spec.artifact.path`: that it ends in [`WASM_SUFFIX`].
+    WasmArtifact,
+}
+
+/// One row of [`FIELDS_BY_TYPE`]: fields that apply to some plugin types only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeField {
+    /// Where the fields are.
+    pub scope: FieldScope,
+    /// The fields as the YAML spells them; several form a group (`match`, `matchRegex`):
+    /// [`Applies::Required`] then means at least one of them.
+    pub fields: &'static [&'static str],
+    /// For each of [`PLUGIN_TYPES`], in that order.
+    pub by_type: [Applies; 4],
+}
+
+impl TypeField {
+    /// How the row stands for `kind`. A type this version does not know is refused as a whole
+    /// (`UnsupportedType`), so none of its fields is reported on its own: [`Applies::Allowed`].
+    pub fn applies(&self, kind: PluginType) -> Applies {
+        PLUGIN_TYPES
+            .iter()
+            .position(|&t| t == kind)
+            .map_or(Applies::Allowed, |i| self.by_type[i])
+    }
+
+    /// The types for which the row is `applies`, in [`PLUGIN_TYPES`] order.
+    pub fn types(&self, applies: Applies) -> Vec<PluginType> {
+        PLUGIN_TYPES
+            .iter()
+            .zip(self.by_type)
+            .filter(|&(_, a)| a == applies)
+            .map(|(&t, _)| t)
+            .collect()
+    }
+
+    /// The types that may or must set the fields.
+    pub fn accepting_types(&self) -> Vec<PluginType> {
+        PLUGIN_TYPES
+            .iter()
+            .zip(self.by_type)
+            .filter(|&(_, a)| a != Applies::Refused)
+            .map(|(&t, _)| t)
+            .collect()
+    }
+}
+
+/// The plugin types the API knows, in the column order of [`FIELDS_BY_TYPE`].
+pub const PLUGIN_TYPES: [PluginType; 4] = [
+    PluginType::Input,
+    PluginType::Output,
+    PluginType::Custom,
+    PluginType::Filter,
+];
+
+use Applies::{Allowed as A, Refused as X, Required as R};
+
+/// Which fields apply to which plugin type: the one table the CRD's CEL rules
+/// ([`crate::cel`]), the operator's validation and the docs ([`fields_by_type_markdown`]) are
+/// built from. Columns: input, output, custom, filter. Fields not listed apply to every type.
+///
+/// Why: a filter is Fluent Bit's `wasm` filter, so its sections are always `Name wasm` (no
+/// `pluginName`), it gets no config keys (no `properties`), and it loads a `.wasm` module,
+/// which no other type may (a module is never `dlopen`ed, a `.so` never handed to WAMR). Inputs
+/// name their records (`tag`); outputs and filters receive them by routing (`match`). The
+/// engine settings are those Fluent Bit 5.1.1 reads for that kind of instance.
+pub const FIELDS_BY_TYPE: &[TypeField] = &[
+    TypeField {
+        scope: FieldScope::Spec,
+        fields: &["pluginName"],
+        by_type: [R, R, R, X],
+    },
+    TypeField {
+        scope: FieldScope::Spec,
+        fields: &["wasm"],
+        by_type: [X, X, X, R],
+    },
+    TypeField {
+        scope: FieldScope::WasmArtifact,
+        fields: &["artifact.path"],
+        by_type: [X, X, X, R],
+    },
+    TypeField {
+        scope: FieldScope::Instance,
+        fields: &["tag"],
+        by_type: [A, X, X, X],
+    },
+    TypeField {
+        scope: FieldScope::Instance,
+        fields: &["match", "matchRegex"],
+        by_type: [X, R, X, R],
+    },
+    TypeField {
+        scope: FieldScope::Instance,
+        fields: &["workers", "retryLimit", "storageTotalLimitSize"],
+        by_type: [X, A, X, X],
+    },
+    TypeField {
+        scope: FieldScope::Instance,
+        fields: &["memBufLimit", "storageType"],
+        by_type: [A, X, X, X],
+    },
+    TypeField {
+        scope: FieldScope::Instance,
+        fields: &["properties"],
+        by_type: [A, A, A, X],
+    },
+];
+
+/// The row of [`FIELDS_BY_TYPE`] holding `field` (as the YAML spells it, `artifact.path` for
+/// the `.wasm` suffix rule).
+///
+/// # Panics
+///
+/// When no row holds `field`: a programming error (the names are the crate's own), caught by
+/// the tests.
+pub fn type_field(field: &str) -> &'static TypeField {
+    FIELDS_BY_TYPE
+        .iter()
+        .find(|row| row.fields.contains(&field))
+        .unwrap_or_else(|| panic!("{field} is not in FIELDS_BY_TYPE"))
+}
+
+/// [`FIELDS_BY_TYPE`] as a Markdown table, the way the docs show it (`docs/operator-guide.md`
+/// and this crate's docs hold it verbatim; a test checks).
+pub fn fields_by_type_markdown() -> String {
+    let mut out =
+        String::from("| field | input | output | custom | filter |\n|---|---|---|---|---|\n");
+    for row in FIELDS_BY_TYPE {
+        let prefix = match row.scope {
+            FieldScope::Spec => "",
+            FieldScope::Instance => "instances[].",
+            FieldScope::WasmArtifact => "",
+        };
+        let names: Vec<String> = row
+            .fields
+            .iter()
+            .map(|f| format!("`{prefix}{f}`"))
+            .collect();
+        let mut field = names.join(" / ");
+        if row.scope == FieldScope::WasmArtifact {
+            field.push_str(&format!(" ends in `{WASM_SUFFIX}`"));
+        }
+        if row.fields.len() > 1 && row.by_type.contains(&R) {
+            field.push_str(" (required: one of them)");
+        }
+        out.push_str(&format!("| {field} |"));
+        for applies in row.by_type {
+            out.push_str(match applies {
+                R => " required |",
+                A => " allowed |",
+                X => " no |",
+            });
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// True for a C identifier (what a module can export and Fluent Bit looks up by name):
 /// 1-128 of `A-Z a-z 0-9 _`, not starting with a digit.
 pub fn is_c_identifier(name: &str) -> bool {

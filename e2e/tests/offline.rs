@@ -114,13 +114,13 @@ fn place_configmap(data: &Value, ds: &Value, root: &Path) -> Vec<PathBuf> {
         .as_array()
         .into_iter()
         .flatten()
-        .find(|v| v["name"] == operator::workload::CONFIG_VOLUME)
+        .find(|v| v["name"] == operator::layout::CONFIG_VOLUME)
         .expect("the operator's config volume");
     let mount = pod["containers"][0]["volumeMounts"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|m| m["name"] == operator::workload::CONFIG_VOLUME)
+        .find(|m| m["name"] == operator::layout::CONFIG_VOLUME)
         .expect("the operator's config mount");
     assert!(mount["subPath"].is_null(), "a directory mount: {mount}");
     let dir = root.join(
@@ -230,7 +230,7 @@ fn run_init_container(container: &Value, mounts: &[Value], root: &Path) -> (bool
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     assert!(
-        command.first().map(String::as_str) == Some(operator::workload::COPY_PROGRAM)
+        command.first().map(String::as_str) == Some(operator::layout::COPY_PROGRAM)
             && container["env"].is_null(),
         "the init containers run the copy program with argv only: {container}"
     );

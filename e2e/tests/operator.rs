@@ -17,7 +17,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
-use operator::workload::{CONFIG_VOLUME, HASH_ANNOTATION, INIT_PREFIX, PLUGINS_VOLUME};
+use operator::layout::{CONFIG_VOLUME, HASH_ANNOTATION, INIT_PREFIX, PLUGINS_VOLUME};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -888,7 +888,7 @@ fn wrong_sha256_output(step: &k8s_openapi::api::core::v1::Container) -> (i32, St
     let command = step.command.clone().unwrap_or_default();
     assert_eq!(
         command.first().map(String::as_str),
-        Some(operator::workload::COPY_PROGRAM),
+        Some(operator::layout::COPY_PROGRAM),
         "{command:?}"
     );
     let mut args = Vec::new();
@@ -1091,7 +1091,7 @@ fn daemonset_like_the_chart(installed: &Installed<'_>, name: &str, opt_in: bool)
     ds["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(name);
     if !opt_in {
         if let Some(labels) = ds["metadata"]["labels"].as_object_mut() {
-            labels.remove(operator::gate::OPT_IN_LABEL);
+            labels.remove(operator::layout::OPT_IN_LABEL);
         }
         if let Some(metadata) = ds["metadata"].as_object_mut() {
             metadata.remove("annotations");
@@ -1101,7 +1101,7 @@ fn daemonset_like_the_chart(installed: &Installed<'_>, name: &str, opt_in: bool)
 }
 
 fn operator_manages(ds: &DaemonSet) -> bool {
-    manager_entry(ds, operator::workload::FIELD_MANAGER).is_some()
+    manager_entry(ds, operator::layout::FIELD_MANAGER).is_some()
 }
 
 async fn has_event(installed: &Installed<'_>, plugin: &FluentBitPlugin, reason: &str) -> bool {
@@ -1163,9 +1163,9 @@ async fn the_gate_refuses_what_the_owner_and_the_admin_did_not_allow() -> Result
         .map(|c| c.message.clone())
         .unwrap_or_default();
     assert!(
-        message.contains(operator::gate::OPT_IN_LABEL)
-            && message.contains(operator::gate::CONTAINER_ANNOTATION)
-            && message.contains(operator::gate::CONFIG_PATH_ANNOTATION),
+        message.contains(operator::layout::OPT_IN_LABEL)
+            && message.contains(operator::layout::CONTAINER_ANNOTATION)
+            && message.contains(operator::layout::CONFIG_PATH_ANNOTATION),
         "names what the owner must add: {message}"
     );
     wait_for_event(&installed, &refused, "DaemonSetNotOptedIn").await?;
@@ -1293,7 +1293,7 @@ async fn the_gate_refuses_what_the_owner_and_the_admin_did_not_allow() -> Result
     assert!(
         cm.managed_fields()
             .iter()
-            .all(|m| m.manager.as_deref() != Some(operator::workload::FIELD_MANAGER))
+            .all(|m| m.manager.as_deref() != Some(operator::layout::FIELD_MANAGER))
     );
     let ds = daemonsets(&installed)
         .get("second")
@@ -1385,7 +1385,7 @@ async fn restart_mid_rollout_writes_nothing_twice() -> Result<()> {
     let operator_write = |ds: &DaemonSet| {
         ds.managed_fields()
             .iter()
-            .find(|m| m.manager.as_deref() == Some(operator::workload::FIELD_MANAGER))
+            .find(|m| m.manager.as_deref() == Some(operator::layout::FIELD_MANAGER))
             .and_then(|m| m.time.clone())
     };
     let written = operator_write(&applied);
@@ -1490,12 +1490,12 @@ async fn a_wasm_filter_is_delivered_like_the_other_plugins() -> Result<()> {
     // containers run in list order.
     let first_verify = inits
         .iter()
-        .position(|n| n.starts_with(operator::workload::VERIFY_INIT_PREFIX));
+        .position(|n| n.starts_with(operator::layout::VERIFY_INIT_PREFIX));
     assert_eq!(first_verify, Some(3), "{inits:?}");
     assert!(
         inits[3..]
             .iter()
-            .all(|n| n.starts_with(operator::workload::VERIFY_INIT_PREFIX)),
+            .all(|n| n.starts_with(operator::layout::VERIFY_INIT_PREFIX)),
         "{inits:?}"
     );
     let ready = wait_for_plugin(

@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::DeleteParams;
-use operator::workload::HASH_ANNOTATION;
+use operator::layout::HASH_ANNOTATION;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -49,7 +49,7 @@ fn yaml_daemonset_objects(installed: &Installed<'_>) -> Vec<Value> {
         match object["kind"].as_str() {
             Some("ConfigMap") => object["data"] = json!({ "fluent-bit.yaml": USER_CONFIG }),
             Some("DaemonSet") => {
-                object["metadata"]["annotations"][operator::gate::CONFIG_PATH_ANNOTATION] =
+                object["metadata"]["annotations"][operator::layout::CONFIG_PATH_ANNOTATION] =
                     json!(CONFIG_PATH);
                 let container = &mut object["spec"]["template"]["spec"]["containers"][0];
                 container["args"] = json!([
@@ -162,7 +162,7 @@ async fn a_yaml_configured_daemonset_gets_the_plugin_rolls_and_restores_on_delet
         .as_array()
         .into_iter()
         .flatten()
-        .find(|v| v["name"] == operator::workload::CONFIG_VOLUME)
+        .find(|v| v["name"] == operator::layout::CONFIG_VOLUME)
         .unwrap_or_else(|| panic!("the operator's volume: {spec}"));
     assert_eq!(
         volume["configMap"]["items"],

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::workload::{CONFIG_VOLUME, HASH_ANNOTATION, INIT_PREFIX, PLUGINS_VOLUME};
+use crate::layout::{CONFIG_VOLUME, HASH_ANNOTATION, INIT_PREFIX, PLUGINS_VOLUME};
 
 /// True when every field of `intent` is in `live` with an equal value. Objects may have more
 /// keys in `live`; keyed lists may have more items; other lists must match item by item.

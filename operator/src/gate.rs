@@ -7,13 +7,13 @@
 //!   - label [`OPT_IN_LABEL`]`: "true"`: plugins may be added to this DaemonSet;
 //!   - annotation [`CONTAINER_ANNOTATION`]: the one container plugins may use;
 //!   - annotation [`CONFIG_PATH_ANNOTATION`]: the main config file Fluent Bit reads, which the
-//!     owner makes include the operator's pipeline file ([`crate::render::include_path`]);
+//!     owner makes include the operator's pipeline file ([`crate::layout::include_path`]);
 //!     the operator reads it (never writes it) to check that include;
 //!   - annotation [`PULL_SECRETS_ANNOTATION`] (optional): comma-separated Secret names a plugin
 //!     may add as image pull secrets of the DaemonSet's pods; none when absent.
 //!
 //!   A DaemonSet without the label, or with it but without the two annotations, gets nothing
-//!   added ([`crate::status::ApplyState::NotOptedIn`] names what the owner must add); the only
+//!   added (the plugins' status names what the owner must add); the only
 //!   write it can see is the removal of fields the operator added while it was opted in. A
 //!   plugin asking for another container, config path or pull secret is refused
 //!   ([`admit`]). Plugins target DaemonSets of their own namespace only: there is no
@@ -35,14 +35,13 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 
 use crate::validate::{Problem, Reason};
 
-/// Label a DaemonSet's owner sets to `"true"` to let the operator add plugins to it.
-pub const OPT_IN_LABEL: &str = "fbplugin.dev/accept-plugins";
-/// Annotation naming the container plugins may use.
-pub const CONTAINER_ANNOTATION: &str = "fbplugin.dev/container";
-/// Annotation naming the main config file Fluent Bit reads (it includes the operator's pipeline).
-pub const CONFIG_PATH_ANNOTATION: &str = "fbplugin.dev/config-path";
-/// Annotation listing (comma-separated) the Secrets plugins may add as image pull secrets.
-pub const PULL_SECRETS_ANNOTATION: &str = "fbplugin.dev/pull-secrets";
+/// The opt-in label and annotations, re-exported from their home [`crate::layout`].
+pub use crate::layout::{
+    CONFIG_PATH_ANNOTATION, CONTAINER_ANNOTATION, OPT_IN_LABEL, PULL_SECRETS_ANNOTATION,
+};
+/// Whether a problem is the gate's, re-exported from [`crate::validate`] (which needs it for
+/// the `Accepted` condition).
+pub use crate::validate::is_gate_reason;
 
 /// What the DaemonSet's owner allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,15 +281,4 @@ pub fn admit(
         }
     }
     problems
-}
-
-/// Whether a problem is the gate's (the spec is valid but not allowed here).
-pub fn is_gate_reason(reason: Reason) -> bool {
-    matches!(
-        reason,
-        Reason::ReservedName
-            | Reason::ImageNotAllowed
-            | Reason::TargetNotAllowed
-            | Reason::PullSecretNotAllowed
-    )
 }

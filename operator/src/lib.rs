@@ -4,6 +4,8 @@
 //! # Pure modules
 //!
 //! In the order one reconcile uses them:
+//! - [`layout`]: the paths and names the others share (mount paths, file names, ConfigMap,
+//!   volume and init container names, labels, annotations, field manager).
 //! - [`validate`]: spec → [`validate::Problem`]s (field, stable [`validate::Reason`], advice);
 //!   the same rules as the CRD's CEL, checked again because CEL can be missing.
 //! - [`gate`]: who may put which code where: the DaemonSet owner's opt-in (label
@@ -21,6 +23,20 @@
 //!
 //! [`offline`] chains them for `operator render` (no cluster); the tests render the examples
 //! through it.
+//!
+//! # Layers
+//!
+//! The pure modules form layers: each names (in code and in its docs) only modules before it
+//! in this order, so none imports another in a circle:
+//!
+//! [`layout`] → [`validate`] → [`gate`] → [`render`] → [`workload`] → [`drift`] →
+//! [`rollout`] → [`status`] → [`transitions`] → [`plan`] → [`offline`]
+//!
+//! `operator/tests/layers.rs` reads this order from here and fails when a module names one
+//! after it. A name several layers need (a path, a label) goes into [`layout`]; a rule the
+//! lower layer needs moves down (the gate's reasons are [`validate::is_gate_reason`], the YAML
+//! nesting bound is [`render::yaml::MAX_DEPTH`]). The I/O shell ([`controller`] and the
+//! modules it runs) may use every pure module, but no pure module uses it.
 //!
 //! # WASM filters
 //!
@@ -48,6 +64,10 @@
 //!   is `Name wasm`, so `pluginName` is refused too, and two filters never conflict by name.
 //! - **Artifact suffix.** A filter's `artifact.path` must end in `.wasm`, and the other kinds'
 //!   must not (`ArtifactTypeMismatch`), so a module is never `dlopen`ed or a `.so` handed to WAMR.
+//!
+//! These per-type rules (and those of inputs, outputs and customs) are rows of one table,
+//! [`fbplugin_crds::rules::FIELDS_BY_TYPE`], which the CRD's CEL rules and [`validate`] both
+//! read.
 //!
 //! # The controller ([`controller`])
 //!
@@ -89,7 +109,7 @@
 //! 4. Execute: apply [`workload::configmap_intent`] (owner: the DaemonSet), then
 //!    [`workload::daemonset_intent`] (or [`workload::empty_daemonset_intent`], then delete
 //!    `<ds>-fbplugin`). Every write is a server-side apply with the one field manager
-//!    [`workload::FIELD_MANAGER`] and `force` (the operator is the only writer of these fields;
+//!    [`layout::FIELD_MANAGER`] and `force` (the operator is the only writer of these fields;
 //!    force takes them back from a `kubectl edit`). A refusal (4xx other than 409/429) becomes
 //!    `ApplyFailed` with the server's message and a backoff requeue; 409, 429, 5xx and
 //!    transport errors are returned and retried with per-object exponential backoff (1 s
@@ -159,7 +179,7 @@
 //!
 //! See [`workload`]: the DaemonSet's own main config includes the operator's pipeline file
 //! (`@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf`, or a YAML `includes:` entry for
-//! `pipeline.yaml`; [`render::include_path`]), which the operator mounts with `plugins.conf`
+//! `pipeline.yaml`; [`layout::include_path`]), which the operator mounts with `plugins.conf`
 //! from its ConfigMap as a directory at `/fluent-bit/etc/fbplugin/`, empty until a plugin comes.
 //! The plugin files land under `/fluent-bit/plugins/<object name>/`, placed by two init
 //! containers per plugin that run the copy program `/fbplugin/copy` of the plugin's own image
@@ -174,6 +194,7 @@ pub mod controller;
 pub mod drift;
 pub mod gate;
 pub mod http;
+pub mod layout;
 pub mod leader;
 pub mod metrics;
 pub mod offline;

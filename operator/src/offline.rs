@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::gate::ImagePolicy;
 use crate::plan::{self, ConfigMapStep, Observed, Target};
+use crate::render::yaml::too_deep;
 use crate::status::ApplyState;
 use crate::workload;
 
@@ -49,10 +50,9 @@ pub enum LoadError {
 /// Largest input file `operator render` reads (the API server takes at most about 3 MiB per
 /// request and etcd 1.5 MiB per object; a FluentBitPlugin is far smaller).
 pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
-/// Deepest nesting of mappings and sequences accepted in a document. A FluentBitPlugin needs
-/// 6 (`spec.instances[].properties[].name`); the API server's JSON decoder stops at 10000,
-/// but offline input has no reason to come near this.
-pub const MAX_DEPTH: usize = 32;
+/// Deepest nesting accepted in a document, re-exported from [`crate::render::yaml`] (which
+/// bounds the DaemonSet owner's YAML config the same way).
+pub use crate::render::yaml::MAX_DEPTH;
 
 /// Reads every `FluentBitPlugin` in the given files and directories (recursively, `*.yaml` and
 /// `*.yml`, in name order). Documents of other kinds are skipped. Files larger than
@@ -215,46 +215,6 @@ fn depth(value: &serde_norway::Value) -> usize {
         serde_norway::Value::Tagged(tagged) => depth(&tagged.value),
         _ => 0,
     }
-}
-
-/// A cheap bound before the YAML parser runs (it is not linear on deeply nested input): the
-/// first line where flow brackets (`[`, `{` outside quotes and comments) or block indentation
-/// nest deeper than [`MAX_DEPTH`]. Conservative: counts every indentation step of 1+ spaces as
-/// a level, so it never lets a deeper document through.
-pub(crate) fn too_deep(text: &str) -> Option<usize> {
-    let mut flow = 0usize;
-    let mut indents: Vec<usize> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start_matches([' ', '-']);
-        if flow == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
-            let indent = line.len() - trimmed.len();
-            while indents.last().is_some_and(|&i| i >= indent) {
-                indents.pop();
-            }
-            indents.push(indent);
-        }
-        let mut quote: Option<char> = None;
-        for c in line.chars() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '"' | '\'') => quote = Some(c),
-                (None, '#') => break,
-                (None, '[' | '{') => {
-                    flow += 1;
-                    if flow + indents.len() > MAX_DEPTH * 2 {
-                        return Some(n + 1);
-                    }
-                }
-                (None, ']' | '}') => flow = flow.saturating_sub(1),
-                _ => {}
-            }
-        }
-        if flow + indents.len() > MAX_DEPTH * 2 {
-            return Some(n + 1);
-        }
-    }
-    None
 }
 
 /// What a `--daemonset` file holds: one DaemonSet YAML, or what `helm template` prints (every

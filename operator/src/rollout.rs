@@ -10,7 +10,8 @@ use fbplugin_crds::{ConditionUpdate, FluentBitPlugin, RolloutCounts};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-use crate::workload::{HASH_ANNOTATION, INIT_PREFIX, carries};
+use crate::layout::{HASH_ANNOTATION, INIT_PREFIX};
+use crate::workload::carries;
 
 /// Whether the DaemonSet's current template carries a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 //! # How Fluent Bit reads the operator's files
 //!
 //! The DaemonSet's own main config (at the path its owner named in
-//! [`crate::gate::CONFIG_PATH_ANNOTATION`]) includes the operator's pipeline file by its
-//! absolute path ([`crate::render::include_path`]), and the operator mounts its ConfigMap as a
+//! [`crate::layout::CONFIG_PATH_ANNOTATION`]) includes the operator's pipeline file by its
+//! absolute path ([`crate::layout::include_path`]), and the operator mounts its ConfigMap as a
 //! directory at [`CONFIG_DIR`] (never a `subPath` file over the user's config: runc cannot mount
 //! a file inside a ConfigMap directory mount, kubernetes/kubernetes#61545). So:
 //! - the container's command, args and own config are never changed;
@@ -38,35 +38,15 @@ use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use serde_json::{Value, json};
 
-use crate::render::{CONFIG_DIR, PLUGIN_DIR, Rendered, plugin_file_path};
-use crate::validate::COPY_MOUNT;
+use crate::layout::{CONFIG_DIR, COPY_MOUNT, PLUGIN_DIR, plugin_file_path};
+use crate::render::Rendered;
 
-/// The server-side-apply field manager.
-pub const FIELD_MANAGER: &str = "fbplugin-operator";
-/// Pod-template annotation carrying [`Rendered::hash`].
-pub const HASH_ANNOTATION: &str = "fbplugin.dev/config-hash";
-/// The emptyDir holding the plugin files.
-pub const PLUGINS_VOLUME: &str = "fbplugin-plugins";
-/// The volume of the rendered ConfigMap.
-pub const CONFIG_VOLUME: &str = "fbplugin-config";
-/// Label on the ConfigMap naming its DaemonSet.
-pub const DAEMONSET_LABEL: &str = "fbplugin.dev/daemonset";
-/// Prefix of the init container names (`fbplugin-<object name>`).
-pub const INIT_PREFIX: &str = "fbplugin-";
-
-/// Label (with [`FIELD_MANAGER`] as value) on everything the operator creates; with
-/// [`DAEMONSET_LABEL`] it is how the operator recognizes its own ConfigMap.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Prefix of the verify steps' names (`fbplugin-verify-<object name>-<hash>`).
-pub const VERIFY_INIT_PREFIX: &str = "fbplugin-verify-";
-/// How many hex digits of the rendered hash end a verify step's name.
-pub const VERIFY_HASH_LEN: usize = 6;
-
-/// The program the init containers run, from the plugin's own image ([`COPY_PROGRAM`]: crate
-/// `fbplugin-copy`; the images have no shell). Every input is an argv element of the
-/// container's `command`: no shell, no environment variable, so no spec value is ever parsed
-/// by a shell.
-pub use fbplugin_crds::layout::COPY_PROGRAM;
+/// The names the intents use, re-exported from their home [`crate::layout`].
+pub use crate::layout::{
+    CONFIG_VOLUME, COPY_PROGRAM, DAEMONSET_LABEL, FIELD_MANAGER, HASH_ANNOTATION, INIT_PREFIX,
+    MANAGED_BY_LABEL, PLUGINS_VOLUME, VERIFY_HASH_LEN, VERIFY_INIT_PREFIX, configmap_name,
+    init_container_name, verify_container_name,
+};
 
 /// Whether a ConfigMap (its metadata) is the one the operator created for `daemonset`: it
 /// carries both of the operator's labels. Anything else named `<daemonset>-fbplugin` is
@@ -78,19 +58,6 @@ pub fn is_own_configmap(
     let labels = metadata.labels.as_ref();
     let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
     label(MANAGED_BY_LABEL) == Some(FIELD_MANAGER) && label(DAEMONSET_LABEL) == Some(daemonset)
-}
-
-/// The ConfigMap holding the rendered files: `<daemonset>-fbplugin`.
-pub fn configmap_name(daemonset: &str) -> String {
-    format!("{daemonset}-fbplugin")
-}
-
-/// The init container name of a plugin.
-pub fn init_container_name(plugin: &FluentBitPlugin) -> String {
-    format!(
-        "{INIT_PREFIX}{}",
-        plugin.metadata.name.as_deref().unwrap_or_default()
-    )
 }
 
 /// Whether the DaemonSet's pod template carries the plugin's init container (the plugin is in
@@ -249,21 +216,6 @@ pub fn daemonset_intent(
             },
         },
     })
-}
-
-/// The verify step's name of a plugin: `fbplugin-verify-<object name>-<first hex digits of
-/// the rendered hash>`.
-///
-/// The hash in the name keeps every verify step after every copy step. Server-side apply
-/// keeps the live order of list items it already has and appends new ones, so a plugin added
-/// later would get its copy step after the older verify steps; with the hash in their names
-/// every change replaces all verify steps, which are then appended after the copy steps.
-pub fn verify_container_name(plugin: &FluentBitPlugin, hash: &str) -> String {
-    format!(
-        "{VERIFY_INIT_PREFIX}{}-{}",
-        plugin.metadata.name.as_deref().unwrap_or_default(),
-        hash.get(..VERIFY_HASH_LEN).unwrap_or(hash)
-    )
 }
 
 /// The plugin's own directory in the plugins volume (its `subPath`): the object name.
@@ -492,7 +444,7 @@ const LONG_OPTIONS: &[(&str, bool)] = &[
     ("disable-thread-safety-on-hot-reload", false),
 ];
 
-/// The argument among `args` (argv without argv[0]) that turns hot reload on, as glibc's
+/// The argument among `args` (argv without `argv[0]`) that turns hot reload on, as glibc's
 /// `getopt_long` reads Fluent Bit's options: bundled short options (`-qY`), option arguments
 /// (the `-Y` in `-c -Y` is a file name), unambiguous abbreviations (`--enable-hot`), operands
 /// anywhere (glibc permutes) and `--` ending the options.

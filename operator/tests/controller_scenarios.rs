@@ -151,7 +151,7 @@ fn init_names(ds_intent: &Value) -> Vec<&str> {
         .flatten()
         .filter_map(|c| c["name"].as_str())
         .map(
-            |n| match n.starts_with(operator::workload::VERIFY_INIT_PREFIX) {
+            |n| match n.starts_with(operator::layout::VERIFY_INIT_PREFIX) {
                 true => n.rsplit_once('-').map_or(n, |(head, _)| head),
                 false => n,
             },

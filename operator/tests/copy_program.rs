@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use fbplugin_crds::FluentBitPlugin;
-use operator::workload::{self, COPY_PROGRAM, PLUGINS_VOLUME};
+use operator::layout::{self, COPY_PROGRAM, PLUGINS_VOLUME};
+use operator::workload;
 use serde_json::Value;
 
 mod support;
@@ -85,7 +86,7 @@ fn inits(plugins: &[&FluentBitPlugin]) -> Vec<Value> {
 /// The plugin a step's container belongs to: `fbplugin-<name>` or
 /// `fbplugin-verify-<name>-<hash>` (the intents here use the hash `h`).
 fn plugin_of(container: &str) -> &str {
-    match container.strip_prefix(workload::VERIFY_INIT_PREFIX) {
+    match container.strip_prefix(layout::VERIFY_INIT_PREFIX) {
         Some(rest) => rest.strip_suffix("-h").unwrap_or(rest),
         None => container.strip_prefix("fbplugin-").unwrap_or(container),
     }

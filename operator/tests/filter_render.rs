@@ -4,6 +4,7 @@
 mod support;
 
 use fbplugin_crds::FluentBitPlugin;
+use operator::layout;
 use operator::render::filter::wasm_heap_size;
 use operator::render::render_daemonset;
 use operator::validate::Reason;
@@ -137,7 +138,7 @@ fn input_filter_output_daemonset() {
     assert_eq!(
         redact["command"],
         serde_json::json!([
-            workload::COPY_PROGRAM,
+            layout::COPY_PROGRAM,
             "--from",
             "/plugins/filter_redact.wasm",
             // The filter's own directory (subPath) is its whole view of the plugins volume.

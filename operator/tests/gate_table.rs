@@ -6,6 +6,7 @@ mod support;
 use fbplugin_crds::SecretReference;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use operator::gate::{self, ImagePolicy, OptIn};
+use operator::layout;
 use operator::render::render_daemonset_admitted;
 use operator::validate::Reason;
 use support::{fixture, make};
@@ -27,11 +28,11 @@ fn daemonset(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> DaemonSet
     ds
 }
 
-const OPTED_IN: &[(&str, &str)] = &[(gate::OPT_IN_LABEL, "true")];
+const OPTED_IN: &[(&str, &str)] = &[(layout::OPT_IN_LABEL, "true")];
 const NAMED: &[(&str, &str)] = &[
-    (gate::CONTAINER_ANNOTATION, "fluent-bit"),
+    (layout::CONTAINER_ANNOTATION, "fluent-bit"),
     (
-        gate::CONFIG_PATH_ANNOTATION,
+        layout::CONFIG_PATH_ANNOTATION,
         "/fluent-bit/etc/conf/fluent-bit.conf",
     ),
 ];
@@ -50,40 +51,40 @@ fn a_daemonset_opts_in_only_with_the_label_and_both_annotations() {
             labels: &[],
             annotations: &[],
             missing: &[
-                gate::OPT_IN_LABEL,
-                gate::CONTAINER_ANNOTATION,
-                gate::CONFIG_PATH_ANNOTATION,
+                layout::OPT_IN_LABEL,
+                layout::CONTAINER_ANNOTATION,
+                layout::CONFIG_PATH_ANNOTATION,
             ],
         },
         Case {
             what: "annotations only",
             labels: &[],
             annotations: NAMED,
-            missing: &[gate::OPT_IN_LABEL],
+            missing: &[layout::OPT_IN_LABEL],
         },
         Case {
             what: "label with another value",
-            labels: &[(gate::OPT_IN_LABEL, "yes")],
+            labels: &[(layout::OPT_IN_LABEL, "yes")],
             annotations: NAMED,
-            missing: &[gate::OPT_IN_LABEL],
+            missing: &[layout::OPT_IN_LABEL],
         },
         Case {
             what: "label without the container",
             labels: OPTED_IN,
             annotations: &[(
-                gate::CONFIG_PATH_ANNOTATION,
+                layout::CONFIG_PATH_ANNOTATION,
                 "/fluent-bit/etc/conf/fluent-bit.conf",
             )],
-            missing: &[gate::CONTAINER_ANNOTATION],
+            missing: &[layout::CONTAINER_ANNOTATION],
         },
         Case {
             what: "label with an empty config path",
             labels: OPTED_IN,
             annotations: &[
-                (gate::CONTAINER_ANNOTATION, "fluent-bit"),
-                (gate::CONFIG_PATH_ANNOTATION, " "),
+                (layout::CONTAINER_ANNOTATION, "fluent-bit"),
+                (layout::CONFIG_PATH_ANNOTATION, " "),
             ],
-            missing: &[gate::CONFIG_PATH_ANNOTATION],
+            missing: &[layout::CONFIG_PATH_ANNOTATION],
         },
     ];
     for case in cases {
@@ -101,7 +102,7 @@ fn a_daemonset_opts_in_only_with_the_label_and_both_annotations() {
         &[
             NAMED[0],
             NAMED[1],
-            (gate::PULL_SECRETS_ANNOTATION, "regcred, other ,"),
+            (layout::PULL_SECRETS_ANNOTATION, "regcred, other ,"),
         ],
     ))
     .expect("opted in");
@@ -195,7 +196,7 @@ fn admit_names_the_field_and_what_to_do() {
         ]
     );
     assert!(
-        got[0].2.contains(gate::CONTAINER_ANNOTATION),
+        got[0].2.contains(layout::CONTAINER_ANNOTATION),
         "{}",
         got[0].2
     );

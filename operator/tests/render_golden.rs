@@ -3,6 +3,7 @@
 mod support;
 
 use fbplugin_crds::FluentBitPlugin;
+use operator::layout;
 use operator::render::{self, render_daemonset};
 use operator::validate::Reason;
 use support::{assert_golden, fixture, make, plugin};
@@ -355,7 +356,7 @@ fn the_grammar_check_catches_what_it_must() {
 fn plugin_files_live_in_a_directory_per_object() {
     let p = make("out-a", "output", "a", "{match: '*'}");
     assert_eq!(
-        render::plugin_file_path(&p),
+        layout::plugin_file_path(&p),
         "/fluent-bit/plugins/out-a/liba.so"
     );
 }

@@ -171,3 +171,92 @@ fn accepted_condition_names_the_first_problem_and_counts_the_rest() {
         c.message
     );
 }
+
+/// The operator refuses a type-specific field exactly where `rules::FIELDS_BY_TYPE` says, and
+/// misses a required one: for every base object (one per type), every row and every field.
+#[test]
+fn validation_follows_the_fields_by_type_table() {
+    use fbplugin_crds::rules::{Applies, FIELDS_BY_TYPE, FieldScope};
+    use serde_json::{Value, json};
+
+    let sample = |field: &str| match field {
+        "pluginName" => json!("probe_two"),
+        "wasm" => json!({"functionName": "f", "maxRecordSize": 1024}),
+        "tag" => json!("gen"),
+        "match" => json!("app.*"),
+        "matchRegex" => json!("^app"),
+        "workers" => json!(2),
+        "retryLimit" => json!(5),
+        "storageTotalLimitSize" | "memBufLimit" => json!("5M"),
+        "storageType" => json!("memory"),
+        "properties" => json!([{"name": "path", "value": "/tmp/x"}]),
+        other => panic!("no sample value for {other}"),
+    };
+    let mut failures = Vec::new();
+    for base in BASES {
+        let base: Value = serde_norway::from_str(base).expect("base decodes");
+        let kind = decode(&serde_norway::to_string(&base).expect("YAML"))
+            .spec
+            .plugin_type;
+        for row in FIELDS_BY_TYPE {
+            // `set`: which of the row's fields to set (None: none of them).
+            let variant = |set: Option<&str>| {
+                let mut v = base.clone();
+                for field in row.fields {
+                    let sets = set == Some(*field);
+                    match row.scope {
+                        FieldScope::Spec => {
+                            let spec = v["spec"].as_object_mut().expect("spec");
+                            spec.remove(*field);
+                            if sets {
+                                spec.insert((*field).to_owned(), sample(field));
+                            }
+                        }
+                        FieldScope::Instance => {
+                            let inst = v["spec"]["instances"][0].as_object_mut().expect("inst");
+                            inst.remove(*field);
+                            if sets {
+                                inst.insert((*field).to_owned(), sample(field));
+                            }
+                        }
+                        FieldScope::WasmArtifact => {
+                            let suffix = if sets { ".wasm" } else { ".so" };
+                            v["spec"]["artifact"]["path"] = json!(format!("/plugins/x{suffix}"));
+                        }
+                    }
+                }
+                decode(&serde_norway::to_string(&v).expect("YAML"))
+            };
+            let path = |field: &str| match row.scope {
+                FieldScope::Instance => format!("spec.instances[0].{field}"),
+                _ => format!("spec.{field}"),
+            };
+            let at = |plugin: &FluentBitPlugin, field: &str| {
+                validate::validate(plugin)
+                    .into_iter()
+                    .filter(|p| p.field == path(field))
+                    .map(|p| p.reason)
+                    .collect::<Vec<_>>()
+            };
+            let applies = row.applies(kind);
+            for field in row.fields {
+                let got = at(&variant(Some(field)), field);
+                if (applies == Applies::Refused) == got.is_empty() {
+                    failures.push(format!(
+                        "{} with {field} ({applies:?}): {got:?}",
+                        kind.as_str()
+                    ));
+                }
+            }
+            let got = at(&variant(None), row.fields[0]);
+            if (applies == Applies::Required) == got.is_empty() {
+                failures.push(format!(
+                    "{} without {:?} ({applies:?}): {got:?}",
+                    kind.as_str(),
+                    row.fields
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -4,6 +4,7 @@ mod support;
 
 use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
+use operator::layout;
 use operator::render::render_daemonset;
 use operator::workload::{self, Owner, TargetError};
 use serde_json::Value;
@@ -140,9 +141,9 @@ fn the_intent_holds_only_operator_fields() {
     for (c, plugin) in init.iter().zip(["in-a", "out-b", "in-a", "out-b"]) {
         let mounts = c.volume_mounts.as_ref().expect("mounts");
         assert_eq!(mounts.len(), 1, "{}", c.name);
-        assert_eq!(mounts[0].name, workload::PLUGINS_VOLUME);
+        assert_eq!(mounts[0].name, layout::PLUGINS_VOLUME);
         assert_eq!(mounts[0].sub_path.as_deref(), Some(plugin), "{}", c.name);
-        let verify = c.name.starts_with(workload::VERIFY_INIT_PREFIX);
+        let verify = c.name.starts_with(layout::VERIFY_INIT_PREFIX);
         assert_eq!(mounts[0].read_only.unwrap_or(false), verify, "{}", c.name);
     }
     // Fluent Bit mounts the plugin files read-only.
@@ -150,7 +151,7 @@ fn the_intent_holds_only_operator_fields() {
     assert!(
         fb_mounts
             .iter()
-            .filter(|m| m.name == workload::PLUGINS_VOLUME)
+            .filter(|m| m.name == layout::PLUGINS_VOLUME)
             .all(|m| m.read_only == Some(true) && m.sub_path.is_none())
     );
     let sc = init[0].security_context.as_ref().expect("securityContext");
@@ -177,7 +178,7 @@ fn the_intent_holds_only_operator_fields() {
     assert_eq!(
         commands[1],
         [
-            workload::COPY_PROGRAM,
+            layout::COPY_PROGRAM,
             "--from",
             &file,
             "--into",
@@ -191,7 +192,7 @@ fn the_intent_holds_only_operator_fields() {
     assert_eq!(
         commands[3],
         [
-            workload::COPY_PROGRAM,
+            layout::COPY_PROGRAM,
             "--check",
             &format!("/fbplugin-out/{name}"),
             "--sha256",

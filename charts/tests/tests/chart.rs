@@ -443,8 +443,8 @@ fn prepared_daemonset_is_where_the_operator_looks_and_runs_the_examples() {
         .map(|v| v.name)
         .collect();
     for ours in [
-        operator::workload::CONFIG_VOLUME,
-        operator::workload::PLUGINS_VOLUME,
+        operator::layout::CONFIG_VOLUME,
+        operator::layout::PLUGINS_VOLUME,
     ] {
         assert!(
             !volumes.iter().any(|v| v == ours),
@@ -452,7 +452,7 @@ fn prepared_daemonset_is_where_the_operator_looks_and_runs_the_examples() {
         );
     }
     for m in c.volume_mounts.clone().unwrap_or_default() {
-        for reserved in [operator::render::CONFIG_DIR, operator::render::PLUGIN_DIR] {
+        for reserved in [operator::layout::CONFIG_DIR, operator::layout::PLUGIN_DIR] {
             assert!(
                 !m.mount_path.starts_with(reserved),
                 "{} is the operator's",
@@ -501,7 +501,7 @@ fn prepared_daemonset_is_where_the_operator_looks_and_runs_the_examples() {
     }
     // It ends with the include of the operator's pipeline file, after the chart's [SERVICE]
     // section and a comment saying who mounts it, and the operator sees that include.
-    let include = format!("@INCLUDE {}", operator::render::include_path(false));
+    let include = format!("@INCLUDE {}", operator::layout::include_path(false));
     assert_eq!(include, "@INCLUDE /fluent-bit/etc/fbplugin/pipeline.conf");
     let lines: Vec<&str> = base.lines().collect();
     assert_eq!(

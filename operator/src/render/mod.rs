@@ -37,22 +37,14 @@ use crate::validate::{self, Problem, Reason};
 pub mod filter;
 pub mod yaml;
 
-pub use fbplugin_crds::layout::{CONFIG_DIR, PLUGIN_DIR};
-/// File name (in [`CONFIG_DIR`]) of the rendered plugin list of a classic config.
-pub const PLUGINS_CONF: &str = "plugins.conf";
-/// File name (in [`CONFIG_DIR`]) of the pipeline a classic config includes.
-pub const PIPELINE_CONF: &str = "pipeline.conf";
-/// File name (in [`CONFIG_DIR`]) of the pipeline a YAML config includes.
-pub const PIPELINE_YAML: &str = "pipeline.yaml";
+/// The paths and file names of the rendered files, re-exported from their home
+/// [`crate::layout`].
+pub use crate::layout::{
+    CONFIG_DIR, PIPELINE_CONF, PIPELINE_YAML, PLUGIN_DIR, PLUGINS_CONF, include_path,
+    plugin_file_path,
+};
 /// How many hex digits of the hash name a revision's ConfigMap keys ([`Rendered::key`]).
 pub const KEY_HASH_LEN: usize = 16;
-
-/// The path the DaemonSet's own config must include: [`PIPELINE_YAML`] for a YAML config
-/// (`includes:`), else [`PIPELINE_CONF`] (`@INCLUDE`), in [`CONFIG_DIR`].
-pub fn include_path(yaml: bool) -> String {
-    let file = if yaml { PIPELINE_YAML } else { PIPELINE_CONF };
-    format!("{CONFIG_DIR}/{file}")
-}
 
 /// The rendered files of one DaemonSet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +107,7 @@ pub struct PluginOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonSetRender {
     /// The files (with no plugin included, the empty pipeline), or `None` when the DaemonSet
-    /// cannot take the operator's files ([`crate::plan`] says why).
+    /// cannot take the operator's files (the plan says why).
     pub rendered: Option<Rendered>,
     /// Index-aligned with the `plugins` given to [`render_daemonset`].
     pub outcomes: Vec<PluginOutcome>,
@@ -145,8 +137,8 @@ pub fn render_daemonset(base_config: &str, plugins: &[&FluentBitPlugin]) -> Daem
 }
 
 /// The DaemonSet's own config as Fluent Bit runs it: the main config text, and the container
-/// argument that turns hot reload on, if any (`-Y` or `--enable-hot-reload`, see
-/// [`crate::workload::hot_reload_flag`]).
+/// argument that turns hot reload on, if any (`-Y` or `--enable-hot-reload`, which the
+/// workload finds in the container's command and args).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BaseConfig<'a> {
     /// The main config file's text.
@@ -312,7 +304,7 @@ pub fn includes_pipeline(base_config: &str, yaml: bool) -> bool {
     }
     // Parse only what can hold the path, and only as deep as a config nests: the text is the
     // DaemonSet owner's, and must not make the operator spin.
-    if !base_config.contains(path.as_str()) || crate::offline::too_deep(base_config).is_some() {
+    if !base_config.contains(path.as_str()) || yaml::too_deep(base_config).is_some() {
         return false;
     }
     use serde::Deserialize;
@@ -418,16 +410,6 @@ fn sort_key(p: &FluentBitPlugin) -> (&str, &str) {
     (
         p.metadata.namespace.as_deref().unwrap_or_default(),
         p.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// Where Fluent Bit loads a plugin's file from: `<PLUGIN_DIR>/<object name>/<file name>`.
-/// The directory keeps two plugins with the same file name apart.
-pub fn plugin_file_path(plugin: &FluentBitPlugin) -> String {
-    format!(
-        "{PLUGIN_DIR}/{}/{}",
-        plugin.metadata.name.as_deref().unwrap_or_default(),
-        fbplugin_crds::rules::file_name(&plugin.spec.artifact.path)
     )
 }
 

@@ -35,6 +35,51 @@
 
 use fbplugin_crds::{FluentBitPlugin, PluginType};
 
+/// Deepest nesting of mappings and sequences accepted in a document. A FluentBitPlugin needs
+/// 6 (`spec.instances[].properties[].name`); the API server's JSON decoder stops at 10000,
+/// but offline input has no reason to come near this.
+pub const MAX_DEPTH: usize = 32;
+
+/// A cheap bound before the YAML parser runs (it is not linear on deeply nested input): the
+/// first line where flow brackets (`[`, `{` outside quotes and comments) or block indentation
+/// nest deeper than [`MAX_DEPTH`]. Conservative: counts every indentation step of 1+ spaces as
+/// a level, so it never lets a deeper document through.
+pub(crate) fn too_deep(text: &str) -> Option<usize> {
+    let mut flow = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start_matches([' ', '-']);
+        if flow == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            let indent = line.len() - trimmed.len();
+            while indents.last().is_some_and(|&i| i >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+        }
+        let mut quote: Option<char> = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    if flow + indents.len() > MAX_DEPTH * 2 {
+                        return Some(n + 1);
+                    }
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if flow + indents.len() > MAX_DEPTH * 2 {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
 /// Whether Fluent Bit 5.1.1 reads `config_path` as YAML: its last `.` starts `.yaml` or `.yml`
 /// in any case (`flb_cf_create_from_file`); any other path is classic.
 pub fn is_yaml_path(config_path: &str) -> bool {

@@ -1,16 +1,17 @@
-//! Checks that depend on the plugin type being `filter`: the `.wasm` artifact and `spec.wasm`.
+//! Checks of what only some plugin types have ([`rules::FIELDS_BY_TYPE`]): the `.wasm`
+//! artifact and `spec.wasm`.
 
-use fbplugin_crds::rules::{self, WASM_SUFFIX};
-use fbplugin_crds::{EventFormat, FluentBitPluginSpec, PluginType};
+use fbplugin_crds::rules::{self, Applies, WASM_SUFFIX};
+use fbplugin_crds::{EventFormat, FluentBitPluginSpec};
 
 use super::{Problem, Reason};
 
 pub(super) fn check(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
-    let filter = spec.plugin_type == PluginType::Filter;
+    let kind = spec.plugin_type;
     let path = &spec.artifact.path;
     let is_wasm = path.ends_with(WASM_SUFFIX);
-    if filter && !is_wasm {
-        out.push(Problem::new(
+    match rules::type_field("artifact.path").applies(kind) {
+        Applies::Required if !is_wasm => out.push(Problem::new(
             "spec.artifact.path",
             Reason::ArtifactTypeMismatch,
             format!(
@@ -18,33 +19,34 @@ pub(super) fn check(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
                  loads only WebAssembly); build it with `cargo build --release --target \
                  wasm32-unknown-unknown` and point path at the .wasm file in the image"
             ),
-        ));
-    } else if !filter && is_wasm {
-        out.push(Problem::new(
+        )),
+        Applies::Refused if is_wasm => out.push(Problem::new(
             "spec.artifact.path",
             Reason::ArtifactTypeMismatch,
             format!(
                 "path {path:?} is a .wasm module, which runs only as a filter: set spec.type: \
                  filter (with spec.wasm), or point path at the plugin's .so"
             ),
-        ));
+        )),
+        _ => {}
     }
-    match (&spec.wasm, filter) {
-        (None, true) => out.push(Problem::new(
+    match (&spec.wasm, rules::type_field("wasm").applies(kind)) {
+        (None, Applies::Required) => out.push(Problem::new(
             "spec.wasm",
             Reason::MissingWasm,
             "a filter needs spec.wasm: functionName (the function exported with export_filter!) \
              and maxRecordSize (bytes of the largest record's JSON text, e.g. 65536)",
         )),
-        (Some(_), false) => out.push(Problem::new(
+        (Some(_), Applies::Refused) => out.push(Problem::new(
             "spec.wasm",
             Reason::FieldNotAllowed,
             format!(
-                "spec.wasm applies to filters only; remove it from this {}",
-                spec.plugin_type.as_str()
+                "spec.wasm applies to {} only; remove it from this {}",
+                super::types_setting(rules::type_field("wasm")),
+                kind.as_str()
             ),
         )),
-        (Some(wasm), true) => {
+        (Some(wasm), _) => {
             if !rules::is_c_identifier(&wasm.function_name) {
                 out.push(Problem::new(
                     "spec.wasm.functionName",
@@ -93,6 +95,6 @@ pub(super) fn check(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
                 }
             }
         }
-        (None, false) => {}
+        (None, _) => {}
     }
 }

@@ -1,7 +1,7 @@
 //! Checks of one instance: routing against the plugin type, typed engine fields, and the
 //! free-form properties (reserved keys, key and value syntax).
 
-use fbplugin_crds::rules::{self, KeyError, ReservedUse, ValueError};
+use fbplugin_crds::rules::{self, Applies, KeyError, ReservedUse, ValueError};
 use fbplugin_crds::{Instance, PluginType, RetryLimit};
 
 use super::{Problem, Reason};
@@ -28,17 +28,17 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
             }
         }
     }
-    let is = |k: PluginType| kind == k || kind == PluginType::Unsupported;
-    // Filters route like outputs.
-    let routed = is(PluginType::Output) || kind == PluginType::Filter;
-    if inst.tag.is_some() && !is(PluginType::Input) {
+    let tag = rules::type_field("tag");
+    let routing = rules::type_field("match");
+    if inst.tag.is_some() && tag.applies(kind) == Applies::Refused {
         out.push(Problem::new(
             at("tag"),
             Reason::RoutingNotAllowed,
             format!(
-                "tag is for inputs; this {} cannot set it: remove it{}",
+                "tag is for {}; this {} cannot set it: remove it{}",
+                super::types_setting(tag),
                 kind.as_str(),
-                if matches!(kind, PluginType::Output | PluginType::Filter) {
+                if routing.applies(kind) == Applies::Required {
                     " and route with match or matchRegex"
                 } else {
                     ""
@@ -47,35 +47,37 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
         ));
     }
     for (name, value) in [("match", &inst.match_), ("matchRegex", &inst.match_regex)] {
-        if value.is_some() && !routed {
+        if value.is_some() && routing.applies(kind) == Applies::Refused {
             out.push(Problem::new(
                 at(name),
                 Reason::RoutingNotAllowed,
                 format!(
-                    "{name} is for outputs and filters; this {} cannot set it: remove it{}",
+                    "{name} is for {}; this {} cannot set it: remove it{}",
+                    super::types_setting(routing),
                     kind.as_str(),
-                    if kind == PluginType::Input {
-                        " and set tag"
-                    } else {
+                    if tag.applies(kind) == Applies::Refused {
                         ""
+                    } else {
+                        " and set tag"
                     }
                 ),
             ));
         }
     }
-    if matches!(kind, PluginType::Output | PluginType::Filter) {
+    if routing.applies(kind) == Applies::Required {
         match (&inst.match_, &inst.match_regex) {
             (None, None) => out.push(Problem::new(
                 at("match"),
                 Reason::MissingMatch,
                 format!(
-                    "{} receives nothing without routing: set match (e.g. \"*\") or \
+                    "{} {} receives nothing without routing: set match (e.g. \"*\") or \
                      matchRegex",
-                    if kind == PluginType::Filter {
-                        "a filter"
+                    if kind == PluginType::Output {
+                        "an"
                     } else {
-                        "an output"
-                    }
+                        "a"
+                    },
+                    kind.as_str()
                 ),
             )),
             (Some(_), Some(_)) => out.push(Problem::new(
@@ -86,40 +88,29 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
             _ => {}
         }
     }
-    let only = |present: bool, field: &str, owner: PluginType, out: &mut Vec<Problem>| {
-        if present && !is(owner) {
+    for (field, present) in [
+        ("workers", inst.workers.is_some()),
+        ("retryLimit", inst.retry_limit.is_some()),
+        (
+            "storageTotalLimitSize",
+            inst.storage_total_limit_size.is_some(),
+        ),
+        ("memBufLimit", inst.mem_buf_limit.is_some()),
+        ("storageType", inst.storage_type.is_some()),
+    ] {
+        let row = rules::type_field(field);
+        if present && row.applies(kind) == Applies::Refused {
             out.push(Problem::new(
                 at(field),
                 Reason::FieldNotAllowed,
                 format!(
-                    "{field} applies to {}s only; remove it from this {}",
-                    owner.as_str(),
+                    "{field} applies to {} only; remove it from this {}",
+                    super::types_setting(row),
                     kind.as_str()
                 ),
             ));
         }
-    };
-    only(inst.workers.is_some(), "workers", PluginType::Output, out);
-    only(
-        inst.retry_limit.is_some(),
-        "retryLimit",
-        PluginType::Output,
-        out,
-    );
-    let total = inst.storage_total_limit_size.is_some();
-    only(total, "storageTotalLimitSize", PluginType::Output, out);
-    only(
-        inst.mem_buf_limit.is_some(),
-        "memBufLimit",
-        PluginType::Input,
-        out,
-    );
-    only(
-        inst.storage_type.is_some(),
-        "storageType",
-        PluginType::Input,
-        out,
-    );
+    }
     if let Some(workers) = inst.workers
         && workers > rules::MAX_WORKERS
     {
@@ -182,7 +173,9 @@ pub(super) fn check(kind: PluginType, i: usize, inst: &Instance, out: &mut Vec<P
         )),
         _ => {}
     }
-    if kind == PluginType::Filter && !inst.properties.is_empty() {
+    if !inst.properties.is_empty()
+        && rules::type_field("properties").applies(kind) == Applies::Refused
+    {
         out.push(Problem::new(
             at("properties"),
             Reason::PropertiesNotAllowed,

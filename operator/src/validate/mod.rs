@@ -10,10 +10,12 @@ mod instance;
 pub use conflicts::conflicts;
 pub(crate) use conflicts::object_key;
 
-use fbplugin_crds::rules::{self, PathError};
+use fbplugin_crds::rules::{self, Applies, PathError};
 use fbplugin_crds::{
     ConditionUpdate, FluentBitPlugin, FluentBitPluginSpec, PluginType, StatusProblem, status,
 };
+
+use crate::layout::COPY_MOUNT;
 
 /// Where a problem is, why, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,15 +156,13 @@ reasons! {
     WorkersWithHotReload,
     /// The object name starts with the reserved prefix `verify-`.
     ReservedName,
-    /// The image's repository is not in the operator's allow-list ([`crate::gate`]).
+    /// The image's repository is not in the operator's allow-list (the gate's).
     ImageNotAllowed,
     /// The DaemonSet's owner lets plugins use another container or config path.
     TargetNotAllowed,
     /// The DaemonSet's owner did not list this pull secret.
     PullSecretNotAllowed,
 }
-
-pub use fbplugin_crds::layout::COPY_MOUNT;
 
 /// Checks one object (`metadata.name` and the spec).
 pub fn validate(plugin: &FluentBitPlugin) -> Vec<Problem> {
@@ -216,7 +216,7 @@ pub fn validate_spec(spec: &FluentBitPluginSpec) -> Vec<Problem> {
     }
     check_artifact(spec, &mut out);
     filter::check(spec, &mut out);
-    if spec.plugin_type == PluginType::Filter {
+    if rules::type_field("pluginName").applies(spec.plugin_type) == Applies::Refused {
         if spec.plugin_name.is_some() {
             out.push(Problem::new(
                 "spec.pluginName",
@@ -393,8 +393,8 @@ fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
             Reason::InvalidTarget,
             format!("configPath {path:?} must be an absolute path of A-Z a-z 0-9 . _ - /"),
         ));
-    } else if path.starts_with(crate::render::CONFIG_DIR)
-        || path.starts_with(crate::render::PLUGIN_DIR)
+    } else if path.starts_with(crate::layout::CONFIG_DIR)
+        || path.starts_with(crate::layout::PLUGIN_DIR)
     {
         out.push(Problem::new(
             "spec.target.configPath",
@@ -408,9 +408,7 @@ fn check_target(spec: &FluentBitPluginSpec, out: &mut Vec<Problem>) {
 pub fn accepted_condition(problems: &[Problem]) -> ConditionUpdate {
     let blocking: Vec<&Problem> = problems.iter().filter(|p| p.blocking).collect();
     let conflict = blocking.iter().all(|p| is_conflict(p.reason));
-    let not_allowed = blocking
-        .iter()
-        .all(|p| crate::gate::is_gate_reason(p.reason));
+    let not_allowed = blocking.iter().all(|p| is_gate_reason(p.reason));
     match blocking.first() {
         None => ConditionUpdate {
             type_: status::condition::ACCEPTED,
@@ -448,4 +446,29 @@ fn is_conflict(reason: Reason) -> bool {
         reason,
         Reason::DuplicatePluginName | Reason::DuplicateAlias | Reason::TargetMismatch
     )
+}
+
+/// Whether a problem is the gate's (the spec is valid but not allowed here): the reasons the
+/// gate gives.
+pub fn is_gate_reason(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::ReservedName
+            | Reason::ImageNotAllowed
+            | Reason::TargetNotAllowed
+            | Reason::PullSecretNotAllowed
+    )
+}
+
+/// The types that may set a row's fields, for messages: `outputs`, `outputs and filters`.
+fn types_setting(row: &rules::TypeField) -> String {
+    let types: Vec<String> = row
+        .accepting_types()
+        .iter()
+        .map(|t| format!("{}s", t.as_str()))
+        .collect();
+    match types.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => types.concat(),
+    }
 }
