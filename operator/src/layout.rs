@@ -64,6 +64,12 @@ pub const CONTAINER_ANNOTATION: &str = "fbplugin.dev/container";
 pub const CONFIG_PATH_ANNOTATION: &str = "fbplugin.dev/config-path";
 /// Annotation listing (comma-separated) the Secrets plugins may add as image pull secrets.
 pub const PULL_SECRETS_ANNOTATION: &str = "fbplugin.dev/pull-secrets";
+/// The DaemonSet annotation by which its owner turns automatic rollback off for every plugin
+/// (`Never`).
+pub const ROLLBACK_ANNOTATION: &str = "fbplugin.dev/rollback";
+/// The key of the operator's ConfigMap that stores the last known good state (not a file
+/// Fluent Bit reads: the volume's `items` project only the pipeline files).
+pub const LAST_KNOWN_GOOD_KEY: &str = "last-known-good.json";
 
 /// The ConfigMap holding the rendered files: `<daemonset>-fbplugin`.
 pub fn configmap_name(daemonset: &str) -> String {

@@ -30,7 +30,7 @@
 //! in this order, so none imports another in a circle:
 //!
 //! [`layout`] → [`validate`] → [`gate`] → [`render`] → [`workload`] → [`drift`] →
-//! [`rollout`] → [`status`] → [`transitions`] → [`plan`] → [`offline`]
+//! [`rollout`] → [`rollback`] → [`status`] → [`transitions`] → [`plan`] → [`offline`]
 //!
 //! `operator/tests/layers.rs` reads this order from here and fails when a module names one
 //! after it. A name several layers need (a path, a label) goes into [`layout`]; a rule the

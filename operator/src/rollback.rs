@@ -29,7 +29,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
-use crate::workload::HASH_ANNOTATION;
+use crate::layout::HASH_ANNOTATION;
+pub use crate::layout::{LAST_KNOWN_GOOD_KEY, ROLLBACK_ANNOTATION};
 
 /// Waiting reasons the kubelet only retries: the spec has to change for them to go away.
 const STUCK_WAITING: &[&str] = &[
@@ -247,10 +248,6 @@ pub struct GoodPlugin {
     pub spec: serde_json::Value,
 }
 
-/// The key of the operator's ConfigMap that stores [`LastKnownGood`] (not a file Fluent Bit
-/// reads: the volume's `items` project only the pipeline files).
-pub const LAST_KNOWN_GOOD_KEY: &str = "last-known-good.json";
-
 impl LastKnownGood {
     /// The state of a rendered `hash` with these plugins (the ones included in it).
     pub fn of(hash: &str, plugins: &[&FluentBitPlugin]) -> Self {
@@ -356,10 +353,6 @@ pub fn allowed(ds: &DaemonSet, plugin: &FluentBitPlugin) -> bool {
         .map(String::as_str);
     owner != Some("Never") && plugin.spec.rollback.unwrap_or_default() == RollbackPolicy::Automatic
 }
-
-/// The DaemonSet annotation by which its owner turns automatic rollback off for every plugin
-/// (`Never`).
-pub const ROLLBACK_ANNOTATION: &str = "fbplugin.dev/rollback";
 
 /// A rollback: the failure that made the rollout stuck, the state it goes back to, and the
 /// plugins whose change is held back.
