@@ -889,7 +889,7 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
     clock.lap("images built, control plane and node up");
     let container = fluent_bit.container(&cluster, CHART_CONFIG)?;
     eprintln!("e2e: the Fluent Bit container runs {container:?}");
-    let installed = setup_with(&cluster, "real-standin", |installed, host_dir| {
+    let mut installed = setup_with(&cluster, "real-standin", |installed, host_dir| {
         fluent_bit_objects(&container, installed, host_dir)
     })
     .await?;
@@ -1009,12 +1009,206 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
         assert!(plugins.join(file).is_file(), "{file} delivered");
     }
     eprintln!(
-        "e2e: {} records delivered by {}; the test took {:.1} s",
+        "e2e: {} records delivered by {}",
         text.lines().count(),
         container.image,
+    );
+    bad_changes_roll_back(&cluster, &mut installed, &generator, &out_file, &mut clock).await?;
+    eprintln!(
+        "e2e: the stand-in test took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// How long the rollback phases let a failure show before the operator rolls back.
+const ROLLBACK_AFTER_SECS: u32 = 15;
+
+/// Safe rollouts on the running pipeline: three bad changes of the generator (a file whose
+/// sha256 does not match, an image digest the registry does not have, a property that fails
+/// the plugin's Init so Fluent Bit exits). Each is rolled back to the last known good
+/// template: `RolledBack` names the pod, node, container and reason, an Event says so, the
+/// filter and the output stay Ready, and records keep arriving. The good spec again ends the
+/// hold.
+async fn bad_changes_roll_back(
+    cluster: &Cluster,
+    installed: &mut Installed<'_>,
+    generator: &Value,
+    out_file: &Path,
+    clock: &mut Clock,
+) -> Result<()> {
+    installed
+        .restart_with_rollback_after(ROLLBACK_AFTER_SECS)
+        .await?;
+    let good_hash = rendered_hash(&wait_ready(installed, "in-generator").await?)?;
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(installed.client(), &installed.namespace);
+    e2e::wait_for(
+        &format!("the last known good state {good_hash} in fluent-bit-fbplugin"),
+        WAIT,
+        Duration::from_millis(500),
+        || async {
+            let cm = configmaps
+                .get_opt("fluent-bit-fbplugin")
+                .await
+                .map_err(|e| Error::Invalid(format!("reading the ConfigMap: {e}")))?;
+            let good = cm
+                .and_then(|cm| cm.data?.remove(operator::layout::LAST_KNOWN_GOOD_KEY))
+                .unwrap_or_default();
+            Ok(match good.contains(&good_hash) {
+                true => Ok(()),
+                false => Err(good),
+            })
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    clock.lap("last known good state recorded");
+
+    let image = generator["spec"]["artifact"]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let missing = match image.split_once("@sha256:") {
+        Some((repository, _)) => format!("{repository}@sha256:{}", "2".repeat(64)),
+        None => return Err(Error::Invalid(format!("not an image by digest: {image}"))),
+    };
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, &[&str], Change)> = vec![
+        (
+            "a wrong sha256",
+            &["Init:Error", "Init:CrashLoopBackOff"],
+            Box::new(|p| p["spec"]["artifact"]["sha256"] = json!("0".repeat(64))),
+        ),
+        (
+            "an image that does not exist",
+            &["ErrImagePull", "ImagePullBackOff"],
+            Box::new(move |p| p["spec"]["artifact"]["image"] = json!(missing)),
+        ),
+        (
+            "an Init that fails in Fluent Bit",
+            &["CrashLoopBackOff"],
+            Box::new(|p| set_property(p, "rate", "fast")),
+        ),
+    ];
+    let plugins = installed.plugins();
+    for (what, reasons, change) in &cases {
+        let mut bad = generator.clone();
+        change(&mut bad);
+        apply_values(&installed.client(), &[&bad], USER, &installed.namespace).await?;
+        let rolled_back = e2e::wait_for(
+            &format!("in-generator RolledBack for its change with {what}"),
+            WAIT,
+            Duration::from_millis(500),
+            || async {
+                let p = plugins
+                    .get("in-generator")
+                    .await
+                    .map_err(|e| Error::Invalid(format!("reading in-generator: {e}")))?;
+                let now = condition(&p, "RolledBack")
+                    .filter(|c| {
+                        c.status == "True" && c.observed_generation == p.metadata.generation
+                    })
+                    .is_some();
+                Ok(match now {
+                    true => Ok(p),
+                    false => Err(e2e::observed_yaml(&Some(p))),
+                })
+            },
+        )
+        .await
+        .map_err(|e| installed.explain(e))?;
+        clock.lap(&format!("{what}: RolledBack"));
+        let message = condition(&rolled_back, "RolledBack")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        let node = cluster.node_name().unwrap_or_default();
+        assert!(
+            reasons.iter().any(|r| message.contains(r))
+                && message.contains(node)
+                && message.contains(&good_hash[..12]),
+            "{what}: the reason {reasons:?}, node {node} and the good config in: {message}"
+        );
+        assert_eq!(
+            condition(&rolled_back, "Applied").map(|c| (c.status.as_str(), c.reason.as_str())),
+            Some(("False", "RolledBack")),
+            "{what}"
+        );
+        // Back on the good template, the other plugins running, records flowing.
+        rolled_to(installed, &good_hash, true).await?;
+        for other in ["filter-redact", "out-jsonl"] {
+            wait_ready(installed, other).await?;
+        }
+        let before = complete_lines(out_file);
+        e2e::wait_for(
+            &format!("records after the rollback from {what}"),
+            WAIT,
+            Duration::from_millis(500),
+            || async {
+                let now = complete_lines(out_file);
+                Ok(match now > before + 5 {
+                    true => Ok(()),
+                    false => Err(format!("{now} lines, {before} before")),
+                })
+            },
+        )
+        .await
+        .map_err(|e| installed.explain(e))?;
+        clock.lap(&format!("{what}: rolled back, records flowing"));
+    }
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(installed.client(), &installed.namespace);
+    let rolled_back_events = events
+        .list(&Default::default())
+        .await
+        .map_err(|e| Error::Invalid(format!("listing Events: {e}")))?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("RolledBack"))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("in-generator"))
+        .count();
+    assert!(
+        rolled_back_events >= 1,
+        "a RolledBack Event for in-generator"
+    );
+
+    // The good spec again: a new generation, so the hold ends; its render is the good template.
+    apply_values(
+        &installed.client(),
+        &[generator],
+        USER,
+        &installed.namespace,
+    )
+    .await?;
+    let released = e2e::wait_for(
+        "in-generator applied again with its good spec",
+        WAIT,
+        Duration::from_millis(500),
+        || async {
+            let p = plugins
+                .get("in-generator")
+                .await
+                .map_err(|e| Error::Invalid(format!("reading in-generator: {e}")))?;
+            let ready = condition(&p, "Ready").is_some_and(|c| c.status == "True")
+                && condition(&p, "RolledBack").is_none();
+            Ok(match ready {
+                true => Ok(p),
+                false => Err(e2e::observed_yaml(&Some(p))),
+            })
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    assert_eq!(rendered_hash(&released)?, good_hash);
+    clock.lap("the good spec applied again");
+    Ok(())
+}
+
+/// The complete lines of the output file (the output may be mid-append).
+fn complete_lines(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.rfind('\n')
+        .map_or(0, |end| text[..=end].lines().count())
 }
 
 /// The kubelet's log files of the Fluent Bit container of the pods in `namespace`
