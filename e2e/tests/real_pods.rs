@@ -427,11 +427,11 @@ async fn a_tampered_or_missing_plugin_never_reaches_fluent_bit_and_the_plugin_is
 /// delete rolls them back to the template without the operator's init containers; re-applying
 /// restores it. On the way: the init containers' securityContext is what runc really enforced.
 #[tokio::test]
-async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> Result<()> {
+async fn lifecycle_on_real_pods_invalid_beside_valid_update_restart_delete_restore() -> Result<()> {
     let mut clock = Clock::start("lifecycle");
     let cluster = Cluster::start_with_node().await?;
     clock.lap("control plane and node up");
-    let installed = setup(&cluster, "real-life").await?;
+    let mut installed = setup(&cluster, "real-life").await?;
     clock.lap("operator installed, chart DaemonSet rolled out");
     let plugins = installed.plugins();
     let daemonsets: Api<DaemonSet> = Api::namespaced(installed.client(), &installed.namespace);
@@ -519,10 +519,29 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_delete_restore() -> 
 
     clock.lap("invalid plugin refused");
 
-    // 3. An update: the pods roll to the new config, which the kubelet projects.
+    // 3. An update: the pods roll to the new config, which the kubelet projects. The
+    // operator is killed and restarted mid-rollout (template applied, pod not yet replaced):
+    // the new one writes nothing twice, so the template changes once and the pod rolls once.
+    let generation = get_ds().await?.metadata.generation.unwrap_or_default();
     set_property(&mut valid, "max_size", "20M");
     apply_values(&installed.client(), &[&valid], USER, &installed.namespace).await?;
+    e2e::wait_for_object(
+        &daemonsets,
+        "fluent-bit",
+        "the updated template applied",
+        WAIT,
+        |ds| ds.metadata.generation == Some(generation + 1),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    installed.stop_operator();
+    installed.start_operator().await?;
     let updated = wait_ready(&installed, "out-jsonl").await?;
+    assert_eq!(
+        get_ds().await?.metadata.generation,
+        Some(generation + 1),
+        "one template change for one spec change, across the operator's restart"
+    );
     let second_hash = rendered_hash(&updated)?;
     assert_ne!(second_hash, first_hash, "a new config, a new hash");
     let second = rolled_to(&installed, &second_hash, true).await?;
