@@ -1389,11 +1389,18 @@ async fn restart_mid_rollout_writes_nothing_twice() -> Result<()> {
             .and_then(|m| m.time.clone())
     };
     let written = operator_write(&applied);
-    let cm_rv = configmaps(&installed)
-        .get("fluent-bit-fbplugin")
-        .await
-        .map_err(|e| Error::Invalid(e.to_string()))?
-        .resource_version();
+    // The rendered files; the last known good state is written once the rollout completes.
+    let files = |cm: ConfigMap| {
+        let mut data = cm.data.unwrap_or_default();
+        let good = data.remove(operator::layout::LAST_KNOWN_GOOD_KEY);
+        (data, good)
+    };
+    let (files_before, _) = files(
+        configmaps(&installed)
+            .get("fluent-bit-fbplugin")
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))?,
+    );
 
     // Killed while the DaemonSet rolls (no pod replaced yet), then a new one.
     installed.stop_operator();
@@ -1420,11 +1427,26 @@ async fn restart_mid_rollout_writes_nothing_twice() -> Result<()> {
         "the new operator did not apply the DaemonSet again"
     );
     assert_eq!(hash_of(&after), hash_of(&applied));
-    let cm = configmaps(&installed)
-        .get("fluent-bit-fbplugin")
-        .await
-        .map_err(|e| Error::Invalid(e.to_string()))?;
-    assert_eq!(cm.resource_version(), cm_rv, "nor the ConfigMap");
+    let (files_after, good) = files(
+        configmaps(&installed)
+            .get("fluent-bit-fbplugin")
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))?,
+    );
+    let hash = hash_of(&after).unwrap_or_default();
+    // The previous revision's files go once no pod reads them; this revision's are untouched.
+    let revision = operator::render::revision_key("pipeline.conf", &hash);
+    assert!(files_after.contains_key(&revision), "{files_after:?}");
+    assert!(
+        files_after
+            .iter()
+            .all(|(k, v)| files_before.get(k) == Some(v)),
+        "nor the rendered files: {files_after:?} against {files_before:?}"
+    );
+    assert!(
+        good.is_some_and(|g| g.contains(&hash)),
+        "the completed rollout is the last known good state ({hash})"
+    );
     assert_eq!(counts(&ready), Some((1, 1, 1)));
     installed.check_operator()
 }
