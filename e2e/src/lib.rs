@@ -114,6 +114,7 @@
 //! cluster while a test holds it.
 
 mod accounts;
+pub mod apiserver_metrics;
 mod apply;
 mod cluster;
 mod crd_server;

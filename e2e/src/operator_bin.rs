@@ -64,12 +64,19 @@ fn is_current(binary: &Path, root: &Path, sources: &[&str]) -> bool {
 }
 
 /// The `operator` binary of the profile this executable was built with
-/// (`target/<profile>/operator`). When it is missing or older than the operator's or the CRD
-/// crate's sources, runs `cargo build -p operator --bin operator` with the same profile and
-/// target directory first (nextest does not hold the cargo lock while tests run, and cargo
-/// serializes concurrent builds itself).
+/// (`target/<profile>/operator`), or of the cargo profile named by `E2E_OPERATOR_PROFILE`
+/// (`release` for `target/release/operator`, the figures the scale suite reports for users;
+/// `dev`/`debug`, or a custom profile). When it is missing or older than the operator's or the
+/// CRD crate's sources, runs `cargo build -p operator --bin operator` with that profile and the
+/// same target directory first (nextest does not hold the cargo lock while tests run, and cargo
+/// serializes concurrent builds itself; a cold release build takes minutes).
 pub fn operator_binary() -> Result<PathBuf> {
-    cargo_binary(
+    let dir = match std::env::var(OPERATOR_PROFILE_ENV) {
+        Ok(profile) if !profile.is_empty() => target_dir()?.join(profile_dir_name(&profile)?),
+        _ => profile_dir()?,
+    };
+    cargo_binary_in(
+        &dir,
         "operator",
         "operator",
         &[
@@ -111,8 +118,45 @@ pub fn test_host_binary() -> Result<PathBuf> {
     )
 }
 
+/// The environment variable naming the cargo profile of the operator binary the suites run.
+const OPERATOR_PROFILE_ENV: &str = "E2E_OPERATOR_PROFILE";
+
+/// The target directory (the parent of [`profile_dir`]).
+fn target_dir() -> Result<PathBuf> {
+    let dir = profile_dir()?;
+    dir.parent()
+        .map(Path::to_owned)
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent", dir.display())))
+}
+
+/// The directory under `target/` cargo builds `profile` into: `dev` and `test` go to `debug`,
+/// `bench` to `release`, a custom profile to its own name.
+fn profile_dir_name(profile: &str) -> Result<&str> {
+    let valid = profile
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(Error::Invalid(format!(
+            "{OPERATOR_PROFILE_ENV}={profile:?} is no cargo profile name (release, dev, or a custom profile)"
+        )));
+    }
+    Ok(match profile {
+        "dev" | "test" | "debug" => "debug",
+        "bench" => "release",
+        other => other,
+    })
+}
+
 fn cargo_binary(package: &str, bin: &str, sources: &[&str]) -> Result<PathBuf> {
-    let profile_dir = profile_dir()?;
+    cargo_binary_in(&profile_dir()?, package, bin, sources)
+}
+
+fn cargo_binary_in(
+    profile_dir: &Path,
+    package: &str,
+    bin: &str,
+    sources: &[&str],
+) -> Result<PathBuf> {
     let binary = profile_dir.join(bin);
     let root = workspace_root();
     if is_current(&binary, &root, sources) {
