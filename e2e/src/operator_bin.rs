@@ -14,7 +14,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// The `target/<profile>` directory the running executable was built into: a test binary lives
 /// in `target/<profile>/deps/`, the demo in `target/<profile>/`.
-fn profile_dir() -> Result<PathBuf> {
+pub(crate) fn profile_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(Error::io("finding the running executable"))?;
     let mut dir = exe
         .parent()
@@ -99,30 +99,11 @@ pub fn copy_program_binary() -> Result<PathBuf> {
     )
 }
 
-/// The test host's command-line program (`fb-test-host`, a bin of the
-/// `fluent-bit-plugin-test-host` crate), built like [`operator_binary`]
-/// (`target/<profile>/fb-test-host`): what the stand-in Fluent Bit image runs
-/// ([`crate::StandIn`]).
-pub fn test_host_binary() -> Result<PathBuf> {
-    cargo_binary(
-        "fluent-bit-plugin-test-host",
-        "fb-test-host",
-        &[
-            "plugin-runtime/fluent-bit-plugin-test-host/src",
-            "plugin-runtime/fluent-bit-plugin-test-host/build.rs",
-            "plugin-runtime/fluent-bit-plugin-test-host/csrc",
-            "plugin-runtime/fluent-bit-plugin-test-host/Cargo.toml",
-            "plugin-runtime/fluent-bit-plugin-sdk/src",
-            "plugin-runtime/fluent-bit-plugin-sdk/Cargo.toml",
-        ],
-    )
-}
-
 /// The environment variable naming the cargo profile of the operator binary the suites run.
 const OPERATOR_PROFILE_ENV: &str = "E2E_OPERATOR_PROFILE";
 
 /// The target directory (the parent of [`profile_dir`]).
-fn target_dir() -> Result<PathBuf> {
+pub(crate) fn target_dir() -> Result<PathBuf> {
     let dir = profile_dir()?;
     dir.parent()
         .map(Path::to_owned)

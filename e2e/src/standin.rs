@@ -105,24 +105,12 @@ impl StandIn {
 }
 
 /// The test host's program built with the crate's `wasm` feature, copied to
-/// `target/<profile>/fb-test-host-wasm` (the plain `fb-test-host` of
-/// [`crate::test_host_binary`] has no WASM interpreter). cargo decides what to rebuild; a fresh
+/// `target/<profile>/fb-test-host-wasm` (the workspace's own build of `fb-test-host` has no
+/// WASM interpreter). cargo decides what to rebuild; a fresh
 /// build is a no-op of about a second.
 pub fn wasm_test_host() -> Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(Error::io("finding the running executable"))?;
-    let mut profile_dir = exe
-        .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent", exe.display())))?
-        .to_owned();
-    if profile_dir
-        .file_name()
-        .is_some_and(|n| n == "deps" || n == "examples")
-    {
-        profile_dir.pop();
-    }
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent", profile_dir.display())))?;
+    let profile_dir = crate::operator_bin::profile_dir()?;
+    let target_dir = crate::operator_bin::target_dir()?;
     let profile = profile_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -140,7 +128,7 @@ pub fn wasm_test_host() -> Result<PathBuf> {
             "--bin",
             "fb-test-host",
         ])
-        .env("CARGO_TARGET_DIR", target_dir);
+        .env("CARGO_TARGET_DIR", &target_dir);
     match profile.as_str() {
         "debug" => {}
         "release" => {
@@ -162,7 +150,7 @@ pub fn wasm_test_host() -> Result<PathBuf> {
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    // Copied at once: another test's `test_host_binary` may build the plain one there.
+    // Copied at once: a later build of the workspace puts the plain one (no wasm) there again.
     let copy = profile_dir.join("fb-test-host-wasm");
     std::fs::copy(&built, &copy).map_err(Error::io(format!(
         "copying {} to {}",
