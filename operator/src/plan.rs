@@ -21,6 +21,11 @@
 //! does not start when an included file is missing ([`crate::workload`]). A plugin is left out
 //! (`PipelineNotIncluded`) while the DaemonSet's config does not include the file.
 //!
+//! Once the live DaemonSet runs the current render on every scheduled pod, all ready
+//! ([`rollback::rolled_out`]), the ConfigMap intent also holds the last known good state
+//! ([`LastKnownGood`]: the hash and each plugin's spec), kept until the next one; a stuck
+//! rollout goes back to it ([`rollback::decide`], the controller's part).
+//!
 //! A write is planned only when the live object does not already carry the intent
 //! ([`crate::drift`]): a steady state plans no write at all. The ConfigMap is deleted only
 //! after the DaemonSet stopped mounting it, so the executor applies the DaemonSet first.

@@ -1,6 +1,7 @@
 //! `plan`: what the operator writes for one DaemonSet in every branch, as golden files
 //! (`UPDATE_GOLDEN=1` rewrites them).
 
+mod api_mock;
 mod support;
 
 use fbplugin_crds::FluentBitPlugin;
@@ -154,4 +155,45 @@ fn daemonset_gone_writes_nothing() {
     let out = run(Target::Absent, None, None, &[&a]);
     assert!(out.contains("writes: 0"), "{out}");
     assert_golden("plan/daemonset-gone.txt", &out);
+}
+
+/// The DaemonSet runs the current render on every scheduled pod, all ready: the ConfigMap
+/// gains the last known good state (the hash and each plugin's spec), the only write; the
+/// previous revision's files go, no pod reads them any more.
+#[test]
+fn rolled_out_records_the_last_known_good_state() {
+    let (base, cm) = (fixture("fluent-bit.conf"), own_configmap());
+    let a = make("out-a", "output", "a", "{match: '*'}");
+    let first = {
+        let ds = daemonset();
+        let observed = Observed {
+            namespace: "logging",
+            name: "fluent-bit",
+            daemonset: Target::Present(&ds),
+            base_config: Some(&base),
+            configmap: Some(&cm),
+            plugins: &[&a],
+            images: None,
+            release_unusable: false,
+            offline: false,
+        };
+        let plan = plan::plan(&observed);
+        (plan.daemonset_write().cloned(), plan.hash().map(str::to_owned))
+    };
+    let (Some(intent), Some(hash)) = first else {
+        panic!("the first plan applies the DaemonSet");
+    };
+    // The live DaemonSet as the API server has it after that apply, rolled out on 2 nodes.
+    let mut live = serde_json::to_value(daemonset()).expect("JSON");
+    api_mock::merge(&mut live, &intent);
+    live["metadata"]["generation"] = serde_json::json!(2);
+    live["status"] = serde_json::json!({"observedGeneration": 2, "desiredNumberScheduled": 2,
+        "currentNumberScheduled": 2, "updatedNumberScheduled": 2, "numberReady": 2,
+        "numberAvailable": 2, "numberMisscheduled": 0});
+    let live: DaemonSet = serde_json::from_value(live).expect("DaemonSet");
+    let out = run(Target::Present(&live), Some(&base), Some(&cm), &[&a]);
+    assert!(out.contains("last-known-good.json"), "{out}");
+    assert!(out.contains(&hash), "{out}");
+    assert!(out.contains("daemonset: none"), "{out}");
+    assert_golden("plan/rolled-out.txt", &out);
 }
