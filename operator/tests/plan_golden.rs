@@ -178,7 +178,10 @@ fn rolled_out_records_the_last_known_good_state() {
             offline: false,
         };
         let plan = plan::plan(&observed);
-        (plan.daemonset_write().cloned(), plan.hash().map(str::to_owned))
+        (
+            plan.daemonset_write().cloned(),
+            plan.hash().map(str::to_owned),
+        )
     };
     let (Some(intent), Some(hash)) = first else {
         panic!("the first plan applies the DaemonSet");
