@@ -775,4 +775,136 @@ mod tests {
         let edited = BTreeMap::from([(LAST_KNOWN_GOOD_KEY.to_string(), "{".to_string())]);
         assert_eq!(LastKnownGood::from_data(Some(&edited)), None);
     }
+
+    #[test]
+    fn a_rollback_names_the_failure_and_the_plugins_rolled_back_together() {
+        let rollback = Rollback {
+            failure: PodFailure {
+                pod: "fluent-bit-x".into(),
+                node: "node-a".into(),
+                container: "fluent-bit".into(),
+                init: false,
+                reason: "CrashLoopBackOff".into(),
+                message: "last exit code 1".into(),
+            },
+            from_hash: "b".repeat(64),
+            to_hash: "a".repeat(64),
+            culprits: vec!["in-gen".into(), "out-x".into(), "out-y".into()],
+        };
+        let message = rollback.message("out-x");
+        assert!(
+            message.contains(&format!("config {}", "b".repeat(12))),
+            "{message}"
+        );
+        assert!(
+            message.contains("pod fluent-bit-x on node node-a: container fluent-bit CrashLoopBackOff: last exit code 1"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("last known good config {}", "a".repeat(12))),
+            "{message}"
+        );
+        assert!(
+            message.contains("Rolled back together with: in-gen, out-y."),
+            "{message}"
+        );
+        assert!(
+            !rollback.message("in-gen").contains("with: in-gen"),
+            "not itself"
+        );
+        let alone = Rollback {
+            culprits: vec!["out-x".into()],
+            ..rollback
+        };
+        assert!(!alone.message("out-x").contains("together"));
+    }
+
+    fn plugin(name: &str, image_byte: &str, rollback: Option<RollbackPolicy>) -> FluentBitPlugin {
+        let mut p: FluentBitPlugin = serde_json::from_value(json!({
+            "apiVersion": "fbplugin.dev/v1alpha1", "kind": "FluentBitPlugin",
+            "metadata": {"name": name, "namespace": "logging", "generation": 2},
+            "spec": {"type": "output", "pluginName": name.replace('-', "_"),
+                "artifact": {"image": format!("registry.example/{name}@sha256:{}", image_byte.repeat(32)),
+                    "path": "/plugins/lib.so"},
+                "instances": [{"match": "*"}], "target": {"daemonSet": "fluent-bit"}}
+        }))
+        .expect("plugin");
+        p.spec.rollback = rollback;
+        p
+    }
+
+    #[test]
+    fn a_stuck_rollout_blames_only_what_changed_and_may_be_rolled_back() {
+        let (a, b_then) = (plugin("a", "aa", None), plugin("b", "bb", None));
+        let good = LastKnownGood::of("good", &[&a, &b_then]);
+        let b_now = plugin("b", "cc", None);
+        let c_new = plugin("c", "dd", None);
+        let stuck = pod(
+            "fb-x",
+            "new",
+            0,
+            vec![waiting("fbplugin-b", "ImagePullBackOff", "")],
+            vec![],
+        );
+        let ds = DaemonSet::default();
+        let decide_with = |plugins: &[&FluentBitPlugin], ds: &DaemonSet| {
+            decide(
+                ds,
+                std::slice::from_ref(&stuck),
+                "new",
+                Some(&good),
+                plugins,
+                at(120),
+                Patience::default(),
+            )
+        };
+        match decide_with(&[&a, &b_now, &c_new], &ds) {
+            Decision::RollBack(r) => {
+                assert_eq!(r.culprits, ["b", "c"]);
+                assert_eq!(r.to_hash, "good");
+                assert_eq!(r.failure.pod, "fb-x");
+            }
+            other => panic!("expected a rollback, got {other:?}"),
+        }
+        // c says Never: only b is taken back.
+        let c_never = plugin("c", "dd", Some(RollbackPolicy::Never));
+        match decide_with(&[&a, &b_now, &c_never], &ds) {
+            Decision::RollBack(r) => assert_eq!(r.culprits, ["b"]),
+            other => panic!("expected a rollback, got {other:?}"),
+        }
+        // Nothing changed since the good state: nothing to take back.
+        assert_eq!(decide_with(&[&a, &b_then], &ds), Decision::None);
+        // The owner says Never.
+        let mut owned = DaemonSet::default();
+        owned.metadata.annotations = Some(BTreeMap::from([(
+            ROLLBACK_ANNOTATION.to_string(),
+            "Never".to_string(),
+        )]));
+        assert_eq!(decide_with(&[&a, &b_now, &c_new], &owned), Decision::None);
+        // No good state, or the good state is the failing one: nothing to go back to.
+        assert_eq!(
+            decide(
+                &ds,
+                std::slice::from_ref(&stuck),
+                "good",
+                Some(&good),
+                &[&b_now],
+                at(120),
+                Patience::default()
+            ),
+            Decision::None
+        );
+        assert_eq!(
+            decide(
+                &ds,
+                std::slice::from_ref(&stuck),
+                "new",
+                None,
+                &[&b_now],
+                at(120),
+                Patience::default()
+            ),
+            Decision::None
+        );
+    }
 }
