@@ -103,7 +103,7 @@ pub fn copy_program_binary() -> Result<PathBuf> {
 const OPERATOR_PROFILE_ENV: &str = "E2E_OPERATOR_PROFILE";
 
 /// The target directory (the parent of [`profile_dir`]).
-pub(crate) fn target_dir() -> Result<PathBuf> {
+fn target_dir() -> Result<PathBuf> {
     let dir = profile_dir()?;
     dir.parent()
         .map(Path::to_owned)
@@ -128,6 +128,42 @@ fn profile_dir_name(profile: &str) -> Result<&str> {
     })
 }
 
+/// `cargo build -p <package> --bin <bin> [--features ...]` into `profile_dir` (its target
+/// directory and profile), from the workspace root; and that profile's name.
+pub(crate) fn cargo_build(
+    profile_dir: &Path,
+    package: &str,
+    bin: &str,
+    features: &[&str],
+) -> Result<(Command, String)> {
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent", profile_dir.display())))?;
+    let profile = profile_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "debug".into());
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace_root())
+        .args(["build", "-p", package, "--bin", bin])
+        .env("CARGO_TARGET_DIR", target_dir);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    Ok((command, profile))
+}
+
 fn cargo_binary(package: &str, bin: &str, sources: &[&str]) -> Result<PathBuf> {
     cargo_binary_in(&profile_dir()?, package, bin, sources)
 }
@@ -143,28 +179,8 @@ fn cargo_binary_in(
     if is_current(&binary, &root, sources) {
         return Ok(binary);
     }
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent", profile_dir.display())))?;
-    let profile = profile_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "debug".into());
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(&root)
-        .args(["build", "-p", package, "--bin", bin])
-        .env("CARGO_TARGET_DIR", target_dir);
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            command.arg("--release");
-        }
-        other => {
-            command.args(["--profile", other]);
-        }
-    }
+    let (mut command, profile) = cargo_build(profile_dir, package, bin, &[])?;
+    let target_dir = profile_dir.parent().unwrap_or(profile_dir);
     eprintln!(
         "e2e: {} is missing or older than its sources; building it ({profile})",
         binary.display()

@@ -106,38 +106,16 @@ impl StandIn {
 
 /// The test host's program built with the crate's `wasm` feature, copied to
 /// `target/<profile>/fb-test-host-wasm` (the workspace's own build of `fb-test-host` has no
-/// WASM interpreter). cargo decides what to rebuild; a fresh
-/// build is a no-op of about a second.
+/// WASM interpreter). cargo decides what to rebuild; a fresh build is a no-op of about a
+/// second.
 pub fn wasm_test_host() -> Result<PathBuf> {
     let profile_dir = crate::operator_bin::profile_dir()?;
-    let target_dir = crate::operator_bin::target_dir()?;
-    let profile = profile_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "debug".into());
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(crate::workspace_root())
-        .args([
-            "build",
-            "-p",
-            "fluent-bit-plugin-test-host",
-            "--features",
-            "wasm",
-            "--bin",
-            "fb-test-host",
-        ])
-        .env("CARGO_TARGET_DIR", &target_dir);
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            command.arg("--release");
-        }
-        other => {
-            command.args(["--profile", other]);
-        }
-    }
+    let (mut command, profile) = crate::operator_bin::cargo_build(
+        &profile_dir,
+        "fluent-bit-plugin-test-host",
+        "fb-test-host",
+        &["wasm"],
+    )?;
     let out = command.output().map_err(Error::io(
         "running cargo build -p fluent-bit-plugin-test-host",
     ))?;

@@ -1110,33 +1110,20 @@ async fn bad_changes_roll_back(
             Box::new(|p| set_property(p, "rate", "fast")),
         ),
     ];
-    let plugins = installed.plugins();
     for (what, reasons, change) in &cases {
         let mut bad = generator.clone();
         change(&mut bad);
         apply_values(&installed.client(), &[&bad], USER, &installed.namespace).await?;
-        let rolled_back = e2e::wait_for(
+        let rolled_back = generator_until(
+            installed,
             &format!("in-generator RolledBack for its change with {what}"),
-            WAIT,
-            Duration::from_millis(500),
-            || async {
-                let p = plugins
-                    .get("in-generator")
-                    .await
-                    .map_err(|e| Error::Invalid(format!("reading in-generator: {e}")))?;
-                let now = condition(&p, "RolledBack")
-                    .filter(|c| {
-                        c.status == "True" && c.observed_generation == p.metadata.generation
-                    })
-                    .is_some();
-                Ok(match now {
-                    true => Ok(p),
-                    false => Err(e2e::observed_yaml(&Some(p))),
+            |p| {
+                condition(p, "RolledBack").is_some_and(|c| {
+                    c.status == "True" && c.observed_generation == p.metadata.generation
                 })
             },
         )
-        .await
-        .map_err(|e| installed.explain(e))?;
+        .await?;
         clock.lap(&format!("{what}: RolledBack"));
         let message = condition(&rolled_back, "RolledBack")
             .map(|c| c.message.clone())
@@ -1199,28 +1186,43 @@ async fn bad_changes_roll_back(
         &installed.namespace,
     )
     .await?;
-    let released = e2e::wait_for(
+    let released = generator_until(
+        installed,
         "in-generator applied again with its good spec",
-        WAIT,
-        Duration::from_millis(500),
-        || async {
+        |p| {
+            condition(p, "Ready").is_some_and(|c| c.status == "True")
+                && condition(p, "RolledBack").is_none()
+        },
+    )
+    .await?;
+    assert_eq!(rendered_hash(&released)?, good_hash);
+    clock.lap("the good spec applied again");
+    Ok(())
+}
+
+/// Waits until the in-generator plugin satisfies `done`; `expected` says what for a timeout.
+async fn generator_until(
+    installed: &Installed<'_>,
+    expected: &str,
+    done: impl Fn(&FluentBitPlugin) -> bool,
+) -> Result<FluentBitPlugin> {
+    let plugins = installed.plugins();
+    let done = &done;
+    e2e::wait_for(expected, WAIT, Duration::from_millis(500), || {
+        let plugins = plugins.clone();
+        async move {
             let p = plugins
                 .get("in-generator")
                 .await
                 .map_err(|e| Error::Invalid(format!("reading in-generator: {e}")))?;
-            let ready = condition(&p, "Ready").is_some_and(|c| c.status == "True")
-                && condition(&p, "RolledBack").is_none();
-            Ok(match ready {
+            Ok(match done(&p) {
                 true => Ok(p),
                 false => Err(e2e::observed_yaml(&Some(p))),
             })
-        },
-    )
+        }
+    })
     .await
-    .map_err(|e| installed.explain(e))?;
-    assert_eq!(rendered_hash(&released)?, good_hash);
-    clock.lap("the good spec applied again");
-    Ok(())
+    .map_err(|e| installed.explain(e))
 }
 
 /// The complete lines of the output file (the output may be mid-append).

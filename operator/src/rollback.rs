@@ -416,21 +416,15 @@ pub fn decide(
         Verdict::Wait { at, .. } => return Decision::LookAgainAt(at),
         Verdict::Stuck(failure) => failure,
     };
-    let specs: Vec<(String, serde_json::Value)> = plugins
+    let allowed: Vec<(&FluentBitPlugin, serde_json::Value)> = plugins
         .iter()
         .filter(|p| allowed(ds, p))
-        .map(|p| {
-            (
-                p.name_any(),
-                serde_json::to_value(&p.spec).unwrap_or_default(),
-            )
-        })
+        .map(|p| (*p, serde_json::to_value(&p.spec).unwrap_or_default()))
         .collect();
-    let current: Vec<CurrentPlugin<'_>> = specs
+    let current: Vec<CurrentPlugin<'_>> = allowed
         .iter()
-        .zip(plugins.iter().filter(|p| allowed(ds, p)))
-        .map(|((name, spec), p)| CurrentPlugin {
-            name,
+        .map(|(p, spec)| CurrentPlugin {
+            name: p.metadata.name.as_deref().unwrap_or_default(),
             generation: p.metadata.generation.unwrap_or_default(),
             spec,
         })

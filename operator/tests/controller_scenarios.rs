@@ -129,17 +129,29 @@ fn event(reason: &'static str) -> Step {
     Step::new(Method::POST, EVENTS).body(move |b| assert_eq!(b["reason"], reason, "event {b}"))
 }
 
-fn condition<'a>(status: &'a Value, type_: &str) -> (&'a str, &'a str) {
-    let c = status["conditions"]
+/// The condition of this type in a status (JSON), if set.
+fn find_condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|c| c["type"] == type_);
-    let c = c.unwrap_or_else(|| panic!("no {type_} condition in {status}"));
+        .find(|c| c["type"] == type_)
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> (&'a str, &'a str) {
+    let c =
+        find_condition(status, type_).unwrap_or_else(|| panic!("no {type_} condition in {status}"));
     (
         c["status"].as_str().unwrap_or_default(),
         c["reason"].as_str().unwrap_or_default(),
     )
+}
+
+/// The message of the condition of this type (empty when unset).
+fn message<'a>(status: &'a Value, type_: &str) -> &'a str {
+    find_condition(status, type_)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
 }
 
 /// The init container names, verify steps without their hash suffix
@@ -948,14 +960,7 @@ async fn a_daemonset_without_the_owners_opt_in_is_never_written() {
                 condition(&p["status"], "Applied"),
                 ("False", "DaemonSetNotOptedIn")
             );
-            let message = p["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["type"] == "Applied")
-                .and_then(|c| c["message"].as_str())
-                .unwrap_or_default()
-                .to_string();
+            let message = message(&p["status"], "Applied");
             assert!(message.contains("fbplugin.dev/accept-plugins"), "{message}");
         }),
         event("DaemonSetNotOptedIn"),
@@ -1214,14 +1219,7 @@ async fn a_stuck_rollout_goes_back_to_the_last_known_good_state() {
             assert_eq!(condition(s, "RolledBack"), ("True", "RolloutStuck"));
             assert_eq!(condition(s, "Applied"), ("False", "RolledBack"));
             assert_eq!(condition(s, "Ready"), ("False", "RolledBack"));
-            let message = s["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["type"] == "RolledBack")
-                .and_then(|c| c["message"].as_str())
-                .unwrap_or_default()
-                .to_string();
+            let message = message(s, "RolledBack");
             for part in [
                 "fluent-bit-x1",
                 "node-a",
@@ -1284,22 +1282,15 @@ async fn a_stuck_rollout_goes_back_to_the_last_known_good_state() {
         status_of("out-a").body(|p| {
             let s = &p["status"];
             assert_eq!(condition(s, "Applied"), ("True", "Applied"));
-            assert!(
-                s["conditions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|c| c["type"] != "RolledBack"),
-                "{s}"
-            );
+            assert!(find_condition(s, "RolledBack").is_none(), "{s}");
         }),
         event("Applied"),
     ]);
     reconcile_ds(c, steps).await.result.expect("applied again");
 }
 
-/// The plugin applied with a new image (generation 2) and its DaemonSet's pods are the ones the
-/// test gives; `set` edits the plugin before. Returns the cluster and the new template's hash.
+/// out-a Ready, then changed to a new image (generation 2, `set` edits it further) and applied.
+/// Returns the cluster and the new template's hash; the test gives the pods.
 async fn changed_and_applied(set: impl Fn(&mut Value)) -> (Cluster, String) {
     let mut c = applied_and_ready().await;
     let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
@@ -1338,14 +1329,7 @@ async fn with_rollback_never_a_stuck_rollout_is_only_reported() {
             status_of("out-a").body(|p| {
                 let s = &p["status"];
                 assert_eq!(condition(s, "Degraded"), ("True", "ImagePullFailed"));
-                assert!(
-                    s["conditions"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .all(|c| c["type"] != "RolledBack"),
-                    "{s}"
-                );
+                assert!(find_condition(s, "RolledBack").is_none(), "{s}");
             }),
             event("ImagePullFailed"),
         ]);
