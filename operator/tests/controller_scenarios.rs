@@ -25,6 +25,10 @@ use serde_json::{Value, json};
 
 const RENDERED: &str = "fluent-bit-fbplugin";
 
+/// How long one reconcile against the mock may take: milliseconds here, but generous for a
+/// loaded CI machine (a stuck reconcile still fails, saying what it was waiting for).
+const RECONCILE_LIMIT: Duration = Duration::from_secs(60);
+
 /// A valid output plugin (its own plugin name, so plugins never conflict) on `fluent-bit`.
 struct PluginBuilder(Value);
 
@@ -239,9 +243,16 @@ async fn run(cluster: Cluster, key: Key<'_>, steps: Vec<Step>) -> Outcome {
             }
         }
     };
-    let result = tokio::time::timeout(Duration::from_secs(10), reconcile)
-        .await
-        .expect("reconcile finishes");
+    let result = match tokio::time::timeout(RECONCILE_LIMIT, reconcile).await {
+        Ok(result) => result,
+        Err(_) => {
+            // Either the script is still waiting (its own panic names the step), or it answered
+            // every step and the reconcile sent one more request: assert_done names it.
+            let (server, _) = script.await.expect("script ran every step");
+            server.assert_done().await;
+            panic!("the reconcile did not finish within {RECONCILE_LIMIT:?} and sent nothing more");
+        }
+    };
     let (server, seen) = script.await.expect("script ran every step");
     if let Err(e) = &result {
         let after = server.cluster.lock().unwrap().clone();
@@ -1141,7 +1152,7 @@ async fn a_daemonset_is_not_planned_before_the_plugins_are_listed() {
     writer.apply_watcher_event(&watcher::Event::Init);
     writer.apply_watcher_event(&watcher::Event::InitApply(object(&c, "out-a")));
     writer.apply_watcher_event(&watcher::Event::InitDone);
-    let result = tokio::time::timeout(Duration::from_secs(10), reconcile)
+    let result = tokio::time::timeout(RECONCILE_LIMIT, reconcile)
         .await
         .expect("reconcile finishes")
         .expect("reconcile task");

@@ -301,8 +301,9 @@ impl ApiServer {
     pub async fn run(mut self, steps: Vec<Step>) -> (Self, Vec<Seen>) {
         let mut seen = Vec::new();
         for (i, step) in steps.into_iter().enumerate() {
+            // Generous: a loaded CI machine can stall the controller's task for seconds.
             let next =
-                tokio::time::timeout(Duration::from_secs(5), self.handle.next_request()).await;
+                tokio::time::timeout(Duration::from_secs(30), self.handle.next_request()).await;
             let Ok(Some((request, send))) = next else {
                 panic!(
                     "step {i}: expected {} {}, but the controller sent nothing more",
