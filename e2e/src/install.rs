@@ -372,7 +372,16 @@ pub fn fluent_bit_on_real_node(chart: &[Value], host_dir: &std::path::Path) -> V
         for volume in spec["volumes"].as_array_mut().into_iter().flatten() {
             if let Some(path) = volume["hostPath"]["path"].as_str() {
                 let private = host_dir.join(path.trim_start_matches('/'));
-                let _ = std::fs::create_dir_all(&private);
+                // A `type: File` hostPath (the official chart's /etc/machine-id) must exist as
+                // a file; any other is a directory the kubelet would create.
+                if volume["hostPath"]["type"] == "File" {
+                    if let Some(parent) = private.parent() {
+                        let _ = std::fs::create_dir_all(parent);
+                    }
+                    let _ = std::fs::write(&private, "");
+                } else {
+                    let _ = std::fs::create_dir_all(&private);
+                }
                 volume["hostPath"]["path"] = serde_json::json!(private.display().to_string());
             }
         }

@@ -1,14 +1,15 @@
-//! End-to-end harness: a real Kubernetes API server on this machine, started and torn down by
-//! tests, with the test playing the kubelet.
+//! End-to-end harness: a real Kubernetes control plane on this machine, started and torn down
+//! by tests, with a real node (kubelet, containerd, runc, a local registry) or a played kubelet.
 //!
 //! # What runs
 //!
 //! [`Cluster::start`] runs etcd 3.4 and kube-apiserver, kube-controller-manager and
 //! kube-scheduler 1.20.2 (upstream code, built from Debian's source package) on free loopback
 //! ports in a fresh temporary directory, and returns once `/readyz` answers `ok` and the
-//! controller-manager is issuing ServiceAccount tokens (5 to 7 s on 2 cores). There is no kubelet and no
-//! container runtime: pods are scheduled to Node objects and stay Pending until the test writes
-//! their status with a [`KubeletPlayer`]. Everything else is real: validation, RBAC with
+//! controller-manager is issuing ServiceAccount tokens (5 to 7 s on 2 cores). With it alone there
+//! is no kubelet and no container runtime: pods are scheduled to Node objects and stay Pending
+//! until the test writes their status with a [`KubeletPlayer`]. [`Cluster::start_with_node`]
+//! adds the real node: pods really run, and the kubelet writes their status. Everything else is real: validation, RBAC with
 //! ServiceAccount tokens, server-side apply and managedFields, the DaemonSet controller's rolling
 //! update, garbage collection, Events. Facts and limits (no CEL in CRDs on 1.20, unknown fields
 //! rejected by server-side apply): `docs/testing.md`.
@@ -60,11 +61,19 @@
 //! chart's ServiceAccount, Role and RoleBinding from `helm template` ([`chart_objects`]), and the
 //! real `operator` binary ([`operator_binary`], built first when missing or older than its
 //! sources) running as that ServiceAccount, its log captured; [`Installed::explain`] adds the
-//! operator's log tail to a failure. `tests/operator.rs` holds suites 1 to 8 (quick start, the
-//! official chart's DaemonSet, update and no-write, invalid beside valid, degraded, delete,
-//! restart mid-rollout, RBAC refusals), `tests/scale.rs` suite 9 (1,000 plugins over 50 DaemonSets: convergence, linear writes, CPU, memory; see its
-//! docs), `tests/offline.rs` suite 10 (no pods: offline render, the init containers' commands
-//! run with the cargo-built copy program, test host).
+//! operator's log tail to a failure.
+//!
+//! The operator's suites run on the real node ([`Cluster::start_with_node`], helpers in
+//! [`real`]): `tests/real_pods.rs` (quick start, failure states, the lifecycle of a plugin with
+//! update, no-write, invalid beside valid, restart mid-rollout, delete and restore, and the
+//! stand-in Fluent Bit with the WASM filter and rollbacks) and `tests/real_gate.rs` (the official
+//! chart's DaemonSet, the gate, RBAC). The played kubelet ([`KubeletPlayer`]) remains where one real
+//! node cannot reach the state: `tests/scale.rs` (1,000 plugins over 50 DaemonSets:
+//! convergence, linear writes, CPU, memory; 50 Fluent Bit pods rolling on a 2-core node would
+//! measure the node, and a cluster of 50 DaemonSets has many nodes), `tests/yaml_config.rs`,
+//! `tests/harness.rs` (the player itself) and the demo's default mode. `tests/offline.rs` needs
+//! no pods (offline render, the init containers' commands run with the cargo-built copy
+//! program, test host).
 //! `cargo run -p e2e --bin demo` runs the whole product live; `tests/demo.rs` runs it with
 //! `--once`.
 //!
@@ -129,6 +138,7 @@ mod plugins;
 mod pod_status;
 mod process;
 mod provision;
+pub mod real;
 mod standin;
 mod wait;
 

@@ -12,56 +12,30 @@
 //! Each test prints `e2e timing:` lines (node up, each phase) to stderr; `--no-capture` shows
 //! them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use e2e::real::{
+    Clock, StatusHistory, WAIT, assert_delivered, config_dir_of, config_items, container_logs,
+    counts, current_pods, delete_and_wait_gone, describe_pods, example_file_on_node,
+    example_on_node, hash_of, init_statuses, out_jsonl_on_node, plugins_dir_of, prepared_objects,
+    projected, rendered_file, rendered_hash, rolled_to, set_property, setup, setup_with, template,
+    wait_for_pods, wait_ready, waiting_reason, walk, without_operator_fields,
+};
 use e2e::{
-    Cluster, Error, HELM_MANAGER, Installed, Result, apply_values, condition, example_plugin,
-    wait_for_plugin,
+    Cluster, Error, Installed, Result, apply_values, condition, example_plugin, wait_for_plugin,
 };
 use fbplugin_crds::FluentBitPlugin;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::ResourceExt;
-use kube::api::DeleteParams;
-use operator::workload::{HASH_ANNOTATION, PLUGINS_VOLUME};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use operator::layout::{HASH_ANNOTATION, INIT_PREFIX};
 use serde_json::{Value, json};
 
-/// Real pods take longer than played ones: pulls, init containers, a rolling update.
-const WAIT: Duration = Duration::from_secs(180);
 const USER: &str = "kubectl-client-side-apply";
-
-/// The chart's prepared Fluent Bit objects for a real node ([`e2e::fluent_bit_on_real_node`]:
-/// the pause image as Fluent Bit, hostPath volumes under the cluster's directory).
-fn prepared_objects(installed: &Installed<'_>, host_dir: &Path) -> Vec<Value> {
-    e2e::fluent_bit_on_real_node(&installed.chart, host_dir)
-}
-
-/// The example `example`'s image (its built `file`) made by the tool and pushed to the node's
-/// registry; the example CR with `spec.artifact` filled from it (what `fbplugin-image --cr`
-/// does).
-fn example_on_node(cluster: &Cluster, namespace: &str, example: &str, file: &str) -> Result<Value> {
-    example_file_on_node(cluster, namespace, example, &e2e::built_plugin(file)?)
-}
-
-/// [`example_on_node`] for a built file at `built` (a `.so` or a `.wasm`).
-fn example_file_on_node(
-    cluster: &Cluster,
-    namespace: &str,
-    example: &str,
-    built: &Path,
-) -> Result<Value> {
-    let registry = cluster
-        .registry()
-        .ok_or_else(|| Error::Invalid("no real node".into()))?;
-    e2e::example_on_registry(registry, namespace, example, built)
-}
-
-/// [`example_on_node`] for out-jsonl.
-fn out_jsonl_on_node(cluster: &Cluster, namespace: &str) -> Result<Value> {
-    example_on_node(cluster, namespace, "out-jsonl", "libout_jsonl.so")
-}
 
 /// [`prepared_objects`] with `fluent_bit` as the main container: the STAND-IN Fluent Bit
 /// ([`e2e::StandIn`], imported into the node's containerd), or the image of
@@ -101,101 +75,6 @@ fn fluent_bit_objects(
 /// Where the chart's DaemonSet mounts its config (`fluent-bit.conf` of ConfigMap `fluent-bit`).
 const CHART_CONFIG: &str = "/fluent-bit/etc/conf/fluent-bit.conf";
 
-async fn setup<'c>(cluster: &'c Cluster, prefix: &str) -> Result<Installed<'c>> {
-    setup_with(cluster, prefix, prepared_objects).await
-}
-
-async fn setup_with<'c>(
-    cluster: &'c Cluster,
-    prefix: &str,
-    objects_of: impl Fn(&Installed<'_>, &Path) -> Vec<Value>,
-) -> Result<Installed<'c>> {
-    let installed = Installed::new(cluster, prefix).await?;
-    let host_dir = cluster
-        .dir()
-        .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
-        .join("host");
-    let objects = objects_of(&installed, &host_dir);
-    apply_values(
-        &installed.client(),
-        &objects.iter().collect::<Vec<_>>(),
-        HELM_MANAGER,
-        &installed.namespace,
-    )
-    .await?;
-    installed
-        .cluster()
-        .kubelet(&installed.namespace, "fluent-bit")
-        .play_until_rolled_out(WAIT)
-        .await
-        .map_err(|e| installed.explain(e))?;
-    Ok(installed)
-}
-
-/// Where the kubelet keeps pod `uid`'s plugins emptyDir on the node.
-fn plugins_dir_of(cluster: &Cluster, pod: &Pod) -> PathBuf {
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    cluster
-        .dir()
-        .unwrap_or_else(|| Path::new("/nonexistent"))
-        .join("node/kubelet/pods")
-        .join(uid)
-        .join("volumes/kubernetes.io~empty-dir")
-        .join(PLUGINS_VOLUME)
-}
-
-/// The operator's ConfigMap volume of `pod` on the node, as the kubelet projected it.
-fn config_dir_of(cluster: &Cluster, pod: &Pod) -> PathBuf {
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    cluster
-        .dir()
-        .unwrap_or_else(|| Path::new("/nonexistent"))
-        .join("node/kubelet/pods")
-        .join(uid)
-        .join("volumes/kubernetes.io~configmap")
-        .join(operator::workload::CONFIG_VOLUME)
-}
-
-async fn current_pods(installed: &Installed<'_>) -> Result<Vec<Pod>> {
-    Ok(installed
-        .cluster()
-        .kubelet(&installed.namespace, "fluent-bit")
-        .pods()
-        .await?
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect())
-}
-
-/// Prints how long each phase of a test took (`e2e timing:` lines on stderr).
-struct Clock {
-    test: &'static str,
-    started: std::time::Instant,
-    lap: std::time::Instant,
-}
-
-impl Clock {
-    fn start(test: &'static str) -> Clock {
-        let now = std::time::Instant::now();
-        Clock {
-            test,
-            started: now,
-            lap: now,
-        }
-    }
-
-    fn lap(&mut self, what: &str) {
-        let now = std::time::Instant::now();
-        eprintln!(
-            "e2e timing: {} {what}: {:.1} s (total {:.1} s)",
-            self.test,
-            (now - self.lap).as_secs_f64(),
-            (now - self.started).as_secs_f64()
-        );
-        self.lap = now;
-    }
-}
-
 /// Quick start on a real node: the image is pulled by digest, the real init containers copy
 /// and verify the file, the pod runs, the plugin turns Ready from the kubelet's status.
 ///
@@ -211,23 +90,103 @@ async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
     clock.lap("control plane and node up");
     let installed = setup(&cluster, "real-quick").await?;
     clock.lap("operator installed, chart DaemonSet rolled out");
+    let daemonsets: Api<DaemonSet> = Api::namespaced(installed.client(), &installed.namespace);
+    let before = daemonsets
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading DaemonSet fluent-bit: {e}")))?;
+    let history = StatusHistory::watch(&installed, "out-jsonl").await?;
     let plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
     apply_values(&installed.client(), &[&plugin], USER, &installed.namespace).await?;
-    let ready = wait_for_plugin(
-        &installed.plugins(),
-        "out-jsonl",
-        "Ready",
-        "True",
-        Some("RolloutComplete"),
-        WAIT,
-    )
-    .await
-    .map_err(|e| installed.explain(e))?;
+    let ready = wait_ready(&installed, "out-jsonl").await?;
     clock.lap("applied to Ready");
-    assert_eq!(
-        condition(&ready, "Degraded").map(|c| c.status.as_str()),
-        Some("False")
+    assert!(
+        history.saw(&[
+            ("Applied", "True"),
+            ("Progressing", "True"),
+            ("Ready", "False")
+        ]),
+        "the rollout was reported as in progress before Ready: {:?}",
+        history.seen()
     );
+    assert_eq!(counts(&ready), Some((1, 1, 1)));
+    for (type_, status) in [
+        ("Accepted", "True"),
+        ("Applied", "True"),
+        ("Progressing", "False"),
+        ("Degraded", "False"),
+    ] {
+        assert_eq!(
+            condition(&ready, type_).map(|c| c.status.as_str()),
+            Some(status),
+            "{type_}"
+        );
+    }
+
+    // The pod template gained exactly the operator's parts.
+    let after = daemonsets
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading DaemonSet fluent-bit: {e}")))?;
+    let hash = rendered_hash(&ready)?;
+    assert_eq!(hash_of(&after).as_deref(), Some(hash.as_str()));
+    let (stripped, removed) = without_operator_fields(template(&after));
+    assert_eq!(
+        removed[..3],
+        [1, 2, 2],
+        "the config hash, one copy and one verify step, the plugins emptyDir and the rendered ConfigMap volume"
+    );
+    assert!(
+        removed[3] >= 2,
+        "mounts of both volumes in fluent-bit: {}",
+        removed[3]
+    );
+    assert_eq!(
+        stripped,
+        without_operator_fields(template(&before)).0,
+        "nothing else in the pod template changed"
+    );
+    // The copy step sees only its plugin's directory; the verify step runs after it, read-only.
+    let inits = template(&after)["spec"]["initContainers"].clone();
+    let ours: Vec<&Value> = inits
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(INIT_PREFIX))
+        })
+        .collect();
+    assert_eq!(ours[0]["name"], "fbplugin-out-jsonl");
+    assert_eq!(
+        ours[1]["name"],
+        format!(
+            "fbplugin-verify-out-jsonl-{}",
+            hash.get(..6).unwrap_or_default()
+        )
+    );
+    assert_eq!(ours[0]["volumeMounts"][0]["subPath"], "out-jsonl");
+    assert_eq!(ours[1]["volumeMounts"][0]["readOnly"], true);
+
+    // What `kubectl get fbp -o wide` shows, from the API server's Table rendering.
+    let rows = e2e::printed_columns(&installed.client(), &installed.namespace).await?;
+    assert_eq!(rows.len(), 1);
+    let row: std::collections::BTreeMap<_, _> = rows[0].iter().cloned().collect();
+    for (column, value) in [
+        ("Name", "out-jsonl"),
+        ("Type", "output"),
+        ("DaemonSet", "fluent-bit"),
+        ("Ready", "True"),
+        ("Rollout", "1/1"),
+        ("Reason", "RolloutComplete"),
+    ] {
+        assert_eq!(
+            row.get(column).map(String::as_str),
+            Some(value),
+            "column {column} in {row:?}"
+        );
+    }
     let pods = current_pods(&installed).await?;
     assert_eq!(pods.len(), 1, "one node, one pod");
     let status = pods[0].status.clone().unwrap_or_default();
@@ -466,7 +425,58 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_restart_delete_resto
     assert_delivered(&cluster, &first, &built)?;
     assert_confined(&cluster, &first)?;
 
+    assert!(
+        ready
+            .finalizers()
+            .iter()
+            .any(|f| f == "fbplugin.dev/cleanup"),
+        "the operator's finalizer: {:?}",
+        ready.finalizers()
+    );
     clock.lap("valid plugin to Ready, pod checked");
+
+    // Applying the same spec again, or a change outside the spec (a label), writes nothing:
+    // not the DaemonSet, not the ConfigMap, not the status.
+    let configmaps: Api<ConfigMap> = Api::namespaced(installed.client(), &installed.namespace);
+    let quiet_ds = get_ds().await?.resource_version();
+    let quiet_cm = configmaps
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading the operator's ConfigMap: {e}")))?
+        .resource_version();
+    let quiet_status = ready.status.clone();
+    apply_values(&installed.client(), &[&valid], USER, &installed.namespace).await?;
+    plugins
+        .patch(
+            "out-jsonl",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "team": "logging" } } })),
+        )
+        .await
+        .map_err(|e| Error::Invalid(format!("labelling out-jsonl: {e}")))?;
+    // Nothing is expected to happen: give the operator time to do something wrong.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        get_ds().await?.resource_version(),
+        quiet_ds,
+        "the DaemonSet is not written: {}",
+        installed.operator_log_tail(20)
+    );
+    let cm = configmaps
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading the operator's ConfigMap: {e}")))?;
+    assert_eq!(
+        cm.resource_version(),
+        quiet_cm,
+        "the ConfigMap is not written"
+    );
+    let labelled = plugins
+        .get("out-jsonl")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading out-jsonl: {e}")))?;
+    assert_eq!(labelled.status, quiet_status, "the status is not rewritten");
+    clock.lap("no change, no write");
 
     // 2. An invalid plugin beside it: refused with its reason; nothing else moves.
     let generation = get_ds().await?.metadata.generation;
@@ -515,6 +525,42 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_restart_delete_resto
         describe_pods(&pods)
     );
     assert_delivered(&cluster, &first, &built)?;
+    // What `kubectl get fbp` shows for it: not Ready, its own reason, no rollout of its own
+    // (the DaemonSet's pods are the valid plugin's); and a Warning Event naming the field.
+    let rows = e2e::printed_columns(&installed.client(), &installed.namespace).await?;
+    let row: std::collections::BTreeMap<_, _> = rows
+        .iter()
+        .find(|r| r.iter().any(|(c, v)| c == "Name" && v == "bad-generator"))
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default();
+    for (column, value) in [("Ready", "False"), ("Rollout", ""), ("Reason", "Invalid")] {
+        assert_eq!(
+            row.get(column).map(String::as_str),
+            Some(value),
+            "column {column} in {row:?}"
+        );
+    }
+    let field = "spec.instances[0].properties[0].name";
+    e2e::wait_for(
+        "a Warning Event naming the field",
+        WAIT,
+        Duration::from_millis(300),
+        || async {
+            let events = e2e::events_for(&installed.client(), &rejected).await?;
+            Ok(
+                if events.iter().any(|e| {
+                    e.type_.as_deref() == Some("Warning")
+                        && e.message.as_deref().is_some_and(|m| m.contains(field))
+                }) {
+                    Ok(())
+                } else {
+                    Err(e2e::describe_events(&events))
+                },
+            )
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
     delete_and_wait_gone(&installed, "bad-generator").await?;
 
     clock.lap("invalid plugin refused");
@@ -558,6 +604,20 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_restart_delete_resto
     );
     assert_delivered(&cluster, &second, &built)?;
 
+    let cm = configmaps
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading the operator's ConfigMap: {e}")))?;
+    let good = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(operator::layout::LAST_KNOWN_GOOD_KEY))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        good.contains(&second_hash),
+        "the completed rollout is the last known good state ({second_hash}): {good}"
+    );
     clock.lap("update rolled to Ready");
 
     // 4. Delete: the template loses the init containers; the pods roll without them.
@@ -579,6 +639,11 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_restart_delete_resto
         "no plugin file in the new pod: {leftover:?}"
     );
 
+    let pipeline = projected(&cluster, &without, "pipeline.conf")?;
+    assert!(
+        !pipeline.is_empty() && !pipeline.contains('['),
+        "the included file stays, with no section: {pipeline}"
+    );
     clock.lap("delete rolled back");
 
     // 5. Re-applied: restored, to the same config as before the delete.
@@ -596,102 +661,24 @@ async fn lifecycle_on_real_pods_invalid_beside_valid_update_restart_delete_resto
     let back = rolled_to(&installed, &second_hash, true).await?;
     clock.lap("re-applied to Ready");
     assert_delivered(&cluster, &back, &built)?;
-    Ok(())
-}
 
-/// Deletes plugin `name` and waits until the operator's finalizer let it go.
-async fn delete_and_wait_gone(installed: &Installed<'_>, name: &str) -> Result<()> {
-    let plugins = installed.plugins();
-    plugins
-        .delete(name, &DeleteParams::default())
+    // 6. The DaemonSet deleted first: the plugin says so, and deleting it still completes.
+    daemonsets
+        .delete("fluent-bit", &DeleteParams::default())
         .await
-        .map_err(|e| Error::Invalid(format!("deleting {name}: {e}")))?;
-    e2e::wait_for(
-        &format!("plugin {name} to be deleted"),
-        WAIT,
-        Duration::from_millis(200),
-        || async {
-            let current = plugins
-                .get_opt(name)
-                .await
-                .map_err(|e| Error::Invalid(format!("reading {name}: {e}")))?;
-            Ok(match current {
-                None => Ok(()),
-                Some(p) => Err(e2e::observed_yaml(&Some(p))),
-            })
-        },
-    )
-    .await
-    .map_err(|e| installed.explain(e))
-}
-
-/// Waits until plugin `name` is Ready after a completed rollout of its current generation.
-async fn wait_ready(installed: &Installed<'_>, name: &str) -> Result<FluentBitPlugin> {
-    let ready = wait_for_plugin(
-        &installed.plugins(),
-        name,
-        "Ready",
-        "True",
-        Some("RolloutComplete"),
+        .map_err(|e| Error::Invalid(format!("deleting DaemonSet fluent-bit: {e}")))?;
+    wait_for_plugin(
+        &plugins,
+        "out-jsonl",
+        "Applied",
+        "False",
+        Some("DaemonSetNotFound"),
         WAIT,
     )
     .await
     .map_err(|e| installed.explain(e))?;
-    assert_eq!(
-        condition(&ready, "Degraded").map(|c| c.status.as_str()),
-        Some("False"),
-        "{name}"
-    );
-    Ok(ready)
-}
-
-fn rendered_hash(plugin: &FluentBitPlugin) -> Result<String> {
-    plugin
-        .status
-        .as_ref()
-        .and_then(|s| s.rendered_hash.clone())
-        .ok_or_else(|| Error::Invalid(format!("no rendered hash in {:?}", plugin.status)))
-}
-
-/// Waits until the DaemonSet runs exactly one pod, Ready, created from the template with config
-/// hash `hash`, with the operator's init containers or (`with_plugins` false) without any, and
-/// returns it.
-async fn rolled_to(installed: &Installed<'_>, hash: &str, with_plugins: bool) -> Result<Pod> {
-    let expected = format!(
-        "one Ready pod of the template with config hash {hash}, {} init containers",
-        if with_plugins { "with" } else { "without" }
-    );
-    let pods = wait_for_pods(installed, &expected, |pods| {
-        pods.len() == 1
-            && is_ready(&pods[0])
-            && config_hash(&pods[0]) == Some(hash)
-            && (with_plugins
-                == pods[0]
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.init_containers.as_ref())
-                    .is_some_and(|c| !c.is_empty()))
-    })
-    .await?;
-    pods.into_iter()
-        .next()
-        .ok_or_else(|| Error::Invalid("no pod".into()))
-}
-
-/// The out-jsonl file in `pod`'s plugins volume is `built`, byte for byte.
-fn assert_delivered(cluster: &Cluster, pod: &Pod, built: &[u8]) -> Result<()> {
-    let delivered = plugins_dir_of(cluster, pod).join("out-jsonl/libout_jsonl.so");
-    let copied = std::fs::read(&delivered).map_err(|e| {
-        Error::Invalid(format!(
-            "reading the delivered {}: {e}",
-            delivered.display()
-        ))
-    })?;
-    assert!(
-        copied == built,
-        "{} is the built file byte for byte",
-        delivered.display()
-    );
+    delete_and_wait_gone(&installed, "out-jsonl").await?;
+    clock.lap("DaemonSet deleted, then the plugin");
     Ok(())
 }
 
@@ -757,123 +744,6 @@ fn assert_confined(cluster: &Cluster, pod: &Pod) -> Result<()> {
         file.display()
     );
     Ok(())
-}
-
-/// File `name` of the operator's config volume of `pod`, as the kubelet projected it.
-fn projected(cluster: &Cluster, pod: &Pod, name: &str) -> Result<String> {
-    let path = config_dir_of(cluster, pod).join(name);
-    std::fs::read_to_string(&path)
-        .map_err(|e| Error::Invalid(format!("the kubelet projected {}: {e}", path.display())))
-}
-
-/// The (key, path) items of `pod`'s operator config volume.
-fn config_items(pod: &Pod) -> Vec<(String, String)> {
-    pod.spec
-        .iter()
-        .flat_map(|s| s.volumes.iter().flatten())
-        .filter(|v| v.name == operator::workload::CONFIG_VOLUME)
-        .flat_map(|v| v.config_map.iter().flat_map(|c| c.items.iter().flatten()))
-        .map(|i| (i.key.clone(), i.path.clone()))
-        .collect()
-}
-
-/// Sets property `name` of the first instance of `plugin` to `value`.
-fn set_property(plugin: &mut Value, name: &str, value: &str) {
-    for property in plugin["spec"]["instances"][0]["properties"]
-        .as_array_mut()
-        .into_iter()
-        .flatten()
-    {
-        if property["name"] == name {
-            property["value"] = json!(value);
-        }
-    }
-}
-
-/// The init container statuses the kubelet wrote for `pod`.
-fn init_statuses(pod: &Pod) -> Vec<ContainerStatus> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.init_container_statuses.clone())
-        .unwrap_or_default()
-}
-
-fn waiting_reason(status: &ContainerStatus) -> Option<&str> {
-    status
-        .state
-        .as_ref()
-        .and_then(|s| s.waiting.as_ref())
-        .and_then(|w| w.reason.as_deref())
-}
-
-/// One line per pod: its name, phase, Ready condition, config hash and container states.
-fn describe_pods(pods: &[Pod]) -> String {
-    pods.iter()
-        .map(|p| {
-            let status = p.status.clone().unwrap_or_default();
-            let states: Vec<String> = init_statuses(p)
-                .iter()
-                .chain(status.container_statuses.iter().flatten())
-                .map(|c| {
-                    let state = c.state.clone().unwrap_or_default();
-                    let what = if let Some(w) = state.waiting {
-                        format!("waiting {}", w.reason.unwrap_or_default())
-                    } else if let Some(t) = state.terminated {
-                        format!("exited {}", t.exit_code)
-                    } else if state.running.is_some() {
-                        "running".to_owned()
-                    } else {
-                        "?".to_owned()
-                    };
-                    format!("{}: {what}", c.name)
-                })
-                .collect();
-            format!(
-                "{} {} ready={} hash={} [{}]",
-                p.name_any(),
-                status.phase.unwrap_or_default(),
-                is_ready(p),
-                config_hash(p).unwrap_or("-"),
-                states.join(", ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// The operator's config-hash annotation the pod was created with (its template's).
-fn config_hash(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(HASH_ANNOTATION))
-        .map(String::as_str)
-}
-
-/// Waits until the DaemonSet's current (not terminating) pods satisfy `check`; on timeout the
-/// error shows them.
-async fn wait_for_pods(
-    installed: &Installed<'_>,
-    expected: &str,
-    check: impl Fn(&[Pod]) -> bool,
-) -> Result<Vec<Pod>> {
-    e2e::wait_for(expected, WAIT, Duration::from_millis(500), || async {
-        let pods = current_pods(installed).await?;
-        Ok(if check(&pods) {
-            Ok(pods)
-        } else {
-            Err(format!("pods:\n{}", describe_pods(&pods)))
-        })
-    })
-    .await
-    .map_err(|e| installed.explain(e))
 }
 
 /// The stand-in Fluent Bit (the test host in an image) runs the chart's config in the real
@@ -966,6 +836,50 @@ async fn the_standin_fluent_bit_runs_the_rendered_config_and_records_flow() -> R
         );
     }
     clock.lap("three plugins applied to Ready");
+    // The filter is rendered as Fluent Bit's wasm filter, not as a proxy plugin, and every
+    // verify step comes after every copy step (init containers run in list order).
+    let cm = Api::<ConfigMap>::namespaced(installed.client(), &installed.namespace)
+        .get("fluent-bit-fbplugin")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading the operator's ConfigMap: {e}")))?;
+    let conf = rendered_file(&cm, "pipeline.conf");
+    for line in [
+        "Name wasm",
+        "WASM_Path /fluent-bit/plugins/filter-redact/filter_redact.wasm",
+        "Function_Name redact_filter",
+        "Event_Format json",
+    ] {
+        assert!(conf.contains(line), "{line:?} in\n{conf}");
+    }
+    let plugins_conf = rendered_file(&cm, "plugins.conf");
+    assert!(
+        !plugins_conf.contains(".wasm"),
+        "only .so files are proxy plugins: {plugins_conf}"
+    );
+    let ds = Api::<DaemonSet>::namespaced(installed.client(), &installed.namespace)
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading DaemonSet fluent-bit: {e}")))?;
+    let inits: Vec<String> = template(&ds)["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        inits.len(),
+        6,
+        "a copy and a verify step per plugin: {inits:?}"
+    );
+    assert!(
+        inits[..3]
+            .iter()
+            .all(|n| !n.starts_with(operator::layout::VERIFY_INIT_PREFIX))
+            && inits[3..]
+                .iter()
+                .all(|n| n.starts_with(operator::layout::VERIFY_INIT_PREFIX)),
+        "{inits:?}"
+    );
     let out_file = cluster
         .dir()
         .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
@@ -1230,43 +1144,4 @@ fn complete_lines(path: &Path) -> usize {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.rfind('\n')
         .map_or(0, |end| text[..=end].lines().count())
-}
-
-/// The kubelet's log files of the Fluent Bit container of the pods in `namespace`
-/// (`/var/log/pods/<namespace>_<pod>_<uid>/fluent-bit/*.log`), their last lines.
-fn container_logs(namespace: &str) -> String {
-    let mut out = String::new();
-    for pod in std::fs::read_dir("/var/log/pods")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if !pod
-            .file_name()
-            .to_string_lossy()
-            .starts_with(&format!("{namespace}_"))
-        {
-            continue;
-        }
-        for log in walk(&pod.path().join("fluent-bit")) {
-            out.push_str(&format!(
-                "--- {log} ---\n{}\n",
-                e2e::tail_file(Path::new(&log), 30)
-            ));
-        }
-    }
-    out
-}
-
-fn walk(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }
