@@ -97,6 +97,7 @@ async fn quick_start_on_a_real_node_delivers_the_verified_file() -> Result<()> {
         .map_err(|e| Error::Invalid(format!("reading DaemonSet fluent-bit: {e}")))?;
     let history = StatusHistory::watch(&installed, "out-jsonl").await?;
     let plugin = out_jsonl_on_node(&cluster, &installed.namespace)?;
+    clock.lap("image built and pushed");
     apply_values(&installed.client(), &[&plugin], USER, &installed.namespace).await?;
     let ready = wait_ready(&installed, "out-jsonl").await?;
     clock.lap("applied to Ready");
