@@ -48,7 +48,12 @@ fn fluent_bit_objects(
     installed: &Installed<'_>,
     host_dir: &Path,
 ) -> Vec<Value> {
-    let mut objects = prepared_objects(installed, host_dir);
+    with_fluent_bit(fluent_bit, prepared_objects(installed, host_dir))
+}
+
+/// `objects` (the chart's Fluent Bit objects for the node) with `fluent_bit` as the main
+/// container, as [`fluent_bit_objects`] says.
+fn with_fluent_bit(fluent_bit: &e2e::FluentBitContainer, mut objects: Vec<Value>) -> Vec<Value> {
     for object in &mut objects {
         if object["kind"] != "DaemonSet" {
             continue;
@@ -1145,4 +1150,115 @@ fn complete_lines(path: &Path) -> usize {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.rfind('\n')
         .map_or(0, |end| text[..=end].lines().count())
+}
+
+/// Where the chart's DaemonSet mounts its config with `fluentBit.configFileFormat=yaml`.
+const CHART_YAML_CONFIG: &str = "/fluent-bit/etc/conf/fluent-bit.yaml";
+
+/// The chart's prepared DaemonSet in Fluent Bit's YAML format
+/// (`fluentBit.configFileFormat=yaml`) on the real node, with the stand-in Fluent Bit running
+/// its `fluent-bit.yaml`: the chart's last `includes` entry reads the operator's
+/// `pipeline.yaml` from its directory mount, the generator's records reach the out-jsonl file,
+/// and deleting the plugins rolls the pod back to the template it had before.
+#[tokio::test]
+async fn a_yaml_configured_daemonset_runs_the_plugins_on_real_pods() -> Result<()> {
+    let generator_so = e2e::built_plugin("libin_generator.so")?;
+    let jsonl_so = e2e::built_plugin("libout_jsonl.so")?;
+    let fluent_bit = e2e::FluentBit::from_env(&[&generator_so, &jsonl_so])?;
+    let mut clock = Clock::start("yaml");
+    let cluster = Cluster::start_with_node().await?;
+    clock.lap("images built, control plane and node up");
+    let container = fluent_bit.container(&cluster, CHART_YAML_CONFIG)?;
+    let installed = setup_with(&cluster, "real-yaml", |installed, host_dir| {
+        let chart = e2e::chart_objects(&installed.namespace, &["fluentBit.configFileFormat=yaml"])
+            .unwrap_or_else(|e| panic!("helm template with configFileFormat=yaml: {e}"));
+        with_fluent_bit(&container, e2e::fluent_bit_on_real_node(&chart, host_dir))
+    })
+    .await?;
+    clock.lap("operator installed, YAML-configured DaemonSet rolled out");
+    let daemonsets: Api<DaemonSet> = Api::namespaced(installed.client(), &installed.namespace);
+    let before = daemonsets
+        .get("fluent-bit")
+        .await
+        .map_err(|e| Error::Invalid(format!("reading DaemonSet fluent-bit: {e}")))?;
+    let annotations = before.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get(operator::layout::CONFIG_PATH_ANNOTATION)
+            .map(String::as_str),
+        Some(CHART_YAML_CONFIG),
+        "the chart's opt-in names its YAML config"
+    );
+    let empty_hash = hash_of(&before).unwrap_or_default();
+
+    let mut plugins = Vec::new();
+    for (example, file) in [
+        ("in-generator", "libin_generator.so"),
+        ("out-jsonl", "libout_jsonl.so"),
+    ] {
+        let mut plugin = example_on_node(&cluster, &installed.namespace, example, file)?;
+        plugin["spec"]["target"]["configPath"] = json!(CHART_YAML_CONFIG);
+        plugins.push(plugin);
+    }
+    apply_values(
+        &installed.client(),
+        &plugins.iter().collect::<Vec<_>>(),
+        USER,
+        &installed.namespace,
+    )
+    .await?;
+    let mut hash = String::new();
+    for name in ["in-generator", "out-jsonl"] {
+        hash = rendered_hash(&wait_ready(&installed, name).await?)?;
+    }
+    let pod = rolled_to(&installed, &hash, true).await?;
+    clock.lap("two plugins applied to Ready");
+    let pipeline = projected(&cluster, &pod, "pipeline.yaml")?;
+    assert!(
+        pipeline.contains("pipeline:") && pipeline.contains("jsonl_file"),
+        "the operator's part in YAML:\n{pipeline}"
+    );
+    let out_file = cluster
+        .dir()
+        .ok_or_else(|| Error::Invalid("no cluster directory".into()))?
+        .join("host/var/log/fbplugin/gen.jsonl");
+    e2e::wait_for(
+        "records from the generator in the output file",
+        WAIT,
+        Duration::from_millis(500),
+        || async {
+            let lines = complete_lines(&out_file);
+            Ok(match lines >= 10 {
+                true => Ok(()),
+                false => Err(format!(
+                    "{lines} complete line(s); the Fluent Bit container's log:\n{}",
+                    container_logs(&installed.namespace)
+                )),
+            })
+        },
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    clock.lap("records in the output file");
+    let text = std::fs::read_to_string(&out_file)
+        .map_err(|e| Error::Invalid(format!("reading {}: {e}", out_file.display())))?;
+    let first: Value = serde_json::from_str(text.lines().next().unwrap_or_default())
+        .map_err(|e| Error::Invalid(format!("not a JSON line ({e}): {text}")))?;
+    assert_eq!(first["message"], "hello from a Rust input", "{first}");
+
+    for name in ["in-generator", "out-jsonl"] {
+        delete_and_wait_gone(&installed, name).await?;
+    }
+    e2e::wait_for_object(
+        &daemonsets,
+        "fluent-bit",
+        "the pod template as it was before the first plugin",
+        WAIT,
+        |ds| ds.spec.as_ref().map(|s| &s.template) == before.spec.as_ref().map(|s| &s.template),
+    )
+    .await
+    .map_err(|e| installed.explain(e))?;
+    rolled_to(&installed, &empty_hash, false).await?;
+    clock.lap("deleted, template restored");
+    Ok(())
 }
