@@ -242,6 +242,10 @@ const VALUE_SETS: &[&[&str]] = &[
     ],
     &["fluentBit.service.enabled=false", "fullnameOverride=fbp"],
     &[
+        "fluentBit.configFileFormat=yaml",
+        "fluentBit.metricsPort=2021",
+    ],
+    &[
         "logFormat=json",
         "logLevel=debug",
         "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -875,6 +879,18 @@ fn notes_tell_the_user_what_to_do_next() {
     ] {
         assert!(quick.contains(line), "{line:?} in NOTES:\n{quick}");
     }
+    assert!(
+        !quick.contains("configPath:"),
+        "the default path fits: {quick}"
+    );
+    // In YAML mode plugins must name the YAML config (the operator refuses the default).
+    let yaml = notes(&["fluentBit.configFileFormat=yaml"]);
+    assert!(
+        yaml.contains("configPath: /fluent-bit/etc/conf/fluent-bit.yaml")
+            && yaml.contains("fluent-bit.yaml includes /fluent-bit/etc/fbplugin/pipeline.yaml")
+            && !yaml.contains("@INCLUDE"),
+        "{yaml}"
+    );
     let own = notes(&["fluentBit.enabled=false", "watchNamespace=apps"]);
     assert!(own.contains("watching only namespace apps"), "{own}");
     assert!(

@@ -103,6 +103,7 @@ fn a_chart_upgrade_with_no_other_change_leaves_the_pod_templates_unchanged() {
         &[][..],
         &["fluentBit.podLabels.tier=collector", "podLabels.team=logs"][..],
         &["fluentBit.rbac.create=true", "leaderElection.enabled=true"][..],
+        &["fluentBit.configFileFormat=yaml"][..],
     ] {
         let pinned: Vec<&str> = sets.iter().copied().chain(["image.tag=0.1.0"]).collect();
         let before = workloads(
