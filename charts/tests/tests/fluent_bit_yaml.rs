@@ -93,12 +93,6 @@ fn config_files(objects: &[Object]) -> BTreeMap<String, String> {
         .expect("ConfigMap fluent-bit")
 }
 
-fn main_yaml(objects: &[Object]) -> String {
-    config_files(objects)
-        .remove("fluent-bit.yaml")
-        .expect("fluent-bit.yaml in the ConfigMap")
-}
-
 /// Compares `actual` with `tests/golden/<name>`; `UPDATE_GOLDEN=1` rewrites the file.
 fn assert_golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
