@@ -66,7 +66,8 @@
 //! The operator's suites run on the real node ([`Cluster::start_with_node`], helpers in
 //! [`real`]): `tests/real_pods.rs` (quick start, failure states, the lifecycle of a plugin with
 //! update, no-write, invalid beside valid, restart mid-rollout, delete and restore, and the
-//! stand-in Fluent Bit with the WASM filter and rollbacks) and `tests/real_gate.rs` (the official
+//! stand-in Fluent Bit with the WASM filter and rollbacks, and a YAML-configured DaemonSet) and
+//! `tests/real_gate.rs` (the official
 //! chart's DaemonSet, the gate, RBAC). The played kubelet ([`KubeletPlayer`]) remains where one real
 //! node cannot reach the state: `tests/scale.rs` (1,000 plugins over 50 DaemonSets:
 //! convergence, linear writes, CPU, memory; 50 Fluent Bit pods rolling on a 2-core node would
