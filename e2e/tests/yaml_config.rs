@@ -1,8 +1,9 @@
-//! A Fluent Bit DaemonSet configured in YAML (the chart's prepared DaemonSet switched to a
-//! `fluent-bit.yaml` config, as the official chart's YAML mode runs it) against the real API
-//! server: the user's config lists the operator's `pipeline.yaml` in its `includes`, the
-//! operator mounts that file (empty until a plugin comes), the plugin lands in it, the
-//! DaemonSet rolls, and deleting the plugin gives back the template it had before.
+//! A Fluent Bit DaemonSet configured in YAML (the chart's prepared DaemonSet rendered with
+//! `fluentBit.configFileFormat=yaml`, as the official chart's YAML mode runs it) against the
+//! real API server: the chart's `fluent-bit.yaml` lists the operator's `pipeline.yaml` last in
+//! its `includes`, the operator mounts that file (empty until a plugin comes), the plugin lands
+//! in it, the DaemonSet rolls, and deleting the plugin gives back the template it had before.
+//! The same on real pods, with the stand-in Fluent Bit reading the YAML, is in `real_pods.rs`.
 
 use std::time::Duration;
 
@@ -16,51 +17,26 @@ use operator::layout::HASH_ANNOTATION;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
+/// Where the chart's DaemonSet mounts its config with `fluentBit.configFileFormat=yaml`.
 const CONFIG_PATH: &str = "/fluent-bit/etc/conf/fluent-bit.yaml";
 
-/// The user's YAML config: it includes the operator's pipeline, and is never rewritten.
-const USER_CONFIG: &str = "\
-includes:
-  - /fluent-bit/etc/fbplugin/pipeline.yaml
-service:
-  flush: 1
-  http_server: on
-  http_port: 2020
-pipeline:
-  inputs:
-    - name: tail
-      path: /var/log/containers/*.log
-      tag: kube.*
-  outputs:
-    - name: 'null'
-      match: kube.*
-";
-
-/// The chart's ServiceAccount, ConfigMap and DaemonSet `fluent-bit`, switched to YAML: the
-/// ConfigMap holds `fluent-bit.yaml`, Fluent Bit is started with it, and the opt-in names it.
-fn yaml_daemonset_objects(installed: &Installed<'_>) -> Vec<Value> {
-    let mut objects: Vec<Value> = installed
-        .chart
-        .iter()
+/// The chart's ServiceAccount, ConfigMap and DaemonSet `fluent-bit` in YAML mode.
+fn yaml_daemonset_objects(installed: &Installed<'_>) -> Result<Vec<Value>> {
+    let chart = e2e::chart_objects(&installed.namespace, &["fluentBit.configFileFormat=yaml"])?;
+    Ok(chart
+        .into_iter()
         .filter(|o| o["metadata"]["name"] == "fluent-bit")
-        .cloned()
-        .collect();
-    for object in &mut objects {
-        match object["kind"].as_str() {
-            Some("ConfigMap") => object["data"] = json!({ "fluent-bit.yaml": USER_CONFIG }),
-            Some("DaemonSet") => {
-                object["metadata"]["annotations"][operator::layout::CONFIG_PATH_ANNOTATION] =
-                    json!(CONFIG_PATH);
-                let container = &mut object["spec"]["template"]["spec"]["containers"][0];
-                container["args"] = json!([
-                    "--workdir=/fluent-bit/etc",
-                    format!("--config={CONFIG_PATH}")
-                ]);
-            }
-            _ => {}
-        }
-    }
+        .collect())
+}
+
+/// The `fluent-bit.yaml` the chart rendered into its ConfigMap: the user's own document.
+fn user_config(objects: &[Value]) -> Result<String> {
     objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .and_then(|o| o["data"]["fluent-bit.yaml"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Invalid("the chart rendered no fluent-bit.yaml in YAML mode".into()))
 }
 
 fn template(ds: &DaemonSet) -> Value {
@@ -87,7 +63,12 @@ async fn a_yaml_configured_daemonset_gets_the_plugin_rolls_and_restores_on_delet
     let cluster = e2e::cluster_or_skip!();
     let installed = Installed::new(&cluster, "yaml").await?;
     installed.cluster().create_ready_node("node-a").await?;
-    let objects = yaml_daemonset_objects(&installed);
+    let objects = yaml_daemonset_objects(&installed)?;
+    let user = user_config(&objects)?;
+    assert!(
+        user.contains("includes:") && user.contains("/fluent-bit/etc/fbplugin/pipeline.yaml"),
+        "the chart's YAML config includes the operator's pipeline:\n{user}"
+    );
     let refs: Vec<&Value> = objects.iter().collect();
     apply_values(
         &installed.client(),
@@ -137,7 +118,8 @@ async fn a_yaml_configured_daemonset_gets_the_plugin_rolls_and_restores_on_delet
             .unwrap_or_default()
             .get("fluent-bit.yaml")
             .map(String::as_str),
-        Some(USER_CONFIG)
+        Some(user.as_str()),
+        "the user's fluent-bit.yaml is never rewritten"
     );
     let rendered = configmaps
         .get("fluent-bit-fbplugin")
