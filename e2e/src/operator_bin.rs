@@ -67,7 +67,7 @@ fn is_current(binary: &Path, root: &Path, sources: &[&str]) -> bool {
 /// (`target/<profile>/operator`), or of the cargo profile named by `E2E_OPERATOR_PROFILE`
 /// (`release` for `target/release/operator`, the figures the scale suite reports for users;
 /// `dev`/`debug`, or a custom profile). When it is missing or older than the operator's or the
-/// CRD crate's sources, runs `cargo build -p operator --bin operator` with that profile and the
+/// CRD crate's sources or `Cargo.lock` (a dependency update), runs `cargo build -p operator --bin operator` with that profile and the
 /// same target directory first (nextest does not hold the cargo lock while tests run, and cargo
 /// serializes concurrent builds itself; a cold release build takes minutes).
 pub fn operator_binary() -> Result<PathBuf> {
@@ -84,6 +84,7 @@ pub fn operator_binary() -> Result<PathBuf> {
             "operator/Cargo.toml",
             "crds/src",
             "crds/Cargo.toml",
+            "Cargo.lock",
         ],
     )
 }
@@ -95,7 +96,11 @@ pub fn copy_program_binary() -> Result<PathBuf> {
     cargo_binary(
         "fbplugin-copy",
         "fbplugin-copy",
-        &["plugin-runtime/copy/src", "plugin-runtime/copy/Cargo.toml"],
+        &[
+            "plugin-runtime/copy/src",
+            "plugin-runtime/copy/Cargo.toml",
+            "Cargo.lock",
+        ],
     )
 }
 
