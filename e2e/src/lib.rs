@@ -72,7 +72,8 @@
 //! node cannot reach the state: `tests/scale.rs` (1,000 plugins over 50 DaemonSets:
 //! convergence, linear writes, CPU, memory; 50 Fluent Bit pods rolling on a 2-core node would
 //! measure the node, and a cluster of 50 DaemonSets has many nodes), `tests/yaml_config.rs`,
-//! `tests/harness.rs` (the player itself) and the demo's default mode. `tests/offline.rs` needs
+//! `tests/harness.rs` (the player itself) and the demo's default mode (`tests/demo.rs` also
+//! runs its `--real-node` mode). `tests/offline.rs` needs
 //! no pods (offline render, the init containers' commands run with the cargo-built copy
 //! program, test host).
 //! `cargo run -p e2e --bin demo` runs the whole product live; `tests/demo.rs` runs it with
@@ -157,7 +158,7 @@ pub use install::{
 };
 pub use kubelet::{KubeletPlayer, rolled_out};
 pub use node::{NODE_SCRIPT, PAUSE_IMAGE, REGISTRY_SCRIPT};
-pub use operator_bin::{copy_program_binary, operator_binary, workspace_root};
+pub use operator_bin::{built_after_sources, copy_program_binary, operator_binary, workspace_root};
 pub use plugins::{condition, example_plugin, printed_columns, wait_for_plugin};
 pub use pod_status::PodState;
 pub use process::{Process, tail_file};

@@ -63,6 +63,13 @@ fn is_current(binary: &Path, root: &Path, sources: &[&str]) -> bool {
     built >= newest
 }
 
+/// Whether `file` exists and was written after every file under `sources` (paths relative to
+/// the workspace root; directories are walked, skipping `target/`): what decides whether a
+/// built binary or plugin can be used as it is.
+pub fn built_after_sources(file: &Path, sources: &[&str]) -> bool {
+    is_current(file, &workspace_root(), sources)
+}
+
 /// The `operator` binary of the profile this executable was built with
 /// (`target/<profile>/operator`), or of the cargo profile named by `E2E_OPERATOR_PROFILE`
 /// (`release` for `target/release/operator`, the figures the scale suite reports for users;

@@ -1,5 +1,5 @@
-//! The demo (`cargo run -p e2e --bin demo`) runs to Ready by itself with `--once`, so it
-//! cannot rot; Ctrl-C during start-up, with stdout piped to a reader that is gone, still leaves
+//! The demo (`cargo run -p e2e --bin demo`) runs to Ready by itself with `--once`, on the
+//! played kubelet and on the real node (`--real-node`), so it cannot rot; Ctrl-C during start-up, with stdout piped to a reader that is gone, still leaves
 //! nothing behind.
 
 use std::path::PathBuf;
@@ -82,15 +82,17 @@ fn ctrl_c_during_start_up_with_a_closed_pipe_removes_the_cluster() {
     }
 }
 
-#[test]
-fn demo_reaches_ready_with_once() {
+/// Runs the demo with `--once` and `args`; `None` when the control plane cannot start here and
+/// neither `CI` nor `E2E_REQUIRE_CLUSTER` asks for it.
+fn run_once(args: &[&str], timeout_secs: u32) -> Option<(String, String)> {
     let output = Command::new(env!("CARGO_BIN_EXE_demo"))
         .arg("--once")
-        .env("DEMO_TIMEOUT_SECS", "90")
+        .args(args)
+        .env("DEMO_TIMEOUT_SECS", timeout_secs.to_string())
         .output()
         .unwrap_or_else(|e| panic!("running the demo: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     if stderr.contains("SKIPPED") || stderr.contains("local control plane unavailable") {
         let forbidden = ["CI", "E2E_REQUIRE_CLUSTER"]
             .iter()
@@ -99,14 +101,19 @@ fn demo_reaches_ready_with_once() {
             !forbidden,
             "the demo could not start the control plane:\n{stderr}"
         );
-        eprintln!("SKIPPED demo_reaches_ready_with_once: {stderr}");
-        return;
+        eprintln!("SKIPPED the demo {args:?}: {stderr}");
+        return None;
     }
     assert!(
         output.status.success(),
         "the demo failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
         output.status
     );
+    Some((stdout, stderr))
+}
+
+/// The demo's output ends with both plugins Ready and the DaemonSet rolled out on `nodes`.
+fn assert_all_ready(stdout: &str, nodes: &str) {
     for expected in [
         "every plugin is Ready and the DaemonSet is rolled out",
         "-n logging get fbp",
@@ -119,7 +126,6 @@ fn demo_reaches_ready_with_once() {
             "{expected:?} in the demo's output:\n{stdout}"
         );
     }
-    // The final table shows both plugins Ready on both nodes.
     let last_table = stdout.rsplit("s]\n").next().unwrap_or_default();
     assert_eq!(
         last_table.matches("RolloutComplete").count(),
@@ -127,9 +133,32 @@ fn demo_reaches_ready_with_once() {
         "{last_table}"
     );
     assert!(
-        last_table
-            .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["fluent-bit", "2", "2", "2"]),
-        "{last_table}"
+        last_table.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["fluent-bit", nodes, nodes, nodes]
+        ),
+        "the DaemonSet desired, updated and ready on {nodes} node(s):\n{last_table}"
     );
+}
+
+#[test]
+fn demo_reaches_ready_with_once() {
+    if let Some((stdout, _)) = run_once(&[], 90) {
+        // The played kubelet runs two nodes.
+        assert_all_ready(&stdout, "2");
+    }
+}
+
+/// `--real-node`, what a newcomer runs to see real pods roll: the examples' images built,
+/// pushed to the node's registry and pulled by digest, their init containers copying and
+/// verifying the files on the one real node. Takes the node's lock like the other real-node
+/// suites (nextest's `real-node` group).
+#[test]
+fn demo_reaches_ready_with_once_on_the_real_node() {
+    if let Some((stdout, stderr)) = run_once(&["--real-node"], 300) {
+        assert!(
+            stderr.contains("Ready (real pods)"),
+            "the demo ran on the real node:\n{stderr}"
+        );
+        assert_all_ready(&stdout, "1");
+    }
 }

@@ -36,8 +36,26 @@ const EXAMPLES: [(&str, &str); 2] = [
 ];
 
 /// `cargo build -p in-generator -p out-jsonl` in the demo's own profile, so
-/// [`e2e::built_plugin`] finds the `.so` files in `target/<profile>/deps`.
+/// [`e2e::built_plugin`] finds the `.so` files in `target/<profile>/deps`; skipped when both
+/// are there and newer than their sources, the SDK's and `Cargo.lock` (a build with other
+/// features would rewrite files that tests running beside the demo may be loading).
 fn build_examples() -> Result<(), Stop> {
+    let current = EXAMPLES.iter().all(|(example, file)| {
+        e2e::built_plugin(file).is_ok_and(|built| {
+            e2e::built_after_sources(
+                &built,
+                &[
+                    &format!("examples/{example}"),
+                    "plugin-runtime/fluent-bit-plugin-sdk",
+                    "Cargo.lock",
+                ],
+            )
+        })
+    });
+    if current {
+        eprintln!("demo: the example plugins are built and current");
+        return Ok(());
+    }
     let mut command =
         std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
     command.current_dir(e2e::workspace_root()).arg("build");
