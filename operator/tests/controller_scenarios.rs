@@ -784,15 +784,18 @@ async fn unchanged_status_is_not_written_and_nothing_else_is_either() {
     );
 }
 
+/// Fifty image changes in a row: each reaches the DaemonSet in exactly one apply carrying the
+/// new image. How long that took (against the mock, so only the operator's own work) is
+/// printed as a figure, never asserted: a test does not race the wall clock.
 #[tokio::test]
-async fn cr_change_to_daemonset_patch_latency() {
+async fn every_cr_change_reaches_the_daemonset_in_one_apply() {
     let base = applied_and_ready().await;
     let mut samples = Vec::new();
     for i in 0..50u32 {
         let mut c = base.clone();
+        let image = format!("registry.example/out-a@sha256:{:064x}", i + 1);
         let p = c.objects.get_mut(&plugin_path("out-a")).unwrap();
-        p["spec"]["artifact"]["image"] =
-            json!(format!("registry.example/out-a@sha256:{:064x}", i + 1));
+        p["spec"]["artifact"]["image"] = json!(image);
         p["metadata"]["generation"] = json!(2);
         let mut steps = reads(true);
         steps.extend([
@@ -804,19 +807,27 @@ async fn cr_change_to_daemonset_patch_latency() {
         ]);
         let out = reconcile_ds(c, steps).await;
         out.result.as_ref().expect("applied");
+        let applies = out
+            .seen
+            .iter()
+            .filter(|s| s.method == Method::PATCH && s.path == DAEMONSET)
+            .count();
+        assert_eq!(applies, 1, "change {i}: DaemonSet applies");
+        let body = out.body(Method::PATCH, DAEMONSET).to_string();
+        assert!(
+            body.contains(&image),
+            "change {i}: the apply carries {image}: {body}"
+        );
         samples.push(out.to_daemonset_patch().expect("patched"));
     }
     samples.sort();
-    let (p50, p99) = (
+    eprintln!(
+        "CR change -> DaemonSet apply over {} mock reconciles: p50 {:?}, p99 {:?}, max {:?}",
+        samples.len(),
         samples[samples.len() / 2],
         samples[samples.len() * 99 / 100],
-    );
-    eprintln!(
-        "CR change -> DaemonSet apply over {} mock reconciles: p50 {p50:?}, p99 {p99:?}, max {:?}",
-        samples.len(),
         samples[samples.len() - 1]
     );
-    assert!(p50 < Duration::from_millis(500), "p50 {p50:?}");
 }
 
 /// A WASM filter (`filter-redact`, 64 KiB records) on `fluent-bit`, routed to everything.
