@@ -73,9 +73,8 @@
 //! convergence, linear writes, CPU, memory; 50 Fluent Bit pods rolling on a 2-core node would
 //! measure the node, and a cluster of 50 DaemonSets has many nodes), `tests/yaml_config.rs`,
 //! `tests/harness.rs` (the player itself) and the demo's default mode (`tests/demo.rs` also
-//! runs its `--real-node` mode). `tests/offline.rs` needs
-//! no pods (offline render, the init containers' commands run with the cargo-built copy
-//! program, test host).
+//! runs its `--real-node` mode). `tests/offline.rs` needs no pods (offline render, the init
+//! containers' commands run with the cargo-built copy program, test host).
 //! `cargo run -p e2e --bin demo` runs the whole product live; `tests/demo.rs` runs it with
 //! `--once`.
 //!

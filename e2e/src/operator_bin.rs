@@ -74,8 +74,8 @@ pub fn built_after_sources(file: &Path, sources: &[&str]) -> bool {
 /// (`target/<profile>/operator`), or of the cargo profile named by `E2E_OPERATOR_PROFILE`
 /// (`release` for `target/release/operator`, the figures the scale suite reports for users;
 /// `dev`/`debug`, or a custom profile). When it is missing or older than the operator's or the
-/// CRD crate's sources or `Cargo.lock` (a dependency update), runs `cargo build -p operator --bin operator` with that profile and the
-/// same target directory first (nextest does not hold the cargo lock while tests run, and cargo
+/// CRD crate's sources or `Cargo.lock` (a dependency update), runs
+/// `cargo build -p operator --bin operator` with that profile and the same target directory first (nextest does not hold the cargo lock while tests run, and cargo
 /// serializes concurrent builds itself; a cold release build takes minutes).
 pub fn operator_binary() -> Result<PathBuf> {
     let dir = match std::env::var(OPERATOR_PROFILE_ENV) {

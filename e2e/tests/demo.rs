@@ -1,6 +1,6 @@
 //! The demo (`cargo run -p e2e --bin demo`) runs to Ready by itself with `--once`, on the
-//! played kubelet and on the real node (`--real-node`), so it cannot rot; Ctrl-C during start-up, with stdout piped to a reader that is gone, still leaves
-//! nothing behind.
+//! played kubelet and on the real node (`--real-node`), so it cannot rot; Ctrl-C during
+//! start-up, with stdout piped to a reader that is gone, still leaves nothing behind.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
